@@ -1,0 +1,60 @@
+//! Core of hotplex-storage: the types, traits, errors, validation and strategies shared by
+//! every backend. This crate performs no I/O and depends on no database crate.
+//!
+//! - [`ChatAppMessage`], [`MessageType`], [`MessageQuery`] and [`Cursor`], [`SessionMeta`],
+//!   [`StoreReceipt`]: the data model.
+//! - [`ReadOnlyStore`], [`WriteOnlyStore`], [`SessionStore`], [`ChatAppMessageStore`]: what a
+//!   backend implements (object safe; also implemented for `Arc<T>` and `Box<T>`).
+//! - [`StorageError`]: one error type with portable predicates such as
+//!   [`StorageError::is_transient`].
+//! - [`validate_message`] and [`prepare_message`]: the input rules, in one place.
+//! - [`StorageStrategy`] and [`StrategyStore`]: which messages are kept.
+//!
+//! ```
+//! use hotplex_storage_core::{ChatAppMessage, MessageQuery, MessageType};
+//! let msg = ChatAppMessage::user("slack:U1:C1", "What is WAL?").with_platform("slack");
+//! let query = MessageQuery::for_session("slack:U1:C1").with_limit(50);
+//! assert!(query.matches_filters(&msg));
+//! assert_eq!(msg.message_type, MessageType::USER_INPUT);
+//! ```
+
+mod error;
+mod health;
+mod message;
+mod message_type;
+mod query;
+mod receipt;
+mod session;
+mod store;
+mod strategy;
+pub mod time;
+pub mod utils;
+mod validation;
+
+#[doc(hidden)]
+#[path = "doc_support.rs"]
+pub mod __doc_support;
+
+pub use error::{BoxError, Result, StorageError};
+pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
+pub use message::{ChatAppMessage, Metadata};
+pub use message_type::MessageType;
+pub use query::{Cursor, MessageQuery};
+pub use receipt::{StoreOutcome, StoreReceipt};
+pub use session::SessionMeta;
+pub use store::{ChatAppMessageStore, ReadOnlyStore, SessionStore, WriteOnlyStore};
+pub use strategy::{
+    DefaultStrategy, MinimalStrategy, STRATEGY_NAMES, StorageStrategy, StrategyStore,
+    VerboseStrategy, strategy_by_name,
+};
+pub use utils::{
+    build_session_id, format_timestamp, generate_provider_session_id, mask_sensitive_data,
+    sanitize_content, truncate_for_log,
+};
+pub use validation::{
+    ValidationLimits, assign_identity, prepare_batch, prepare_message, validate_message,
+    validate_message_with,
+};
+
+/// This crate's version, for [`ChatAppMessageStore::version`] implementations.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

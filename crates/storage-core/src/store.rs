@@ -1,0 +1,163 @@
+//! The four store traits every backend and decorator implements.
+//!
+//! They are object safe (`Arc<dyn ChatAppMessageStore>`) and implemented for `Arc<T>` and
+//! `Box<T>` of any implementor, so decorators can take a store by value or shared.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{
+    ChatAppMessage, HealthCheckResult, MessageQuery, Result, SessionMeta, StorageMetrics,
+    StoreReceipt,
+};
+
+/// Reading messages.
+#[async_trait]
+pub trait ReadOnlyStore: Send + Sync {
+    /// The live message with this id; `NotFound` if it is absent or soft-deleted.
+    async fn get(&self, message_id: &str) -> Result<ChatAppMessage>;
+
+    /// Messages matching `query`, ordered by `(created_at, seq)` in its direction.
+    async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>>;
+
+    /// How many messages match `query`'s filters; `limit`, `offset` and cursors are ignored.
+    async fn count(&self, query: &MessageQuery) -> Result<u64>;
+}
+
+/// Writing messages.
+///
+/// Each write validates the message, fills `id` (UUIDv7) and timestamps when missing, stores
+/// it and updates its [`SessionMeta`] in one transaction. Re-storing an existing id changes
+/// nothing and returns [`StoreOutcome::AlreadyStored`](crate::StoreOutcome::AlreadyStored).
+#[async_trait]
+pub trait WriteOnlyStore: Send + Sync {
+    /// Stores a message typed by the user (same semantics as `store_bot_response`).
+    async fn store_user_message(&self, msg: &ChatAppMessage) -> Result<StoreReceipt>;
+
+    /// Stores a bot response (same semantics as `store_user_message`).
+    async fn store_bot_response(&self, msg: &ChatAppMessage) -> Result<StoreReceipt>;
+
+    /// Stores all messages in one transaction: if any is invalid, none is written. Receipts
+    /// are in input order.
+    async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>>;
+}
+
+/// Per-session operations.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The session's meta; `SessionNotFound` when it has no live messages.
+    async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta>;
+
+    /// Ids of the sessions whose meta has this platform and user, most recent
+    /// `last_message_at` first (ties by session id ascending).
+    async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>>;
+
+    /// Soft-deletes every live message of the session and drops its meta; returns how many
+    /// messages were marked (0 for an unknown session).
+    async fn delete_session(&self, chat_session_id: &str) -> Result<u64>;
+
+    /// Hard-deletes every message of the session, deleted or not, and its meta (erasure);
+    /// returns how many rows were removed.
+    async fn purge_session(&self, chat_session_id: &str) -> Result<u64>;
+
+    /// Hard-deletes soft-deleted messages whose `deleted_at` is before `cutoff` (retention);
+    /// returns how many rows were removed.
+    async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+}
+
+/// A complete store: reads, writes, sessions and lifecycle.
+#[async_trait]
+pub trait ChatAppMessageStore: ReadOnlyStore + WriteOnlyStore + SessionStore {
+    /// Creates or migrates the schema; idempotent. Constructors do no I/O; this does.
+    async fn initialize(&self) -> Result<()>;
+
+    /// Flushes and releases resources; idempotent. Every later call fails with `Closed`.
+    async fn close(&self) -> Result<()>;
+
+    /// The backend name: `memory`, `sqlite`, `postgres`, ….
+    fn name(&self) -> &str;
+
+    /// The backend crate's version.
+    fn version(&self) -> &str;
+
+    /// Runs the backend's health checks.
+    async fn health_check(&self) -> HealthCheckResult;
+
+    /// Counters describing the store's contents.
+    async fn metrics(&self) -> Result<StorageMetrics>;
+}
+
+macro_rules! forward_store_traits {
+    ($($wrapper:ident),*) => {$(
+        #[async_trait]
+        impl<T: ReadOnlyStore + ?Sized> ReadOnlyStore for $wrapper<T> {
+            async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
+                (**self).get(message_id).await
+            }
+            async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
+                (**self).list(query).await
+            }
+            async fn count(&self, query: &MessageQuery) -> Result<u64> {
+                (**self).count(query).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: WriteOnlyStore + ?Sized> WriteOnlyStore for $wrapper<T> {
+            async fn store_user_message(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+                (**self).store_user_message(msg).await
+            }
+            async fn store_bot_response(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+                (**self).store_bot_response(msg).await
+            }
+            async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
+                (**self).store_batch(msgs).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: SessionStore + ?Sized> SessionStore for $wrapper<T> {
+            async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
+                (**self).get_session_meta(chat_session_id).await
+            }
+            async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
+                (**self).list_user_sessions(platform, user_id).await
+            }
+            async fn delete_session(&self, chat_session_id: &str) -> Result<u64> {
+                (**self).delete_session(chat_session_id).await
+            }
+            async fn purge_session(&self, chat_session_id: &str) -> Result<u64> {
+                (**self).purge_session(chat_session_id).await
+            }
+            async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+                (**self).purge_deleted_before(cutoff).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: ChatAppMessageStore + ?Sized> ChatAppMessageStore for $wrapper<T> {
+            async fn initialize(&self) -> Result<()> {
+                (**self).initialize().await
+            }
+            async fn close(&self) -> Result<()> {
+                (**self).close().await
+            }
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn version(&self) -> &str {
+                (**self).version()
+            }
+            async fn health_check(&self) -> HealthCheckResult {
+                (**self).health_check().await
+            }
+            async fn metrics(&self) -> Result<StorageMetrics> {
+                (**self).metrics().await
+            }
+        }
+    )*};
+}
+
+forward_store_traits!(Arc, Box);

@@ -1,0 +1,110 @@
+//! Seed-compatible helpers from the Go plugin, fixed to respect UTF-8 and byte limits.
+
+use chrono::{DateTime, Utc};
+
+/// `"{platform}_{user}_{channel}"`, e.g. `build_session_id("slack", "U123", "C456")` is
+/// `"slack_U123_C456"` (the Go `BuildSessionID`).
+pub fn build_session_id(platform: &str, user_id: &str, channel_id: &str) -> String {
+    format!("{platform}_{user_id}_{channel_id}")
+}
+
+/// Masks a secret for logs: values of up to 8 characters become `"****"`; longer ones keep
+/// their first and last two characters (`"hello world"` → `"he****ld"`). Unlike the Go
+/// version it never reveals most of a short secret and never splits a UTF-8 character.
+pub fn mask_sensitive_data(data: &str) -> String {
+    let chars: Vec<char> = data.chars().collect();
+    if chars.len() <= 8 {
+        return "****".to_owned();
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+/// The longest prefix of `s` of at most `max_bytes` bytes that ends on a character boundary.
+pub fn floor_char_boundary(s: &str, max_bytes: usize) -> &str {
+    if s.len() <= max_bytes {
+        return s;
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Removes NUL characters (no store accepts them) and cuts `content` to at most `max_bytes`
+/// bytes, ending with `"..."` when it was cut. The result never exceeds `max_bytes` and never
+/// splits a UTF-8 character.
+pub fn sanitize_content(content: &str, max_bytes: usize) -> String {
+    let cleaned = content.replace('\0', "");
+    if cleaned.len() <= max_bytes {
+        return cleaned;
+    }
+    if max_bytes < 3 {
+        return floor_char_boundary(&cleaned, max_bytes).to_owned();
+    }
+    format!("{}...", floor_char_boundary(&cleaned, max_bytes - 3))
+}
+
+/// Trims `content` and cuts it to `max_bytes` (200 when 0) bytes plus `"..."` for log lines,
+/// on a character boundary.
+pub fn truncate_for_log(content: &str, max_bytes: usize) -> String {
+    let max_bytes = if max_bytes == 0 { 200 } else { max_bytes };
+    let trimmed = content.trim();
+    if trimmed.len() <= max_bytes {
+        return trimmed.to_owned();
+    }
+    format!("{}...", floor_char_boundary(trimmed, max_bytes))
+}
+
+/// `"2006-01-02 15:04:05"`-style UTC timestamp (the Go `FormatTimestamp`).
+pub fn format_timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A new random provider session id (UUID string, lowercase, hyphenated).
+pub fn generate_provider_session_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn session_id_and_masking() {
+        assert_eq!(build_session_id("slack", "U123", "C456"), "slack_U123_C456");
+        assert_eq!(mask_sensitive_data("hello world"), "he****ld");
+        assert_eq!(mask_sensitive_data("abcde"), "****");
+        assert_eq!(mask_sensitive_data(""), "****");
+        assert_eq!(mask_sensitive_data("密码密码密码密码密码"), "密码****密码");
+    }
+
+    #[test]
+    fn sanitize_never_exceeds_the_limit_or_splits_characters() {
+        assert_eq!(sanitize_content("short", 10), "short");
+        assert_eq!(sanitize_content("a\0b", 10), "ab");
+        assert_eq!(sanitize_content("hello world", 8), "hello...");
+        let cut = sanitize_content("你好世界", 8); // 12 bytes; 5 bytes left for text → "你"
+        assert_eq!(cut, "你...");
+        assert!(cut.len() <= 8);
+        assert_eq!(sanitize_content("abcdef", 2), "ab");
+    }
+
+    #[test]
+    fn truncate_for_log_trims_and_defaults() {
+        assert_eq!(truncate_for_log("  hi  ", 10), "hi");
+        assert_eq!(truncate_for_log("héllo", 2), "h...");
+        assert_eq!(truncate_for_log(&"x".repeat(300), 0).len(), 203);
+    }
+
+    #[test]
+    fn timestamps_and_ids() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 23, 18, 14, 31).unwrap();
+        assert_eq!(format_timestamp(t), "2026-03-23 18:14:31");
+        let id = generate_provider_session_id();
+        assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+    }
+}
