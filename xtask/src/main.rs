@@ -1,0 +1,74 @@
+//! Project automation for hotplex-storage, run as `cargo xtask <command>`.
+//!
+//! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, the whole test suite,
+//!   rustdoc with `-D warnings` and `cargo deny --offline check`, then a summary table; exits
+//!   non-zero if any step failed. Every step runs even after an earlier one failed.
+//! - `cargo xtask test`: only the test step. `cargo xtask deny`: only the deny step.
+//! - `cargo xtask bench [args]`: the chat-bench example of `hotplex-storage-testkit`.
+//!
+//! Missing optional tools (cargo-nextest, cargo-deny) are reported with their install command
+//! and skipped, except with `CI=true`, where they fail their step. Only `std` is used so that
+//! xtask builds in seconds.
+
+mod cli;
+mod cmd;
+mod steps;
+mod summary;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use cli::Command;
+use steps::Ctx;
+use summary::StepReport;
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(err) => {
+            eprintln!("xtask: {err}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let ctx = Ctx {
+        root: workspace_root(),
+        ci: steps::is_ci(std::env::var("CI").ok().as_deref()),
+    };
+    match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Command::Ci => finish(&[
+            steps::fmt(&ctx),
+            steps::clippy(&ctx),
+            steps::test(&ctx),
+            steps::doc(&ctx),
+            steps::deny(&ctx),
+        ]),
+        Command::Test => finish(&[steps::test(&ctx)]),
+        Command::Deny => finish(&[steps::deny(&ctx)]),
+        Command::Bench(args) => {
+            let code = steps::bench(&ctx, &args);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Prints the summary table and turns the reports into the exit code.
+fn finish(reports: &[StepReport]) -> ExitCode {
+    println!("\n=== xtask summary ===\n{}", summary::render(reports));
+    if summary::any_failed(reports) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,421 @@
+//! The CI steps (fmt, clippy, test, doc, deny) and the bench forwarder.
+//!
+//! Each step prints the commands it runs, keeps going as far as it sensibly can, and returns
+//! a [`StepReport`] for the summary table.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cmd::Cmd;
+use crate::summary::{Status, StepReport};
+
+/// Directory name cargo-deny 0.20 uses for the default advisory-db URL under
+/// `$CARGO_HOME/advisory-dbs/` (the same path `../shared/advisory-db/install.sh` fills).
+const ADVISORY_DB_DIR: &str = "advisory-db-3157b0e258782691";
+
+/// The advisory-db installer, relative to the workspace root.
+const ADVISORY_DB_INSTALLER: &str = "../shared/advisory-db/install.sh";
+
+/// An optional cargo subcommand that some steps need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tool {
+    /// `cargo nextest`.
+    Nextest,
+    /// `cargo deny`.
+    Deny,
+}
+
+impl Tool {
+    /// The cargo subcommand (`cargo <subcommand> --version` probes for it).
+    pub(crate) fn subcommand(self) -> &'static str {
+        match self {
+            Tool::Nextest => "nextest",
+            Tool::Deny => "deny",
+        }
+    }
+
+    /// The command that installs the tool.
+    pub(crate) fn install_command(self) -> &'static str {
+        match self {
+            Tool::Nextest => "cargo install cargo-nextest --locked",
+            Tool::Deny => "cargo install cargo-deny --locked",
+        }
+    }
+}
+
+/// Whether the value of the `CI` environment variable means "running in CI".
+pub(crate) fn is_ci(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim();
+        v == "1" || v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes")
+    })
+}
+
+/// The status of a step whose tool is missing: a failure in CI, a skip elsewhere.
+pub(crate) fn missing_tool_status(ci: bool) -> Status {
+    if ci { Status::Failed } else { Status::Skipped }
+}
+
+/// The note shown in the summary for a missing tool.
+pub(crate) fn missing_tool_note(tool: Tool, ci: bool) -> String {
+    let suffix = if ci { " (required with CI=true)" } else { "" };
+    format!(
+        "cargo-{} not installed: {}{suffix}",
+        tool.subcommand(),
+        tool.install_command()
+    )
+}
+
+/// Where cargo-deny keeps the default advisory database: `$CARGO_HOME/advisory-dbs/...`,
+/// with `CARGO_HOME` defaulting to `$HOME/.cargo`. `None` when neither variable is set.
+pub(crate) fn advisory_db_dir(cargo_home: Option<&Path>, home: Option<&Path>) -> Option<PathBuf> {
+    let cargo_home = match (cargo_home, home) {
+        (Some(ch), _) if !ch.as_os_str().is_empty() => ch.to_path_buf(),
+        (_, Some(h)) if !h.as_os_str().is_empty() => h.join(".cargo"),
+        _ => return None,
+    };
+    Some(cargo_home.join("advisory-dbs").join(ADVISORY_DB_DIR))
+}
+
+/// Whether the `chat_bench` example exists in the testkit crate at `testkit_dir`: as
+/// `examples/chat_bench.rs`, `examples/chat_bench/main.rs`, or an `[[example]]` named
+/// `chat_bench` in its manifest.
+pub(crate) fn bench_example_exists(testkit_dir: &Path) -> bool {
+    let examples = testkit_dir.join("examples");
+    if examples.join("chat_bench.rs").is_file() || examples.join("chat_bench/main.rs").is_file() {
+        return true;
+    }
+    std::fs::read_to_string(testkit_dir.join("Cargo.toml")).is_ok_and(|manifest| {
+        manifest.lines().any(|line| {
+            let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+            compact == "name=\"chat_bench\""
+        })
+    })
+}
+
+/// Everything a step needs to know about where and how it runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    /// The workspace root; every command runs there.
+    pub(crate) root: PathBuf,
+    /// `CI=true`: missing tools fail instead of being skipped.
+    pub(crate) ci: bool,
+}
+
+impl Ctx {
+    /// Runs `cmd` in the workspace root; true on success.
+    fn run(&self, cmd: &Cmd) -> bool {
+        cmd.run(&self.root) == 0
+    }
+
+    /// Whether `cargo <tool> --version` works.
+    fn has(&self, tool: Tool) -> bool {
+        Cmd::cargo(&[tool.subcommand(), "--version"]).succeeds_quietly(&self.root)
+    }
+
+    /// Tells the user a tool is missing and how to install it.
+    fn report_missing(&self, tool: Tool) {
+        let what = if self.ci {
+            "this is a failure because CI=true"
+        } else {
+            "skipping what needs it"
+        };
+        eprintln!(
+            "\nxtask: cargo-{} is not installed ({what}); install it with: {}",
+            tool.subcommand(),
+            tool.install_command()
+        );
+    }
+}
+
+/// Times `body` and turns its `(status, note)` into a [`StepReport`].
+fn timed(name: &'static str, body: impl FnOnce() -> (Status, String)) -> StepReport {
+    println!("\n=== xtask: {name} ===");
+    let start = Instant::now();
+    let (status, note) = body();
+    StepReport {
+        name,
+        status,
+        seconds: start.elapsed().as_secs_f64(),
+        note,
+    }
+}
+
+fn status_of(ok: bool) -> Status {
+    if ok { Status::Ok } else { Status::Failed }
+}
+
+/// `cargo fmt --all --check`.
+pub(crate) fn fmt(ctx: &Ctx) -> StepReport {
+    timed("fmt", || {
+        (
+            status_of(ctx.run(&Cmd::cargo(&["fmt", "--all", "--check"]))),
+            String::new(),
+        )
+    })
+}
+
+/// `cargo clippy --workspace --all-targets --all-features -- -D warnings`.
+pub(crate) fn clippy(ctx: &Ctx) -> StepReport {
+    timed("clippy", || {
+        let cmd = Cmd::cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        (status_of(ctx.run(&cmd)), String::new())
+    })
+}
+
+/// The whole test suite: cargo-nextest plus doctests (nextest skips them), or plain
+/// `cargo test` when cargo-nextest is missing (a failure under `CI=true`, after still running
+/// `cargo test` so the log shows the results).
+pub(crate) fn test(ctx: &Ctx) -> StepReport {
+    timed("test", || {
+        if ctx.has(Tool::Nextest) {
+            let nextest = ctx.run(&Cmd::cargo(&[
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ]));
+            let doc = ctx.run(&Cmd::cargo(&[
+                "test",
+                "--workspace",
+                "--doc",
+                "--all-features",
+            ]));
+            let note = match (nextest, doc) {
+                (true, true) => String::new(),
+                (false, true) => "nextest failed".to_owned(),
+                (true, false) => "doctests failed".to_owned(),
+                (false, false) => "nextest and doctests failed".to_owned(),
+            };
+            return (status_of(nextest && doc), note);
+        }
+        ctx.report_missing(Tool::Nextest);
+        let ok = ctx.run(&Cmd::cargo(&["test", "--workspace", "--all-features"]));
+        let status = if ctx.ci {
+            Status::Failed
+        } else {
+            status_of(ok)
+        };
+        let note = if ctx.ci {
+            missing_tool_note(Tool::Nextest, true)
+        } else {
+            format!(
+                "ran cargo test instead; {}",
+                missing_tool_note(Tool::Nextest, false)
+            )
+        };
+        (status, note)
+    })
+}
+
+/// `cargo doc --workspace --no-deps --all-features` with `RUSTDOCFLAGS="-D warnings"`.
+pub(crate) fn doc(ctx: &Ctx) -> StepReport {
+    timed("doc", || {
+        let cmd = Cmd::cargo(&["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        (status_of(ctx.run(&cmd)), String::new())
+    })
+}
+
+/// `cargo deny --offline check`, after installing the advisory-db snapshot when the database
+/// is missing and fetching every crate (`--offline` needs them all on disk).
+pub(crate) fn deny(ctx: &Ctx) -> StepReport {
+    timed("deny", || {
+        if !ctx.has(Tool::Deny) {
+            ctx.report_missing(Tool::Deny);
+            return (
+                missing_tool_status(ctx.ci),
+                missing_tool_note(Tool::Deny, ctx.ci),
+            );
+        }
+        let mut notes = Vec::new();
+        let db = advisory_db_dir(
+            std::env::var_os("CARGO_HOME").as_deref().map(Path::new),
+            std::env::var_os("HOME").as_deref().map(Path::new),
+        );
+        let db_present = db.as_ref().is_some_and(|d| d.join("crates").is_dir());
+        if !db_present {
+            let installer = ctx.root.join(ADVISORY_DB_INSTALLER);
+            if installer.is_file() {
+                if !ctx.run(&Cmd::new("bash", &[ADVISORY_DB_INSTALLER])) {
+                    notes.push("advisory-db install failed");
+                }
+            } else {
+                eprintln!(
+                    "\nxtask: no advisory database and no installer at {}; \
+                     cargo deny --offline will fail",
+                    installer.display()
+                );
+                notes.push("advisory-db missing");
+            }
+        }
+        let fetched = ctx.run(&Cmd::cargo(&["fetch", "--locked"]));
+        if !fetched {
+            notes.push("cargo fetch --locked failed");
+        }
+        let denied = ctx.run(&Cmd::cargo(&["deny", "--offline", "check"]));
+        if !denied {
+            notes.push("cargo deny found problems");
+        }
+        (status_of(fetched && denied), notes.join("; "))
+    })
+}
+
+/// Forwards to the chat-bench example, or explains that it does not exist yet.
+/// Returns the process exit code.
+pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> i32 {
+    let testkit = ctx.root.join("crates/storage-testkit");
+    if !bench_example_exists(&testkit) {
+        eprintln!(
+            "xtask: the chat-bench is not available yet: there is no `chat_bench` example in {} \
+             (expected examples/chat_bench.rs).",
+            testkit.display()
+        );
+        return 1;
+    }
+    Cmd::cargo(&[
+        "run",
+        "--release",
+        "-p",
+        "hotplex-storage-testkit",
+        "--example",
+        "chat_bench",
+        "--",
+    ])
+    .args(args.iter().cloned())
+    .run(&ctx.root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        Status, Tool, advisory_db_dir, bench_example_exists, is_ci, missing_tool_note,
+        missing_tool_status,
+    };
+    use std::path::{Path, PathBuf};
+
+    /// A fresh, empty directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let dir = std::env::temp_dir()
+                .join(format!("xtask-test-{tag}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn ci_detection() {
+        assert!(is_ci(Some("true")));
+        assert!(is_ci(Some("TRUE")));
+        assert!(is_ci(Some("1")));
+        assert!(is_ci(Some(" yes ")));
+        assert!(!is_ci(None));
+        assert!(!is_ci(Some("")));
+        assert!(!is_ci(Some("false")));
+        assert!(!is_ci(Some("0")));
+    }
+
+    #[test]
+    fn missing_tools_fail_only_in_ci() {
+        assert_eq!(missing_tool_status(true), Status::Failed);
+        assert_eq!(missing_tool_status(false), Status::Skipped);
+    }
+
+    #[test]
+    fn missing_tool_notes_carry_the_install_command() {
+        assert_eq!(
+            missing_tool_note(Tool::Deny, false),
+            "cargo-deny not installed: cargo install cargo-deny --locked"
+        );
+        assert_eq!(
+            missing_tool_note(Tool::Nextest, true),
+            "cargo-nextest not installed: cargo install cargo-nextest --locked (required with CI=true)"
+        );
+    }
+
+    #[test]
+    fn advisory_db_dir_prefers_cargo_home() {
+        let expected = Path::new("/opt/cargo/advisory-dbs/advisory-db-3157b0e258782691");
+        assert_eq!(
+            advisory_db_dir(Some(Path::new("/opt/cargo")), Some(Path::new("/root"))),
+            Some(expected.to_path_buf())
+        );
+        assert_eq!(
+            advisory_db_dir(None, Some(Path::new("/root"))),
+            Some(PathBuf::from(
+                "/root/.cargo/advisory-dbs/advisory-db-3157b0e258782691"
+            ))
+        );
+        assert_eq!(
+            advisory_db_dir(Some(Path::new("")), Some(Path::new("/home/u"))),
+            Some(PathBuf::from(
+                "/home/u/.cargo/advisory-dbs/advisory-db-3157b0e258782691"
+            ))
+        );
+        assert_eq!(advisory_db_dir(None, None), None);
+    }
+
+    #[test]
+    fn bench_example_detection() {
+        let dir = TempDir::new("bench");
+        assert!(!bench_example_exists(&dir.0));
+
+        std::fs::write(
+            dir.0.join("Cargo.toml"),
+            "[package]\nname = \"hotplex-storage-testkit\"\n",
+        )
+        .unwrap();
+        assert!(
+            !bench_example_exists(&dir.0),
+            "package name is not the example"
+        );
+
+        std::fs::create_dir_all(dir.0.join("examples")).unwrap();
+        std::fs::write(dir.0.join("examples/other.rs"), "fn main() {}").unwrap();
+        assert!(!bench_example_exists(&dir.0));
+
+        std::fs::write(dir.0.join("examples/chat_bench.rs"), "fn main() {}").unwrap();
+        assert!(bench_example_exists(&dir.0));
+    }
+
+    #[test]
+    fn bench_example_as_directory_or_manifest_entry() {
+        let dir = TempDir::new("bench-dir");
+        std::fs::create_dir_all(dir.0.join("examples/chat_bench")).unwrap();
+        assert!(
+            !bench_example_exists(&dir.0),
+            "an empty directory is no example"
+        );
+        std::fs::write(dir.0.join("examples/chat_bench/main.rs"), "fn main() {}").unwrap();
+        assert!(bench_example_exists(&dir.0));
+
+        let other = TempDir::new("bench-manifest");
+        std::fs::write(
+            other.0.join("Cargo.toml"),
+            "[package]\nname = \"t\"\n\n[[example]]\nname = \"chat_bench\"\npath = \"bench/main.rs\"\n",
+        )
+        .unwrap();
+        assert!(bench_example_exists(&other.0));
+    }
+}
