@@ -9,6 +9,7 @@
 //!   [`StorageError::is_transient`].
 //! - [`validate_message`] and [`prepare_message`]: the input rules, in one place.
 //! - [`StorageStrategy`] and [`StrategyStore`]: which messages are kept.
+//! - [`export_jsonl`] and [`import_jsonl`]: JSON Lines export and idempotent import.
 //!
 //! ```
 //! use hotplex_storage_core::{ChatAppMessage, MessageQuery, MessageType};
@@ -19,6 +20,7 @@
 //! ```
 
 mod error;
+mod export;
 mod health;
 mod message;
 mod message_type;
@@ -36,6 +38,10 @@ mod validation;
 pub mod __doc_support;
 
 pub use error::{BoxError, Result, StorageError};
+pub use export::{
+    EXPORT_PAGE_SIZE, IMPORT_BATCH_SIZE, ImportReport, RejectedLine, export_jsonl,
+    export_jsonl_with_progress, import_jsonl, import_jsonl_with_progress,
+};
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
 pub use message::{ChatAppMessage, Metadata};
 pub use message_type::MessageType;

@@ -1,0 +1,345 @@
+//! JSON Lines export and import over the store traits, plus the Go plugin's export format.
+//!
+//! Export pages through a [`MessageQuery`] with a keyset cursor, so memory stays constant for
+//! any table size. Import preserves ids, timestamps and deleted flags, batches writes, is
+//! idempotent (a re-import adds nothing) and reports every rejected line with its number.
+//! The caller owns the I/O: these functions take a writer or reader it opened.
+
+use std::io::{BufRead, Write};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    ChatAppMessage, Cursor, MessageQuery, MessageType, Metadata, ReadOnlyStore, Result,
+    StorageError, StoreOutcome, ValidationLimits, WriteOnlyStore, validate_message_with,
+};
+
+/// Messages read per page during export.
+pub const EXPORT_PAGE_SIZE: usize = 1_000;
+/// Messages written per `store_batch` call during import.
+pub const IMPORT_BATCH_SIZE: usize = 500;
+
+/// Writes every message matching `query` to `out` as JSON Lines, oldest first; returns how many
+/// were written. `query.limit` (when non-zero) caps the total; `offset`, cursors and direction
+/// are replaced by the export's own paging. Use `include_deleted` for a full backup.
+pub async fn export_jsonl<S, W>(store: &S, query: &MessageQuery, out: &mut W) -> Result<u64>
+where
+    S: ReadOnlyStore + ?Sized,
+    W: Write + Send,
+{
+    export_jsonl_with_progress(store, query, out, &mut |_| {}).await
+}
+
+/// [`export_jsonl`] calling `progress` with the running total after each page.
+pub async fn export_jsonl_with_progress<S, W>(
+    store: &S,
+    query: &MessageQuery,
+    out: &mut W,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<u64>
+where
+    S: ReadOnlyStore + ?Sized,
+    W: Write + Send,
+{
+    let total_cap = query.limit;
+    let mut page_query = MessageQuery {
+        ascending: true,
+        offset: 0,
+        after: query.after,
+        before: query.before,
+        ..query.clone()
+    };
+    let mut written: u64 = 0;
+    loop {
+        let remaining = if total_cap == 0 {
+            EXPORT_PAGE_SIZE
+        } else {
+            let done = usize::try_from(written).unwrap_or(usize::MAX);
+            EXPORT_PAGE_SIZE.min(total_cap.saturating_sub(done))
+        };
+        if remaining == 0 {
+            break;
+        }
+        page_query.limit = remaining;
+        let page = store.list(&page_query).await?;
+        for msg in &page {
+            serde_json::to_writer(&mut *out, msg)
+                .map_err(|e| StorageError::data("export message", e.to_string()))?;
+            out.write_all(b"\n")
+                .map_err(|e| StorageError::io("export: write line", e))?;
+        }
+        written += page.len() as u64;
+        progress(written);
+        match page.last() {
+            Some(last) if page.len() == remaining => page_query.after = Cursor::try_of(last),
+            _ => break,
+        }
+    }
+    out.flush()
+        .map_err(|e| StorageError::io("export: flush", e))?;
+    Ok(written)
+}
+
+/// One input line (or array element) that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedLine {
+    /// 1-based line number (element number for a JSON array).
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Messages written.
+    pub imported: u64,
+    /// Messages whose id was already in the store (nothing changed).
+    pub already_present: u64,
+    /// Messages a storage strategy declined (only when importing through a `StrategyStore`).
+    pub filtered: u64,
+    /// Lines that were not imported, with their reasons.
+    pub rejected: Vec<RejectedLine>,
+}
+
+/// Imports JSON Lines written by [`export_jsonl`], or the Go plugin's export (a JSON array of
+/// messages with Go field names such as `ID` and `ChatSessionID`), into `store`.
+///
+/// Ids, timestamps and deleted flags are preserved, so importing the same file twice adds
+/// nothing the second time. Lines that fail to parse or validate are reported, not fatal;
+/// storage errors (connection, full, closed) abort the import and are returned.
+pub async fn import_jsonl<S, R>(store: &S, input: R) -> Result<ImportReport>
+where
+    S: WriteOnlyStore + ?Sized,
+    R: BufRead + Send,
+{
+    import_jsonl_with_progress(store, input, &ValidationLimits::default(), &mut |_| {}).await
+}
+
+/// [`import_jsonl`] with explicit validation limits, calling `progress` with the number of
+/// input records processed after each batch.
+pub async fn import_jsonl_with_progress<S, R>(
+    store: &S,
+    mut input: R,
+    limits: &ValidationLimits,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<ImportReport>
+where
+    S: WriteOnlyStore + ?Sized,
+    R: BufRead + Send,
+{
+    let mut report = ImportReport::default();
+    let mut batch = Batch::new(store, limits);
+    if starts_with_array(&mut input)? {
+        let records: Option<Vec<serde_json::Value>> = serde_json::from_reader(input)
+            .map_err(|e| StorageError::data("import Go export", e.to_string()))?;
+        for (index, record) in records.unwrap_or_default().into_iter().enumerate() {
+            let number = index as u64 + 1;
+            let parsed = serde_json::from_value::<GoMessage>(record)
+                .map(ChatAppMessage::from)
+                .map_err(|e| e.to_string());
+            batch.push(number, parsed, &mut report);
+            if batch.is_full() {
+                batch.flush(&mut report).await?;
+                progress(number);
+            }
+        }
+    } else {
+        let mut number = 0_u64;
+        for line in input.lines() {
+            let line = line.map_err(|e| StorageError::io("import: read line", e))?;
+            number += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = serde_json::from_str::<ChatAppMessage>(&line).map_err(|e| e.to_string());
+            batch.push(number, parsed, &mut report);
+            if batch.is_full() {
+                batch.flush(&mut report).await?;
+                progress(number);
+            }
+        }
+    }
+    batch.flush(&mut report).await?;
+    Ok(report)
+}
+
+fn starts_with_array(input: &mut impl BufRead) -> Result<bool> {
+    loop {
+        let buf = input
+            .fill_buf()
+            .map_err(|e| StorageError::io("import: read", e))?;
+        let Some(&first) = buf.first() else {
+            return Ok(false);
+        };
+        if first.is_ascii_whitespace() {
+            input.consume(1);
+            continue;
+        }
+        // `null` is what the Go plugin wrote for an empty export.
+        return Ok(first == b'[' || first == b'n');
+    }
+}
+
+/// Accumulates valid messages and writes them with one `store_batch` call.
+struct Batch<'a, S: ?Sized> {
+    store: &'a S,
+    limits: &'a ValidationLimits,
+    messages: Vec<ChatAppMessage>,
+}
+
+impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
+    fn new(store: &'a S, limits: &'a ValidationLimits) -> Self {
+        Self {
+            store,
+            limits,
+            messages: Vec::with_capacity(IMPORT_BATCH_SIZE),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.messages.len() >= IMPORT_BATCH_SIZE
+    }
+
+    fn push(
+        &mut self,
+        line: u64,
+        parsed: std::result::Result<ChatAppMessage, String>,
+        report: &mut ImportReport,
+    ) {
+        let checked = parsed.and_then(|msg| {
+            validate_message_with(&msg, self.limits)
+                .map(|()| msg)
+                .map_err(|e| e.to_string())
+        });
+        match checked {
+            Ok(msg) => self.messages.push(msg),
+            Err(reason) => report.rejected.push(RejectedLine { line, reason }),
+        }
+    }
+
+    async fn flush(&mut self, report: &mut ImportReport) -> Result<()> {
+        if self.messages.is_empty() {
+            return Ok(());
+        }
+        let receipts = self.store.store_batch(&self.messages).await?;
+        for receipt in receipts {
+            match receipt.outcome {
+                StoreOutcome::Stored => report.imported += 1,
+                StoreOutcome::AlreadyStored => report.already_present += 1,
+                StoreOutcome::Filtered => report.filtered += 1,
+            }
+        }
+        self.messages.clear();
+        Ok(())
+    }
+}
+
+/// A message in the Go plugin's export format (Go field names, Go zero values).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct GoMessage {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "ChatSessionID")]
+    chat_session_id: String,
+    chat_platform: String,
+    #[serde(rename = "ChatUserID")]
+    chat_user_id: String,
+    #[serde(rename = "ChatBotUserID")]
+    chat_bot_user_id: String,
+    #[serde(rename = "ChatChannelID")]
+    chat_channel_id: String,
+    #[serde(rename = "ChatThreadID")]
+    chat_thread_id: String,
+    #[serde(rename = "EngineSessionID")]
+    engine_session_id: Option<Uuid>,
+    engine_namespace: String,
+    #[serde(rename = "ProviderSessionID")]
+    provider_session_id: String,
+    provider_type: String,
+    message_type: String,
+    #[serde(rename = "FromUserID")]
+    from_user_id: String,
+    from_user_name: String,
+    #[serde(rename = "ToUserID")]
+    to_user_id: String,
+    content: String,
+    metadata: Option<Metadata>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+    deleted: bool,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Go writes the zero `time.Time` as year 1; treat it as absent.
+fn non_zero(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    t.filter(|t| t.timestamp() > -62_135_596_800)
+}
+
+impl From<GoMessage> for ChatAppMessage {
+    fn from(go: GoMessage) -> Self {
+        let created_at = non_zero(go.created_at);
+        Self {
+            id: go.id,
+            chat_session_id: go.chat_session_id,
+            chat_platform: go.chat_platform,
+            chat_user_id: go.chat_user_id,
+            chat_bot_user_id: go.chat_bot_user_id,
+            chat_channel_id: go.chat_channel_id,
+            chat_thread_id: go.chat_thread_id,
+            engine_session_id: go.engine_session_id.unwrap_or_else(Uuid::nil),
+            engine_namespace: go.engine_namespace,
+            provider_session_id: go.provider_session_id,
+            provider_type: go.provider_type,
+            message_type: MessageType::new(go.message_type),
+            from_user_id: go.from_user_id,
+            from_user_name: go.from_user_name,
+            to_user_id: go.to_user_id,
+            content: go.content,
+            metadata: go.metadata.unwrap_or_default(),
+            created_at,
+            updated_at: non_zero(go.updated_at).or(created_at),
+            deleted: go.deleted,
+            deleted_at: if go.deleted {
+                non_zero(go.deleted_at)
+            } else {
+                None
+            },
+            seq: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_export_records_convert() {
+        let json = r#"{"ID":"m1","ChatSessionID":"s1","ChatPlatform":"slack","ChatUserID":"U1",
+            "EngineSessionID":"00000000-0000-0000-0000-000000000000","MessageType":"user_input",
+            "Content":"hi","Metadata":null,"CreatedAt":"2026-03-23T18:14:31.123456789+08:00",
+            "UpdatedAt":"0001-01-01T00:00:00Z","Deleted":false,"DeletedAt":null}"#;
+        let go: GoMessage = serde_json::from_str(json).unwrap();
+        let msg = ChatAppMessage::from(go);
+        assert_eq!(msg.id, "m1");
+        assert_eq!(msg.chat_session_id, "s1");
+        assert_eq!(msg.chat_platform, "slack");
+        assert_eq!(msg.message_type, MessageType::USER_INPUT);
+        assert!(msg.metadata.is_empty());
+        let created = msg.created_at.unwrap();
+        assert_eq!(created.to_rfc3339(), "2026-03-23T10:14:31.123456789+00:00");
+        assert_eq!(msg.updated_at, Some(created));
+    }
+
+    #[test]
+    fn array_detection_skips_whitespace() {
+        assert!(starts_with_array(&mut &b"  \n[{}]"[..]).unwrap());
+        assert!(starts_with_array(&mut &b"null"[..]).unwrap());
+        assert!(!starts_with_array(&mut &b"{\"id\":1}\n"[..]).unwrap());
+        assert!(!starts_with_array(&mut &b""[..]).unwrap());
+    }
+}
