@@ -1,0 +1,3 @@
+//! chat-bench on `MemoryStore` (being written).
+
+fn main() {}

@@ -1,0 +1,438 @@
+//! [`State`]: the maps behind [`MemoryStore`](crate::MemoryStore) and every operation on them.
+//!
+//! Everything here is synchronous and lock-free; the store wraps one `State` in a `RwLock` and
+//! calls these methods while holding the guard (never across an `.await`).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+use hotplex_storage_core::{ChatAppMessage, MessageQuery, SessionMeta, StoreReceipt, time};
+
+/// A position in `(created_at µs, seq)` order: the key of every ordered index.
+pub(crate) type Key = (i64, i64);
+
+/// An ordered index from position to message id.
+type Index = BTreeMap<Key, String>;
+
+/// Every message, the ordered indexes over them, and the session metas.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Message id → row (deleted rows included until purged).
+    rows: HashMap<String, ChatAppMessage>,
+    /// All rows in `(created_at, seq)` order.
+    order: Index,
+    /// Session id → that session's rows in `(created_at, seq)` order.
+    sessions: HashMap<String, Index>,
+    /// Session id → meta, for sessions with at least one live message.
+    metas: HashMap<String, SessionMeta>,
+    /// The last `seq` handed out.
+    last_seq: i64,
+    /// Estimated bytes held by the rows (see [`row_bytes`]).
+    bytes: u64,
+}
+
+/// Counts reported by [`State::counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) live: u64,
+    pub(crate) deleted: u64,
+    pub(crate) sessions: u64,
+    pub(crate) indexed_sessions: u64,
+    pub(crate) bytes: u64,
+    pub(crate) last_seq: i64,
+}
+
+impl State {
+    /// Inserts a prepared row (see `prepare_message`): assigns the next `seq` and keeps the
+    /// session meta in step. An existing id changes nothing and is `AlreadyStored`.
+    pub(crate) fn insert(&mut self, mut row: ChatAppMessage, now: DateTime<Utc>) -> StoreReceipt {
+        if self.rows.contains_key(&row.id) {
+            return StoreReceipt::already_stored(row.id);
+        }
+        self.last_seq += 1;
+        row.seq = self.last_seq;
+        let key = key_of(&row);
+        if !row.deleted {
+            self.update_meta(&row, now);
+        }
+        self.bytes = self.bytes.saturating_add(row_bytes(&row));
+        self.order.insert(key, row.id.clone());
+        self.sessions
+            .entry(row.chat_session_id.clone())
+            .or_default()
+            .insert(key, row.id.clone());
+        let receipt = StoreReceipt::stored(row.id.clone());
+        self.rows.insert(row.id.clone(), row);
+        receipt
+    }
+
+    fn update_meta(&mut self, row: &ChatAppMessage, now: DateTime<Utc>) {
+        let created_at = row.created_at.unwrap_or(now);
+        if let Some(meta) = self.metas.get_mut(&row.chat_session_id) {
+            meta.message_count += 1;
+            if meta.chat_platform.is_empty() {
+                meta.chat_platform.clone_from(&row.chat_platform);
+            }
+            if meta.chat_user_id.is_empty() {
+                meta.chat_user_id.clone_from(&row.chat_user_id);
+            }
+            // The new row has the highest seq, so it is the newest unless it is older.
+            if created_at >= meta.last_message_at {
+                meta.last_message_id.clone_from(&row.id);
+                meta.last_message_at = created_at;
+            }
+            meta.updated_at = now.max(meta.updated_at);
+        } else {
+            let meta = SessionMeta {
+                chat_session_id: row.chat_session_id.clone(),
+                chat_platform: row.chat_platform.clone(),
+                chat_user_id: row.chat_user_id.clone(),
+                last_message_id: row.id.clone(),
+                last_message_at: created_at,
+                message_count: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            self.metas.insert(row.chat_session_id.clone(), meta);
+        }
+    }
+
+    /// The live message with this id.
+    pub(crate) fn get(&self, id: &str) -> Option<&ChatAppMessage> {
+        self.rows.get(id).filter(|row| !row.deleted)
+    }
+
+    /// The rows matching `query` (already validated), ordered, offset and limited.
+    pub(crate) fn list(&self, query: &MessageQuery) -> Vec<ChatAppMessage> {
+        let Some(range) = self.range(query, true) else {
+            return Vec::new();
+        };
+        let limit = if query.limit == 0 {
+            usize::MAX
+        } else {
+            query.limit
+        };
+        let matching = |id: &String| self.rows.get(id).filter(|row| query.matches(row));
+        if query.ascending {
+            range
+                .map(|(_, id)| id)
+                .filter_map(matching)
+                .skip(query.offset)
+                .take(limit)
+                .cloned()
+                .collect()
+        } else {
+            range
+                .rev()
+                .map(|(_, id)| id)
+                .filter_map(matching)
+                .skip(query.offset)
+                .take(limit)
+                .cloned()
+                .collect()
+        }
+    }
+
+    /// How many rows match `query`'s filters (cursors, limit and offset ignored).
+    pub(crate) fn count(&self, query: &MessageQuery) -> u64 {
+        let Some(range) = self.range(query, false) else {
+            return 0;
+        };
+        let n = range
+            .filter_map(|(_, id)| self.rows.get(id))
+            .filter(|row| query.matches_filters(row))
+            .count();
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
+    /// The part of the narrowest index that can hold matches: the session's index when the
+    /// query names a session, bounded by the time filters and (for `list`) the cursors.
+    /// `None` when nothing can match. Filtering the result with `query.matches` is still
+    /// required: the bounds are a superset.
+    fn range(
+        &self,
+        query: &MessageQuery,
+        with_cursors: bool,
+    ) -> Option<std::collections::btree_map::Range<'_, Key, String>> {
+        let index = match &query.chat_session_id {
+            Some(session) => self.sessions.get(session)?,
+            None => &self.order,
+        };
+        let mut lower = Bound::Unbounded;
+        let mut upper = Bound::Unbounded;
+        if let Some(start) = query.start_time {
+            tighten_lower(
+                &mut lower,
+                Bound::Included((time::to_micros(start), i64::MIN)),
+            );
+        }
+        if let Some(end) = query.end_time {
+            tighten_upper(
+                &mut upper,
+                Bound::Included((time::to_micros(end), i64::MAX)),
+            );
+        }
+        if with_cursors {
+            if let Some(after) = query.after {
+                tighten_lower(
+                    &mut lower,
+                    Bound::Excluded((after.created_at_micros(), after.seq())),
+                );
+            }
+            if let Some(before) = query.before {
+                tighten_upper(
+                    &mut upper,
+                    Bound::Excluded((before.created_at_micros(), before.seq())),
+                );
+            }
+        }
+        // `BTreeMap::range` panics on an inverted range; such a range holds nothing.
+        if let (Some((lo, lo_inclusive)), Some((hi, hi_inclusive))) =
+            (bound_key(&lower), bound_key(&upper))
+            && (lo > hi || (lo == hi && !(lo_inclusive && hi_inclusive)))
+        {
+            return None;
+        }
+        Some(index.range((lower, upper)))
+    }
+
+    /// Soft-deletes every live row of `session` (`deleted_at = now`) and drops its meta.
+    pub(crate) fn delete_session(&mut self, session: &str, now: DateTime<Utc>) -> u64 {
+        let mut marked = 0;
+        if let Some(index) = self.sessions.get(session) {
+            for id in index.values() {
+                if let Some(row) = self.rows.get_mut(id)
+                    && !row.deleted
+                {
+                    row.deleted = true;
+                    row.deleted_at = Some(now);
+                    marked += 1;
+                }
+            }
+        }
+        self.metas.remove(session);
+        marked
+    }
+
+    /// Removes every row of `session` and its meta.
+    pub(crate) fn purge_session(&mut self, session: &str) -> u64 {
+        self.metas.remove(session);
+        let Some(index) = self.sessions.remove(session) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for (key, id) in index {
+            self.order.remove(&key);
+            if let Some(row) = self.rows.remove(&id) {
+                self.bytes = self.bytes.saturating_sub(row_bytes(&row));
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Removes soft-deleted rows whose `deleted_at` is strictly before `cutoff`.
+    pub(crate) fn purge_deleted_before(&mut self, cutoff: DateTime<Utc>) -> u64 {
+        let doomed: Vec<String> = self
+            .rows
+            .values()
+            .filter(|row| row.deleted && row.deleted_at.is_some_and(|at| at < cutoff))
+            .map(|row| row.id.clone())
+            .collect();
+        let mut removed = 0;
+        for id in doomed {
+            let Some(row) = self.rows.remove(&id) else {
+                continue;
+            };
+            let key = key_of(&row);
+            self.order.remove(&key);
+            if let Some(index) = self.sessions.get_mut(&row.chat_session_id) {
+                index.remove(&key);
+                if index.is_empty() {
+                    self.sessions.remove(&row.chat_session_id);
+                }
+            }
+            self.bytes = self.bytes.saturating_sub(row_bytes(&row));
+            removed += 1;
+        }
+        removed
+    }
+
+    /// The meta of `session`.
+    pub(crate) fn meta(&self, session: &str) -> Option<&SessionMeta> {
+        self.metas.get(session)
+    }
+
+    /// Sessions whose meta has exactly this platform and user, newest `last_message_at`
+    /// first, ties by session id ascending.
+    pub(crate) fn user_sessions(&self, platform: &str, user_id: &str) -> Vec<String> {
+        let mut found: Vec<&SessionMeta> = self
+            .metas
+            .values()
+            .filter(|m| m.chat_platform == platform && m.chat_user_id == user_id)
+            .collect();
+        found.sort_by(|a, b| {
+            (Reverse(a.last_message_at), &a.chat_session_id)
+                .cmp(&(Reverse(b.last_message_at), &b.chat_session_id))
+        });
+        found
+            .into_iter()
+            .map(|m| m.chat_session_id.clone())
+            .collect()
+    }
+
+    /// Counters for `metrics()`.
+    pub(crate) fn counts(&self) -> Counts {
+        let deleted = self.rows.values().filter(|row| row.deleted).count();
+        let to_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Counts {
+            live: to_u64(self.rows.len() - deleted),
+            deleted: to_u64(deleted),
+            sessions: to_u64(self.metas.len()),
+            indexed_sessions: to_u64(self.sessions.len()),
+            bytes: self.bytes,
+            last_seq: self.last_seq,
+        }
+    }
+
+    /// Drops every row, index and meta (on close).
+    pub(crate) fn clear(&mut self) {
+        *self = Self {
+            last_seq: self.last_seq,
+            ..Self::default()
+        };
+    }
+}
+
+/// The index key of a stored row.
+fn key_of(row: &ChatAppMessage) -> Key {
+    (row.created_at.map_or(0, time::to_micros), row.seq)
+}
+
+/// The key and inclusiveness of a bound, `None` when unbounded.
+fn bound_key(bound: &Bound<Key>) -> Option<(Key, bool)> {
+    match bound {
+        Bound::Included(k) => Some((*k, true)),
+        Bound::Excluded(k) => Some((*k, false)),
+        Bound::Unbounded => None,
+    }
+}
+
+/// Replaces `current` with `candidate` when the candidate excludes more from below.
+fn tighten_lower(current: &mut Bound<Key>, candidate: Bound<Key>) {
+    let tighter = match (bound_key(current), bound_key(&candidate)) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some((cur, cur_inc)), Some((new, new_inc))) => {
+            new > cur || (new == cur && cur_inc && !new_inc)
+        }
+    };
+    if tighter {
+        *current = candidate;
+    }
+}
+
+/// Replaces `current` with `candidate` when the candidate excludes more from above.
+fn tighten_upper(current: &mut Bound<Key>, candidate: Bound<Key>) {
+    let tighter = match (bound_key(current), bound_key(&candidate)) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some((cur, cur_inc)), Some((new, new_inc))) => {
+            new < cur || (new == cur && cur_inc && !new_inc)
+        }
+    };
+    if tighter {
+        *current = candidate;
+    }
+}
+
+/// Estimated bytes a row occupies: its text fields and serialised metadata.
+fn row_bytes(row: &ChatAppMessage) -> u64 {
+    let text = [
+        &row.id,
+        &row.chat_session_id,
+        &row.chat_platform,
+        &row.chat_user_id,
+        &row.chat_bot_user_id,
+        &row.chat_channel_id,
+        &row.chat_thread_id,
+        &row.engine_namespace,
+        &row.provider_session_id,
+        &row.provider_type,
+        &row.from_user_id,
+        &row.from_user_name,
+        &row.to_user_id,
+        &row.content,
+    ]
+    .iter()
+    .map(|s| s.len())
+    .sum::<usize>()
+        + row.message_type.as_str().len();
+    let metadata = if row.metadata.is_empty() {
+        0
+    } else {
+        serde_json::to_vec(&row.metadata).map_or(0, |v| v.len())
+    };
+    u64::try_from(text + metadata).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotplex_storage_core::{Cursor, ValidationLimits, prepare_message};
+
+    fn row(session: &str, micros: i64) -> ChatAppMessage {
+        let msg = ChatAppMessage::user(session, "c")
+            .with_created_at(time::from_micros(micros).expect("valid"));
+        prepare_message(&msg, &ValidationLimits::default(), Utc::now()).expect("valid")
+    }
+
+    #[test]
+    fn inverted_or_empty_ranges_list_nothing_instead_of_panicking() {
+        let mut state = State::default();
+        for micros in [10, 20, 20, 30] {
+            state.insert(row("s", micros), time::now_micros());
+        }
+        let second = state.list(&MessageQuery::default().with_ascending(true))[1].clone();
+        let at = |m| time::from_micros(m).expect("valid");
+        // A cursor after the end time: the range would be inverted.
+        let q = MessageQuery {
+            end_time: Some(at(15)),
+            after: Some(Cursor::of(&second)),
+            ..MessageQuery::default()
+        };
+        assert!(state.list(&q).is_empty());
+        // Cursor and time bound on the same key, one exclusive.
+        let q = MessageQuery {
+            start_time: Some(at(20)),
+            end_time: Some(at(20)),
+            before: Some(Cursor::new(at(20), i64::MIN)),
+            ..MessageQuery::default()
+        };
+        assert!(state.list(&q).is_empty());
+        let q = MessageQuery {
+            start_time: Some(at(20)),
+            end_time: Some(at(20)),
+            ..MessageQuery::default()
+        };
+        assert_eq!(state.list(&q).len(), 2);
+        assert_eq!(state.count(&q), 2);
+    }
+
+    #[test]
+    fn bytes_are_released_by_purges() {
+        let mut state = State::default();
+        state.insert(row("s", 1), time::now_micros());
+        assert!(state.counts().bytes > 0);
+        state.delete_session("s", time::now_micros());
+        state.purge_deleted_before(Utc::now() + chrono::Duration::seconds(1));
+        assert_eq!(state.counts().bytes, 0);
+        assert_eq!(
+            state.counts().indexed_sessions,
+            0,
+            "empty indexes are dropped"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! chat-bench (in progress).
