@@ -1,0 +1,170 @@
+//! Export and import round trips through a real store (the in-memory reference backend).
+
+use chrono::{Duration, Utc};
+use hotplex_storage_core::{
+    ChatAppMessage, EXPORT_PAGE_SIZE, IMPORT_BATCH_SIZE, MessageQuery, ReadOnlyStore, SessionStore,
+    WriteOnlyStore, export_jsonl, import_jsonl,
+};
+use hotplex_storage_memory::MemoryStore;
+
+async fn seeded(sessions: usize, per_session: usize) -> MemoryStore {
+    let store = MemoryStore::new();
+    let base = Utc::now() - Duration::hours(1);
+    let mut batch = Vec::new();
+    for s in 0..sessions {
+        for i in 0..per_session {
+            let at = base + Duration::milliseconds(i64::try_from(i).unwrap());
+            batch.push(
+                ChatAppMessage::user(format!("s{s}"), format!("message {i} of session {s} 你好"))
+                    .with_platform("slack")
+                    .with_user(format!("U{s}"))
+                    .with_metadata_entry("i", i)
+                    .with_created_at(at),
+            );
+        }
+    }
+    store.store_batch(&batch).await.unwrap();
+    store
+}
+
+async fn all(store: &MemoryStore) -> Vec<ChatAppMessage> {
+    store
+        .list(
+            &MessageQuery::default()
+                .with_ascending(true)
+                .with_include_deleted(true),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn export_then_import_reproduces_every_message_and_deleted_flags() {
+    let source = seeded(3, EXPORT_PAGE_SIZE + 7).await;
+    assert_eq!(
+        source.delete_session("s1").await.unwrap(),
+        (EXPORT_PAGE_SIZE + 7) as u64
+    );
+    let mut out = Vec::new();
+    let query = MessageQuery::default().with_include_deleted(true);
+    let exported = export_jsonl(&source, &query, &mut out).await.unwrap();
+    assert_eq!(exported, 3 * (EXPORT_PAGE_SIZE as u64 + 7));
+    assert_eq!(
+        String::from_utf8_lossy(&out).lines().count() as u64,
+        exported
+    );
+
+    let target = MemoryStore::new();
+    let report = import_jsonl(&target, &out[..]).await.unwrap();
+    assert_eq!(report.imported, exported);
+    assert_eq!(report.already_present, 0);
+    assert!(report.rejected.is_empty());
+
+    let (before, after) = (all(&source).await, all(&target).await);
+    assert_eq!(before.len(), after.len());
+    for (a, b) in before.iter().zip(&after) {
+        // seq is assigned by each store; everything else must be identical.
+        let mut b = b.clone();
+        b.seq = a.seq;
+        assert_eq!(a, &b);
+    }
+    assert!(
+        target
+            .get_session_meta("s1")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(
+        target.get_session_meta("s0").await.unwrap().message_count,
+        i64::try_from(EXPORT_PAGE_SIZE + 7).unwrap()
+    );
+
+    // Idempotent: a second import adds nothing.
+    let again = import_jsonl(&target, &out[..]).await.unwrap();
+    assert_eq!(again.imported, 0);
+    assert_eq!(again.already_present, exported);
+    assert_eq!(all(&target).await.len(), before.len());
+}
+
+#[tokio::test]
+async fn export_honours_filters_and_limit() {
+    let source = seeded(2, 30).await;
+    let mut out = Vec::new();
+    let n = export_jsonl(
+        &source,
+        &MessageQuery::for_session("s0").with_limit(25),
+        &mut out,
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 25);
+    let text = String::from_utf8(out).unwrap();
+    let first: ChatAppMessage = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first.chat_session_id, "s0");
+    assert_eq!(first.metadata["i"], 0, "export is oldest first");
+}
+
+#[tokio::test]
+async fn import_reports_bad_lines_with_numbers_and_keeps_the_rest() {
+    let good = serde_json::to_string(&ChatAppMessage::user("s", "ok").with_id("m1")).unwrap();
+    let nul = serde_json::to_string(&ChatAppMessage::user("s", "a\0b").with_id("m2")).unwrap();
+    let input = format!("{good}\nnot json\n\n{nul}\n");
+    let store = MemoryStore::new();
+    let report = import_jsonl(&store, input.as_bytes()).await.unwrap();
+    assert_eq!(report.imported, 1);
+    let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 4]);
+    assert!(
+        report.rejected[1].reason.contains("content"),
+        "{:?}",
+        report.rejected[1]
+    );
+    assert_eq!(store.get("m1").await.unwrap().content, "ok");
+    assert!(store.get("m2").await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn import_accepts_the_go_plugin_export_format() {
+    let go = r#"[
+      {"ID":"g1","ChatSessionID":"s","ChatPlatform":"slack","ChatUserID":"U1","ChatBotUserID":"",
+       "ChatChannelID":"","ChatThreadID":"","EngineSessionID":"00000000-0000-0000-0000-000000000000",
+       "EngineNamespace":"","ProviderSessionID":"","ProviderType":"","MessageType":"user_input",
+       "FromUserID":"","FromUserName":"","ToUserID":"","Content":"hi","Metadata":null,
+       "CreatedAt":"2026-03-23T18:14:31.123456789+08:00","UpdatedAt":"0001-01-01T00:00:00Z",
+       "Deleted":false,"DeletedAt":null},
+      {"ID":"g2","ChatSessionID":"","MessageType":"user_input","Content":"no session"}
+    ]"#;
+    let store = MemoryStore::new();
+    let report = import_jsonl(&store, go.as_bytes()).await.unwrap();
+    assert_eq!(report.imported, 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 2);
+    let msg = store.get("g1").await.unwrap();
+    assert_eq!(
+        msg.created_at.unwrap().to_rfc3339(),
+        "2026-03-23T10:14:31.123456+00:00"
+    );
+    assert_eq!(
+        store.list_user_sessions("slack", "U1").await.unwrap(),
+        ["s"]
+    );
+    let empty = import_jsonl(&store, &b"null"[..]).await.unwrap();
+    assert_eq!(empty.imported + empty.already_present, 0);
+}
+
+#[tokio::test]
+async fn import_batches_larger_inputs() {
+    let lines: Vec<String> = (0..=IMPORT_BATCH_SIZE * 2)
+        .map(|i| serde_json::to_string(&ChatAppMessage::bot("s", format!("{i}"))).unwrap())
+        .collect();
+    let store = MemoryStore::new();
+    let report = import_jsonl(&store, lines.join("\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(report.imported, (IMPORT_BATCH_SIZE * 2 + 1) as u64);
+    assert_eq!(
+        store.count(&MessageQuery::default()).await.unwrap(),
+        report.imported
+    );
+}
