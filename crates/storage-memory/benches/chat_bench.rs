@@ -1,3 +1,156 @@
-//! chat-bench on `MemoryStore` (being written).
+//! chat-bench (`BENCHMARK.md`) on [`MemoryStore`]: W1 seq and c16, W1b, then W3 on the W1
+//! store.
+//!
+//! ```text
+//! cargo bench -p hotplex-storage-memory --bench chat_bench -- [--sessions N] [--turns N]
+//!     [--ops N] [--json FILE]
+//! ```
+//!
+//! Defaults are `BENCHMARK.md`'s (1,000 sessions × 20 turns, 5,000 reads per W3 operation).
+//! Run as a test (`cargo test --benches`, no `--bench` argument) it does a small smoke run.
 
-fn main() {}
+use std::sync::Arc;
+use std::time::Instant;
+
+use hotplex_storage_core::{ChatAppMessageStore, StorageError};
+use hotplex_storage_memory::MemoryStore;
+use hotplex_storage_testkit::bench::{self, BenchResult, Mode, Workload};
+
+/// Command-line options.
+struct Args {
+    workload: Workload,
+    ops: usize,
+    json: Option<String>,
+    smoke: bool,
+}
+
+impl Args {
+    fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let args: Vec<String> = args.collect();
+        let explicit = args
+            .iter()
+            .any(|a| a.starts_with("--sessions") || a.starts_with("--turns"));
+        // `cargo bench` passes `--bench`; `cargo test --benches` does not: then a smoke run.
+        let smoke = !args.iter().any(|a| a == "--bench") && !explicit;
+        let mut parsed = Self {
+            workload: if smoke {
+                Workload::new(20, 5)
+            } else {
+                Workload::default()
+            },
+            ops: if smoke { 200 } else { 5_000 },
+            json: None,
+            smoke,
+        };
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--sessions" => parsed.workload.sessions = number(&arg, it.next())?,
+                "--turns" => parsed.workload.turns = number(&arg, it.next())?,
+                "--ops" => parsed.ops = number(&arg, it.next())?,
+                "--json" => parsed.json = Some(it.next().ok_or("--json needs a file")?),
+                // `--bench` and any filter cargo forwards.
+                _ => {}
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// The number after a flag.
+fn number(flag: &str, value: Option<String>) -> Result<usize, String> {
+    let value = value.ok_or_else(|| format!("{flag} needs a number"))?;
+    value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
+}
+
+async fn fresh_store() -> Result<Arc<dyn ChatAppMessageStore>, StorageError> {
+    let store: Arc<dyn ChatAppMessageStore> = Arc::new(MemoryStore::new());
+    store.initialize().await?;
+    Ok(store)
+}
+
+async fn run(args: &Args) -> Result<Vec<BenchResult>, StorageError> {
+    let w = &args.workload;
+    let mut results = Vec::new();
+    let w1 = fresh_store().await?;
+    results.push(bench::run_w1(w1.clone(), w, Mode::Seq).await?);
+    results.push(bench::run_w1(fresh_store().await?, w, Mode::Concurrent(16)).await?);
+    results.push(bench::run_w1b(fresh_store().await?, w, 500).await?);
+    results.extend(bench::run_w3(w1.clone(), w, args.ops, bench::DEFAULT_SEED).await?);
+    let metrics = w1.metrics().await?;
+    if metrics.total_messages != w.message_count() as u64 {
+        return Err(StorageError::data(
+            "chat-bench",
+            format!(
+                "the W1 store holds {} messages, expected {}",
+                metrics.total_messages,
+                w.message_count()
+            ),
+        ));
+    }
+    println!(
+        "backend: memory (in-process, no durability, no settings); W1 store size ≈ {} bytes \
+         in {} sessions",
+        metrics.storage_size_bytes, metrics.total_sessions
+    );
+    Ok(results)
+}
+
+fn main() {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("chat_bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let started = Instant::now();
+    println!(
+        "chat-bench on memory: {} sessions × {} turns = {} messages, {} reads per W3 op{}",
+        args.workload.sessions,
+        args.workload.turns,
+        args.workload.message_count(),
+        args.ops,
+        if args.smoke {
+            " (smoke run; `cargo bench` for the full workload)"
+        } else {
+            ""
+        }
+    );
+    let results = match runtime.block_on(run(&args)) {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("chat_bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    for r in &results {
+        println!("{}", r.line());
+    }
+    println!();
+    print!("{}", bench::table(&results));
+    println!();
+    println!("{}", bench::machine_summary());
+    if let Some(rss) = bench::peak_rss_bytes() {
+        println!("peak_rss_bytes={rss}");
+    }
+    println!("total {:.2}s", started.elapsed().as_secs_f64());
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "machine": bench::Machine::current().to_json(),
+            "workload": {"sessions": args.workload.sessions, "turns": args.workload.turns},
+            "results": bench::to_json(&results),
+            "peak_rss_bytes": bench::peak_rss_bytes(),
+        });
+        let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("chat_bench: writing {path}: {e}");
+            std::process::exit(1);
+        }
+        println!("results written to {path}");
+    }
+}

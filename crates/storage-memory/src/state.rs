@@ -4,7 +4,7 @@
 //! calls these methods while holding the guard (never across an `.await`).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
@@ -27,6 +27,8 @@ pub(crate) struct State {
     sessions: HashMap<String, Index>,
     /// Session id → meta, for sessions with at least one live message.
     metas: HashMap<String, SessionMeta>,
+    /// `(platform, user)` of a meta → the sessions whose meta has them.
+    by_user: HashMap<(String, String), HashSet<String>>,
     /// The last `seq` handed out.
     last_seq: i64,
     /// Estimated bytes held by the rows (see [`row_bytes`]).
@@ -71,6 +73,7 @@ impl State {
     fn update_meta(&mut self, row: &ChatAppMessage, now: DateTime<Utc>) {
         let created_at = row.created_at.unwrap_or(now);
         if let Some(meta) = self.metas.get_mut(&row.chat_session_id) {
+            let old_owner = (meta.chat_platform.clone(), meta.chat_user_id.clone());
             meta.message_count += 1;
             if meta.chat_platform.is_empty() {
                 meta.chat_platform.clone_from(&row.chat_platform);
@@ -84,6 +87,11 @@ impl State {
                 meta.last_message_at = created_at;
             }
             meta.updated_at = now.max(meta.updated_at);
+            let new_owner = (meta.chat_platform.clone(), meta.chat_user_id.clone());
+            if new_owner != old_owner {
+                unindex_user(&mut self.by_user, &old_owner, &row.chat_session_id);
+                index_user(&mut self.by_user, new_owner, &row.chat_session_id);
+            }
         } else {
             let meta = SessionMeta {
                 chat_session_id: row.chat_session_id.clone(),
@@ -95,6 +103,8 @@ impl State {
                 created_at: now,
                 updated_at: now,
             };
+            let owner = (meta.chat_platform.clone(), meta.chat_user_id.clone());
+            index_user(&mut self.by_user, owner, &row.chat_session_id);
             self.metas.insert(row.chat_session_id.clone(), meta);
         }
     }
@@ -212,13 +222,13 @@ impl State {
                 }
             }
         }
-        self.metas.remove(session);
+        self.remove_meta(session);
         marked
     }
 
     /// Removes every row of `session` and its meta.
     pub(crate) fn purge_session(&mut self, session: &str) -> u64 {
-        self.metas.remove(session);
+        self.remove_meta(session);
         let Some(index) = self.sessions.remove(session) else {
             return 0;
         };
@@ -260,6 +270,17 @@ impl State {
         removed
     }
 
+    /// Drops the meta of `session` and its entry in the user index.
+    fn remove_meta(&mut self, session: &str) {
+        if let Some(meta) = self.metas.remove(session) {
+            unindex_user(
+                &mut self.by_user,
+                &(meta.chat_platform, meta.chat_user_id),
+                session,
+            );
+        }
+    }
+
     /// The meta of `session`.
     pub(crate) fn meta(&self, session: &str) -> Option<&SessionMeta> {
         self.metas.get(session)
@@ -268,10 +289,13 @@ impl State {
     /// Sessions whose meta has exactly this platform and user, newest `last_message_at`
     /// first, ties by session id ascending.
     pub(crate) fn user_sessions(&self, platform: &str, user_id: &str) -> Vec<String> {
-        let mut found: Vec<&SessionMeta> = self
-            .metas
-            .values()
-            .filter(|m| m.chat_platform == platform && m.chat_user_id == user_id)
+        let owner = (platform.to_owned(), user_id.to_owned());
+        let Some(sessions) = self.by_user.get(&owner) else {
+            return Vec::new();
+        };
+        let mut found: Vec<&SessionMeta> = sessions
+            .iter()
+            .filter_map(|session| self.metas.get(session))
             .collect();
         found.sort_by(|a, b| {
             (Reverse(a.last_message_at), &a.chat_session_id)
@@ -303,6 +327,29 @@ impl State {
             last_seq: self.last_seq,
             ..Self::default()
         };
+    }
+}
+
+/// Adds `session` to the sessions of `owner`.
+fn index_user(
+    by_user: &mut HashMap<(String, String), HashSet<String>>,
+    owner: (String, String),
+    session: &str,
+) {
+    by_user.entry(owner).or_default().insert(session.to_owned());
+}
+
+/// Removes `session` from the sessions of `owner`, dropping an emptied entry.
+fn unindex_user(
+    by_user: &mut HashMap<(String, String), HashSet<String>>,
+    owner: &(String, String),
+    session: &str,
+) {
+    if let Some(sessions) = by_user.get_mut(owner) {
+        sessions.remove(session);
+        if sessions.is_empty() {
+            by_user.remove(owner);
+        }
     }
 }
 
@@ -419,6 +466,23 @@ mod tests {
         };
         assert_eq!(state.list(&q).len(), 2);
         assert_eq!(state.count(&q), 2);
+    }
+
+    #[test]
+    fn the_user_index_follows_metas() {
+        let mut state = State::default();
+        let now = time::now_micros();
+        state.insert(row("s1", 1), now);
+        assert!(state.user_sessions("", "").contains(&"s1".to_owned()));
+        let mut later = row("s1", 2);
+        later.chat_platform = "slack".into();
+        later.chat_user_id = "U1".into();
+        state.insert(later, now);
+        assert!(state.user_sessions("", "").is_empty(), "moved to its user");
+        assert_eq!(state.user_sessions("slack", "U1"), ["s1"]);
+        state.delete_session("s1", now);
+        assert!(state.user_sessions("slack", "U1").is_empty());
+        assert!(state.by_user.is_empty(), "emptied entries are dropped");
     }
 
     #[test]

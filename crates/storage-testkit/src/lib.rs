@@ -2,7 +2,7 @@
 //!
 //! # Conformance
 //!
-//! [`conformance`] holds one `async fn` per rule of the store contract (`DESIGN.md` and
+//! [`conformance`](mod@conformance) holds one `async fn` per rule of the store contract (`DESIGN.md` and
 //! `docs/semantics.md`): round trips, identity, every query filter, cursors, session metas,
 //! soft delete and purges, validation edges, batches, concurrency and lifecycle. Each takes an
 //! `Arc<dyn ChatAppMessageStore>` that was just initialised and panics with a clear message
@@ -26,7 +26,7 @@
 //!
 //! # chat-bench
 //!
-//! [`bench`] generates the chat-bench workload of `BENCHMARK.md` exactly, runs its workloads
+//! [`bench`](mod@bench) generates the chat-bench workload of `BENCHMARK.md` exactly, runs its workloads
 //! against any `Arc<dyn ChatAppMessageStore>`, and prints results as machine-readable lines,
 //! a markdown table or JSON.
 

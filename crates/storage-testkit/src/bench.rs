@@ -1,1 +1,0 @@
-//! chat-bench (in progress).

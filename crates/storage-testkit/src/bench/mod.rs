@@ -1,0 +1,39 @@
+//! chat-bench: the workload of `BENCHMARK.md`, generic runners, and result formatting.
+//!
+//! - [`Workload`] generates exactly the benchmark's data: `S` sessions × `T` turns, each turn
+//!   a `user_input` then a `final_response`, deterministic content of known byte length.
+//! - [`stream_chunks`] generates the W2 token chunks (4–16 bytes each).
+//! - [`run_w1`], [`run_w1b`], [`run_w3`] and [`run_w4`] run the workloads against any
+//!   `Arc<dyn ChatAppMessageStore>` and return [`BenchResult`]s.
+//! - [`BenchResult::line`], [`table`] and [`to_json`] print them in the `BENCHMARK.md` forms;
+//!   [`machine_summary`] and [`peak_rss_bytes`] describe what was measured.
+//!
+//! ```no_run
+//! # async fn demo(store: std::sync::Arc<dyn hotplex_storage_core::ChatAppMessageStore>)
+//! # -> hotplex_storage_core::Result<()> {
+//! use hotplex_storage_testkit::bench::{self, Mode, Workload};
+//! let workload = Workload::default(); // 1,000 sessions × 20 turns = 40,000 messages
+//! let mut results = vec![bench::run_w1(store.clone(), &workload, Mode::Seq).await?];
+//! results.extend(bench::run_w3(store, &workload, 5_000, bench::DEFAULT_SEED).await?);
+//! for r in &results {
+//!     println!("{}", r.line());
+//! }
+//! println!("{}", bench::table(&results));
+//! println!("{}", bench::machine_summary());
+//! # Ok(())
+//! # }
+//! ```
+
+mod machine;
+mod report;
+mod rng;
+mod run;
+mod workload;
+
+pub use machine::{Machine, machine_summary, peak_rss_bytes};
+pub use report::{BenchResult, table, to_json};
+pub use rng::SplitMix64;
+pub use run::{DEFAULT_SEED, Mode, ReadOp, run_reads, run_w1, run_w1b, run_w3, run_w4};
+pub use workload::{
+    PLATFORM, W2_CHUNKS_PER_STREAM, W2_STREAMS, Workload, content, content_len, stream_chunks,
+};

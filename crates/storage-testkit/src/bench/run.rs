@@ -1,0 +1,299 @@
+//! Generic workload runners over `Arc<dyn ChatAppMessageStore>`.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotplex_storage_core::{
+    ChatAppMessage, ChatAppMessageStore, MessageQuery, MessageType, Result, StorageError,
+    StoreOutcome, StoreReceipt,
+};
+
+use super::{BenchResult, PLATFORM, SplitMix64, Workload};
+
+/// The seed W3 and W4 draw sessions with, so that every backend reads the same sessions.
+pub const DEFAULT_SEED: u64 = 0x00C0_FFEE;
+
+/// How W1 calls the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// One caller, sessions in order (`seq`).
+    Seq,
+    /// `n` concurrent tasks, task `k` owning sessions `s` with `s % n == k`, each storing its
+    /// sessions in order and the turns of a session in order (`c16` for 16).
+    Concurrent(usize),
+}
+
+impl Mode {
+    /// The mode's label in results: `seq` or `c{n}`.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Seq => "seq".to_owned(),
+            Self::Concurrent(n) => format!("c{n}"),
+        }
+    }
+}
+
+/// One read operation of W3/W4, each on a session drawn with the seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadOp {
+    /// `list` of the session's newest 50 messages (descending, limit 50).
+    List50,
+    /// `count` of the session's messages.
+    Count,
+    /// `get_session_meta`.
+    SessionMeta,
+    /// `list_user_sessions` of the session's platform and user.
+    UserSessions,
+    /// `get` of one of the session's messages (ids obtained with an untimed `list`).
+    Get,
+}
+
+impl ReadOp {
+    /// Every read of W3, in reporting order.
+    pub const ALL: [ReadOp; 5] = [
+        Self::List50,
+        Self::Count,
+        Self::SessionMeta,
+        Self::UserSessions,
+        Self::Get,
+    ];
+
+    /// The label in results: `list50`, `count`, `session_meta`, `user_sessions`, `get`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::List50 => "list50",
+            Self::Count => "count",
+            Self::SessionMeta => "session_meta",
+            Self::UserSessions => "user_sessions",
+            Self::Get => "get",
+        }
+    }
+}
+
+/// Fails unless every receipt reports a fresh write: chat-bench needs an empty store.
+fn expect_stored(receipt: &StoreReceipt) -> Result<()> {
+    if receipt.outcome == StoreOutcome::Stored {
+        Ok(())
+    } else {
+        Err(StorageError::data(
+            "chat-bench",
+            format!(
+                "message {} was {:?}, not Stored: run the write workloads on an empty store",
+                receipt.id, receipt.outcome
+            ),
+        ))
+    }
+}
+
+/// Stores `msgs` one call each, the method chosen by message type.
+async fn store_each(store: &dyn ChatAppMessageStore, msgs: &[ChatAppMessage]) -> Result<()> {
+    for msg in msgs {
+        let receipt = if msg.message_type == MessageType::USER_INPUT {
+            store.store_user_message(msg).await?
+        } else {
+            store.store_bot_response(msg).await?
+        };
+        expect_stored(&receipt)?;
+    }
+    Ok(())
+}
+
+fn ops_of(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// W1 ingest: every message of `workload` with one `store_user_message` /
+/// `store_bot_response` call, in `mode`. Messages are generated before the clock starts.
+/// Needs an empty store.
+pub async fn run_w1(
+    store: Arc<dyn ChatAppMessageStore>,
+    workload: &Workload,
+    mode: Mode,
+) -> Result<BenchResult> {
+    let sessions: Vec<Vec<ChatAppMessage>> = (0..workload.sessions)
+        .map(|s| workload.session_messages(s))
+        .collect();
+    let started = Instant::now();
+    match mode {
+        Mode::Seq => {
+            for msgs in &sessions {
+                store_each(store.as_ref(), msgs).await?;
+            }
+        }
+        Mode::Concurrent(tasks) => {
+            let tasks = tasks.max(1);
+            let mut owned: Vec<Vec<Vec<ChatAppMessage>>> = vec![Vec::new(); tasks];
+            for (s, msgs) in sessions.into_iter().enumerate() {
+                owned[s % tasks].push(msgs);
+            }
+            let handles: Vec<_> = owned
+                .into_iter()
+                .map(|mine| {
+                    let store = Arc::clone(&store);
+                    tokio::spawn(async move {
+                        for msgs in &mine {
+                            store_each(store.as_ref(), msgs).await?;
+                        }
+                        Ok::<(), StorageError>(())
+                    })
+                })
+                .collect();
+            for handle in handles {
+                match handle.await {
+                    Ok(result) => result?,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => return Err(StorageError::data("chat-bench W1", e.to_string())),
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    Ok(BenchResult::new(
+        "W1",
+        store.name(),
+        ops_of(workload.message_count()),
+        elapsed,
+    )
+    .with_mode(mode.label()))
+}
+
+/// W1b batch: the W1 messages, in order, through `store_batch` in batches of `batch_size`
+/// (500 in `BENCHMARK.md`). Reports messages per second. Needs an empty store.
+pub async fn run_w1b(
+    store: Arc<dyn ChatAppMessageStore>,
+    workload: &Workload,
+    batch_size: usize,
+) -> Result<BenchResult> {
+    let batch_size = batch_size.max(1);
+    let msgs: Vec<ChatAppMessage> = workload.messages().collect();
+    let mut latencies = Vec::with_capacity(msgs.len().div_ceil(batch_size));
+    let started = Instant::now();
+    for batch in msgs.chunks(batch_size) {
+        let call = Instant::now();
+        for receipt in store.store_batch(batch).await? {
+            expect_stored(&receipt)?;
+        }
+        latencies.push(call.elapsed());
+    }
+    let elapsed = started.elapsed();
+    Ok(
+        BenchResult::new("W1b", store.name(), ops_of(msgs.len()), elapsed)
+            .with_mode(format!("batch{batch_size}"))
+            .with_extra("batches", latencies.len()),
+    )
+}
+
+/// W3 read: `ops` operations of each [`ReadOp`] on sessions drawn with `seed`, on a store
+/// holding `workload` (run W1 or W1b first). One result per operation, with p50/p99.
+pub async fn run_w3(
+    store: Arc<dyn ChatAppMessageStore>,
+    workload: &Workload,
+    ops: usize,
+    seed: u64,
+) -> Result<Vec<BenchResult>> {
+    run_reads(store, workload, "W3", &ReadOp::ALL, ops, seed).await
+}
+
+/// W4 scale: W3's `list50` and `count` on a store holding `workload`; each result carries
+/// `messages=<S × T × 2>` so that runs at 10k, 100k and 1M messages can be compared.
+pub async fn run_w4(
+    store: Arc<dyn ChatAppMessageStore>,
+    workload: &Workload,
+    ops: usize,
+    seed: u64,
+) -> Result<Vec<BenchResult>> {
+    let results = run_reads(
+        store,
+        workload,
+        "W4",
+        &[ReadOp::List50, ReadOp::Count],
+        ops,
+        seed,
+    )
+    .await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.with_extra("messages", workload.message_count()))
+        .collect())
+}
+
+/// Runs `ops` timed calls of each operation in `kinds` on sessions drawn with `seed` (the
+/// same draws for every backend), reporting them as `bench`.
+pub async fn run_reads(
+    store: Arc<dyn ChatAppMessageStore>,
+    workload: &Workload,
+    bench: &str,
+    kinds: &[ReadOp],
+    ops: usize,
+    seed: u64,
+) -> Result<Vec<BenchResult>> {
+    if workload.sessions == 0 {
+        return Err(StorageError::data(
+            "chat-bench",
+            "the workload has no sessions",
+        ));
+    }
+    let mut results = Vec::with_capacity(kinds.len());
+    let mut ids_of: HashMap<usize, Vec<String>> = HashMap::new();
+    for (k, kind) in kinds.iter().enumerate() {
+        let mut rng = SplitMix64::new(seed ^ ((k as u64 + 1) << 56));
+        let mut latencies = Vec::with_capacity(ops);
+        let mut total = Duration::ZERO;
+        for _ in 0..ops {
+            let s = rng.below(workload.sessions);
+            let session = Workload::session_id(s);
+            let elapsed = match kind {
+                ReadOp::List50 => {
+                    let q = MessageQuery::for_session(session).with_limit(50);
+                    let t = Instant::now();
+                    store.list(&q).await?;
+                    t.elapsed()
+                }
+                ReadOp::Count => {
+                    let q = MessageQuery::for_session(session);
+                    let t = Instant::now();
+                    store.count(&q).await?;
+                    t.elapsed()
+                }
+                ReadOp::SessionMeta => {
+                    let t = Instant::now();
+                    store.get_session_meta(&session).await?;
+                    t.elapsed()
+                }
+                ReadOp::UserSessions => {
+                    let user = Workload::user_id(s);
+                    let t = Instant::now();
+                    store.list_user_sessions(PLATFORM, &user).await?;
+                    t.elapsed()
+                }
+                ReadOp::Get => {
+                    if let Entry::Vacant(slot) = ids_of.entry(s) {
+                        let q = MessageQuery::for_session(session.clone());
+                        slot.insert(store.list(&q).await?.into_iter().map(|m| m.id).collect());
+                    }
+                    let ids = &ids_of[&s];
+                    if ids.is_empty() {
+                        return Err(StorageError::data(
+                            "chat-bench W3",
+                            format!("session {session} holds no message: load the workload first"),
+                        ));
+                    }
+                    let id = &ids[rng.below(ids.len())];
+                    let t = Instant::now();
+                    store.get(id).await?;
+                    t.elapsed()
+                }
+            };
+            total += elapsed;
+            latencies.push(elapsed);
+        }
+        results.push(
+            BenchResult::new(bench, store.name(), ops_of(ops), total)
+                .with_op(kind.label())
+                .with_latencies(&mut latencies),
+        );
+    }
+    Ok(results)
+}
