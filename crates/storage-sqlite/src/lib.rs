@@ -1,0 +1,56 @@
+//! SQLite backend of hotplex-storage: [`SqliteStore`], configured by [`SqliteConfig`].
+//!
+//! - rusqlite with bundled SQLite; every connection in WAL mode with `busy_timeout`,
+//!   `foreign_keys = ON` and the configured [`Synchronous`] mode (default `FULL`: an
+//!   acknowledged message survives power loss).
+//! - **Group commit**: one writer thread owns the write connection. Concurrent writes queue
+//!   up, are committed together in one `BEGIN IMMEDIATE` transaction (a savepoint each, so one
+//!   failing request never undoes the others), and each caller is acknowledged only after that
+//!   commit. Throughput grows with concurrency instead of being capped by the fsync rate.
+//! - Reads run on an r2d2 pool of `query_only` connections on `tokio::task::spawn_blocking`
+//!   (for `:memory:`, on the writer's one connection). Nothing blocks the async executor.
+//! - Versioned migrations recorded with checksums in `schema_migrations`; a database written
+//!   by a newer build is refused ([`SCHEMA_VERSION`]). The schema is in `docs/schema.md`.
+//! - `max_size_mb` enforced with `max_page_count`: the write that would exceed it fails with
+//!   `StorageError::StorageFull` and the database stays intact.
+//! - [`SqliteStore::backup_to`]: SQLite's online backup API, consistent while writers write.
+//! - Files are created with mode 0600, directories with 0700; `~` expands to `$HOME`
+//!   ([`expand_home`]).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use hotplex_storage_core::{ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore,
+//!     StoreOutcome, WriteOnlyStore};
+//! use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
+//!
+//! let store = SqliteStore::new(SqliteConfig::in_memory())?;
+//! store.initialize().await?;
+//! let question = ChatAppMessage::user("slack:U1:C1", "Is this durable?").with_id("m1");
+//! assert_eq!(store.store_user_message(&question).await?.outcome, StoreOutcome::Stored);
+//! // A retry after a lost acknowledgement never duplicates.
+//! assert_eq!(store.store_user_message(&question).await?.outcome, StoreOutcome::AlreadyStored);
+//! assert_eq!(store.count(&MessageQuery::for_session("slack:U1:C1")).await?, 1);
+//! store.close().await?;
+//! # Ok::<(), hotplex_storage_core::StorageError>(()) }).unwrap();
+//! ```
+
+mod backup;
+mod config;
+mod connection;
+mod error;
+mod migrations;
+mod ops;
+mod path;
+mod query;
+mod reader;
+mod row;
+mod store;
+mod writer;
+
+pub use config::{MEMORY_PATH, SqliteConfig, Synchronous};
+pub use migrations::SCHEMA_VERSION;
+pub use path::{expand_home, home_dir};
+pub use store::SqliteStore;
+
+/// This crate's version, reported by [`SqliteStore`]'s `version()`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

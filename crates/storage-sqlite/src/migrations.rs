@@ -1,0 +1,240 @@
+//! Versioned, forward-only schema migrations recorded with checksums in `schema_migrations`.
+//!
+//! Every migration is an embedded SQL file with a version and a name. [`migrate`] runs, in one
+//! `BEGIN IMMEDIATE` transaction (so two processes opening one file never race): it creates
+//! `schema_migrations` if needed, refuses a database whose schema is newer than this build or
+//! whose applied migrations differ from this build's (checksum mismatch), then applies the
+//! missing migrations in order and records each.
+
+use chrono::Utc;
+use hotplex_storage_core::{Result, StorageError, time};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use crate::error::from_sqlite;
+
+/// One schema migration: applied once, in version order, never edited after release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Migration {
+    /// Strictly increasing, starting at 1.
+    pub(crate) version: i64,
+    /// Short snake-case description.
+    pub(crate) name: &'static str,
+    /// The SQL, run with `execute_batch`.
+    pub(crate) sql: &'static str,
+}
+
+/// Every migration of this build, in version order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial_schema",
+    sql: include_str!("migrations/0001_initial_schema.sql"),
+}];
+
+/// The schema version this build creates and understands (the last migration's version).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const CREATE_MIGRATIONS_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    checksum   TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+) STRICT;";
+
+/// FNV-1a (64-bit) of the SQL text with every `\r` removed, as 16 lower-case hex digits.
+///
+/// Stable across Rust releases and platforms (unlike `DefaultHasher`); ignoring `\r` keeps a
+/// checkout with CRLF line endings compatible with databases created from LF sources.
+pub(crate) fn checksum(sql: &str) -> String {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let hash = sql
+        .bytes()
+        .filter(|&b| b != b'\r')
+        .fold(OFFSET_BASIS, |hash, b| {
+            (hash ^ u64::from(b)).wrapping_mul(PRIME)
+        });
+    format!("{hash:016x}")
+}
+
+/// What [`migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MigrationReport {
+    /// Versions applied by this call, in order.
+    pub(crate) applied: Vec<i64>,
+    /// The schema version after this call.
+    pub(crate) version: i64,
+}
+
+/// Brings the database on `conn` to this build's schema; see the module documentation.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<MigrationReport> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// [`migrate`] with an explicit list of migrations (tests use other lists).
+pub(crate) fn migrate_with(
+    conn: &mut Connection,
+    migrations: &[Migration],
+) -> Result<MigrationReport> {
+    let sql_error = |e| from_sqlite("migrate", e);
+    let latest = migrations.last().map_or(0, |m| m.version);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    tx.execute_batch(CREATE_MIGRATIONS_TABLE)
+        .map_err(sql_error)?;
+    let applied: Vec<(i64, String, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+            .map_err(sql_error)?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .and_then(Iterator::collect)
+            .map_err(sql_error)?
+    };
+    if let Some((newest, _, _)) = applied.last()
+        && *newest > latest
+    {
+        return Err(StorageError::migration(format!(
+            "database schema version {newest} is newer than this build ({latest}); \
+             upgrade hotplex-storage-sqlite to open it"
+        )));
+    }
+    for (version, name, recorded) in &applied {
+        let Some(known) = migrations.iter().find(|m| m.version == *version) else {
+            return Err(StorageError::migration(format!(
+                "database has migration {version} ({name}) that this build does not know"
+            )));
+        };
+        let expected = checksum(known.sql);
+        if *recorded != expected {
+            return Err(StorageError::migration(format!(
+                "checksum mismatch for migration {version} ({name}): the database recorded \
+                 {recorded}, this build has {expected}; a released migration was edited"
+            )));
+        }
+    }
+    let mut report = MigrationReport {
+        applied: Vec::new(),
+        version: applied.last().map_or(0, |(v, _, _)| *v),
+    };
+    for migration in migrations
+        .iter()
+        .filter(|m| !applied.iter().any(|(v, _, _)| *v == m.version))
+    {
+        tx.execute_batch(migration.sql).map_err(|e| {
+            from_sqlite(
+                &format!(
+                    "migrate to version {} ({})",
+                    migration.version, migration.name
+                ),
+                e,
+            )
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                migration.version,
+                migration.name,
+                checksum(migration.sql),
+                time::to_micros(Utc::now())
+            ],
+        )
+        .map_err(sql_error)?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied sqlite schema migration"
+        );
+        report.applied.push(migration.version);
+        report.version = migration.version;
+    }
+    tx.commit().map_err(sql_error)?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_is_fnv1a_and_ignores_carriage_returns() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(checksum(""), "cbf29ce484222325");
+        assert_eq!(checksum("a"), "af63dc4c8601ec8c");
+        assert_eq!(checksum("foobar"), "85944171f73967e8");
+        assert_eq!(checksum("x\r\ny\r\n"), checksum("x\ny\n"));
+    }
+
+    #[test]
+    fn versions_are_ordered_and_latest_is_schema_version() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+        assert_eq!(MIGRATIONS.first().map(|m| m.version), Some(1));
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn migrate_is_idempotent_and_incremental() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let first = migrate(&mut conn).unwrap();
+        assert_eq!(first.applied, vec![1]);
+        assert_eq!(first.version, SCHEMA_VERSION);
+        let again = migrate(&mut conn).unwrap();
+        assert!(again.applied.is_empty());
+        assert_eq!(again.version, SCHEMA_VERSION);
+
+        let next = [
+            MIGRATIONS[0],
+            Migration {
+                version: 2,
+                name: "extra",
+                sql: "CREATE TABLE extra (x INTEGER) STRICT;",
+            },
+        ];
+        let report = migrate_with(&mut conn, &next).unwrap();
+        assert_eq!(report.applied, vec![2]);
+        // The old build now refuses the newer database, naming both versions.
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(matches!(err, StorageError::Migration { .. }));
+        assert!(
+            err.to_string()
+                .contains("database schema version 2 is newer than this build (1)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn edited_migration_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let edited = [Migration {
+            sql: "CREATE TABLE other (x INTEGER);",
+            ..MIGRATIONS[0]
+        }];
+        let err = migrate_with(&mut conn, &edited).unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        assert!(!err.is_transient());
+    }
+
+    #[test]
+    fn failed_migration_rolls_back_entirely() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let broken = [
+            MIGRATIONS[0],
+            Migration {
+                version: 2,
+                name: "broken",
+                sql: "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;",
+            },
+        ];
+        assert!(migrate_with(&mut conn, &broken).is_err());
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('messages', 'half')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+}

@@ -1,0 +1,192 @@
+//! The SQL of every write, run by the writer thread inside its transaction.
+//!
+//! Each function assumes it runs inside a transaction (the writer wraps every request in a
+//! savepoint of the group's `BEGIN IMMEDIATE` transaction), so a message and its session meta
+//! change together or not at all.
+
+use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreReceipt, time};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::from_sqlite;
+
+/// One write request, after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WriteOp {
+    /// Store prepared messages (`prepare_message` already ran): all or nothing.
+    Store(Vec<ChatAppMessage>),
+    /// Soft-delete a session's live messages and drop its meta.
+    DeleteSession(String),
+    /// Hard-delete a session's messages and its meta.
+    PurgeSession(String),
+    /// Hard-delete soft-deleted messages with `deleted_at` before this time (µs).
+    PurgeDeletedBefore(i64),
+}
+
+impl WriteOp {
+    /// The operation name used in errors.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Store(_) => "store",
+            Self::DeleteSession(_) => "delete_session",
+            Self::PurgeSession(_) => "purge_session",
+            Self::PurgeDeletedBefore(_) => "purge_deleted_before",
+        }
+    }
+}
+
+/// The result of one [`WriteOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WriteOutput {
+    /// Receipts of a `Store`, in input order.
+    Receipts(Vec<StoreReceipt>),
+    /// Rows affected by a delete or purge.
+    Rows(u64),
+}
+
+/// Runs `op` on `conn` (inside the caller's transaction).
+pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
+    let name = op.name();
+    let sql = |e| from_sqlite(name, e);
+    match op {
+        WriteOp::Store(rows) => {
+            let mut receipts = Vec::with_capacity(rows.len());
+            for row in rows {
+                receipts.push(insert_message(conn, row)?);
+            }
+            Ok(WriteOutput::Receipts(receipts))
+        }
+        WriteOp::DeleteSession(session) => {
+            let now = time::to_micros(time::now_micros());
+            let marked = conn
+                .prepare_cached(
+                    "UPDATE messages SET deleted = 1, deleted_at = ?2 \
+                     WHERE chat_session_id = ?1 AND deleted = 0",
+                )
+                .and_then(|mut s| s.execute(params![session, now]))
+                .map_err(sql)?;
+            delete_meta(conn, session).map_err(sql)?;
+            Ok(WriteOutput::Rows(rows(marked)))
+        }
+        WriteOp::PurgeSession(session) => {
+            let removed = conn
+                .prepare_cached("DELETE FROM messages WHERE chat_session_id = ?1")
+                .and_then(|mut s| s.execute(params![session]))
+                .map_err(sql)?;
+            delete_meta(conn, session).map_err(sql)?;
+            Ok(WriteOutput::Rows(rows(removed)))
+        }
+        WriteOp::PurgeDeletedBefore(cutoff) => {
+            let removed = conn
+                .prepare_cached("DELETE FROM messages WHERE deleted = 1 AND deleted_at < ?1")
+                .and_then(|mut s| s.execute(params![cutoff]))
+                .map_err(sql)?;
+            Ok(WriteOutput::Rows(rows(removed)))
+        }
+    }
+}
+
+fn rows(count: usize) -> u64 {
+    u64::try_from(count).unwrap_or(u64::MAX)
+}
+
+fn delete_meta(conn: &Connection, session: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM session_meta WHERE chat_session_id = ?1")?
+        .execute(params![session])
+}
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, chat_session_id, chat_platform, \
+    chat_user_id, chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, \
+    engine_namespace, provider_session_id, provider_type, message_type, from_user_id, \
+    from_user_name, to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+    ?19, ?20, ?21) \
+    ON CONFLICT (id) DO NOTHING \
+    RETURNING seq";
+
+/// Creates the meta of a session's first live message, or folds a further live message
+/// into it: count + 1, empty platform/user filled, last message by `(created_at, seq)`.
+const UPSERT_SESSION_META: &str = "INSERT INTO session_meta (chat_session_id, chat_platform, \
+    chat_user_id, last_message_id, last_message_at, last_message_seq, message_count, \
+    created_at, updated_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7) \
+    ON CONFLICT (chat_session_id) DO UPDATE SET \
+      chat_platform = CASE WHEN chat_platform = '' THEN excluded.chat_platform \
+                      ELSE chat_platform END, \
+      chat_user_id = CASE WHEN chat_user_id = '' THEN excluded.chat_user_id \
+                     ELSE chat_user_id END, \
+      last_message_id = CASE WHEN (excluded.last_message_at, excluded.last_message_seq) \
+                        > (last_message_at, last_message_seq) \
+                        THEN excluded.last_message_id ELSE last_message_id END, \
+      last_message_seq = CASE WHEN (excluded.last_message_at, excluded.last_message_seq) \
+                         > (last_message_at, last_message_seq) \
+                         THEN excluded.last_message_seq ELSE last_message_seq END, \
+      last_message_at = max(last_message_at, excluded.last_message_at), \
+      message_count = message_count + 1, \
+      updated_at = excluded.updated_at";
+
+/// Inserts one prepared message and, when it is live, updates its session meta.
+/// An existing id changes nothing and yields `AlreadyStored`.
+fn insert_message(conn: &Connection, row: &ChatAppMessage) -> Result<StoreReceipt> {
+    let sql = |e| from_sqlite("store", e);
+    let (Some(created_at), Some(updated_at)) = (row.created_at, row.updated_at) else {
+        return Err(StorageError::invalid_message(
+            "created_at",
+            "is not set (messages must go through prepare_message)",
+        ));
+    };
+    let created_at = time::to_micros(created_at);
+    let metadata = serde_json::to_string(&row.metadata)
+        .map_err(|e| StorageError::invalid_message("metadata", e.to_string()))?;
+    let seq: Option<i64> = conn
+        .prepare_cached(INSERT_MESSAGE)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    row.id,
+                    row.chat_session_id,
+                    row.chat_platform,
+                    row.chat_user_id,
+                    row.chat_bot_user_id,
+                    row.chat_channel_id,
+                    row.chat_thread_id,
+                    row.engine_session_id.hyphenated().to_string(),
+                    row.engine_namespace,
+                    row.provider_session_id,
+                    row.provider_type,
+                    row.message_type.as_str(),
+                    row.from_user_id,
+                    row.from_user_name,
+                    row.to_user_id,
+                    row.content,
+                    metadata,
+                    created_at,
+                    time::to_micros(updated_at),
+                    i64::from(row.deleted),
+                    row.deleted_at.map(time::to_micros),
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(sql)?;
+    let Some(seq) = seq else {
+        return Ok(StoreReceipt::already_stored(&row.id));
+    };
+    if !row.deleted {
+        let now = time::to_micros(time::now_micros());
+        conn.prepare_cached(UPSERT_SESSION_META)
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    row.chat_session_id,
+                    row.chat_platform,
+                    row.chat_user_id,
+                    row.id,
+                    created_at,
+                    seq,
+                    now
+                ])
+            })
+            .map_err(sql)?;
+    }
+    Ok(StoreReceipt::stored(&row.id))
+}

@@ -1,0 +1,183 @@
+//! Database paths: `~` expansion, parent directories, and files created with mode 0600.
+
+use std::ffi::OsStr;
+use std::fs::{DirBuilder, OpenOptions};
+use std::io;
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use hotplex_storage_core::{Result, StorageError};
+
+/// Mode of every file this crate creates: read and write for the owner only.
+pub(crate) const FILE_MODE: u32 = 0o600;
+/// Mode of every directory this crate creates.
+pub(crate) const DIR_MODE: u32 = 0o700;
+
+/// Expands a leading `~` of `path` with `home`: `~` becomes `home`, `~/x` becomes `home/x`.
+///
+/// Nothing else is expanded (no `$VAR`). `~user` is refused rather than guessed, and so is a
+/// `~` path when `home` is `None`. The home directory is a parameter so that callers (and
+/// tests) decide where it comes from; [`home_dir`] reads `$HOME`.
+///
+/// ```
+/// use std::path::Path;
+/// use hotplex_storage_sqlite::expand_home;
+/// let home = Path::new("/home/ada");
+/// assert_eq!(expand_home(Path::new("~/chat.db"), Some(home)).unwrap(), Path::new("/home/ada/chat.db"));
+/// assert_eq!(expand_home(Path::new("/srv/chat.db"), None).unwrap(), Path::new("/srv/chat.db"));
+/// assert!(expand_home(Path::new("~bob/chat.db"), Some(home)).is_err());
+/// ```
+pub fn expand_home(path: &Path, home: Option<&Path>) -> Result<PathBuf> {
+    let mut components = path.components();
+    let Some(Component::Normal(first)) = components.next() else {
+        return Ok(path.to_path_buf());
+    };
+    if !first.to_string_lossy().starts_with('~') {
+        return Ok(path.to_path_buf());
+    }
+    if first != OsStr::new("~") {
+        return Err(StorageError::invalid_config(
+            "sqlite.path",
+            format!(
+                "{}: `~user` paths are not supported; use `~/…` or an absolute path",
+                path.display()
+            ),
+        ));
+    }
+    let home = home.filter(|h| !h.as_os_str().is_empty()).ok_or_else(|| {
+        StorageError::invalid_config(
+            "sqlite.path",
+            format!("{}: cannot expand `~`: HOME is not set", path.display()),
+        )
+    })?;
+    Ok(home.join(components.as_path()))
+}
+
+/// The current user's home directory from the `HOME` environment variable, if set and
+/// non-empty.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The absolute file path a configured `path` names: `~` expanded with `home`, then made
+/// absolute against the current directory (so that SQLite never reads it as a `file:` URI).
+pub(crate) fn resolve(path: &Path, home: Option<&Path>) -> Result<PathBuf> {
+    let expanded = expand_home(path, home)?;
+    std::path::absolute(&expanded)
+        .map_err(|e| StorageError::io(format!("resolve path {}", expanded.display()), e))
+}
+
+/// Creates the missing parent directories of `path` with mode 0700 (on Unix).
+fn create_parents(path: &Path) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(DIR_MODE);
+    builder
+        .create(parent)
+        .map_err(|e| StorageError::io(format!("create directory {}", parent.display()), e))
+}
+
+/// Open options that create files with mode 0600 (on Unix).
+fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    options.mode(FILE_MODE);
+    options
+}
+
+/// Creates the missing parent directories of `path` (mode 0700) and the file itself
+/// (mode 0600) if it does not exist yet. An existing file keeps its mode.
+pub(crate) fn prepare_database_file(path: &Path) -> Result<()> {
+    create_parents(path)?;
+    private_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(|e| StorageError::io(format!("create database file {}", path.display()), e))
+}
+
+/// Creates a new, empty file with mode 0600 (parents as in [`prepare_database_file`]);
+/// fails if it already exists.
+pub(crate) fn create_new_private_file(path: &Path) -> Result<()> {
+    create_parents(path)?;
+    private_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| {
+            let context = if e.kind() == io::ErrorKind::AlreadyExists {
+                format!("create backup file {}: it already exists", path.display())
+            } else {
+                format!("create backup file {}", path.display())
+            };
+            StorageError::io(context, e)
+        })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn tilde_forms() {
+        let home = Path::new("/home/ada");
+        assert_eq!(expand_home(Path::new("~"), Some(home)).unwrap(), home);
+        assert_eq!(
+            expand_home(Path::new("~/.hotplex/messages.db"), Some(home)).unwrap(),
+            Path::new("/home/ada/.hotplex/messages.db")
+        );
+        assert_eq!(
+            expand_home(Path::new("data/~/x.db"), Some(home)).unwrap(),
+            Path::new("data/~/x.db")
+        );
+        assert_eq!(
+            expand_home(Path::new("$HOME/x.db"), Some(home)).unwrap(),
+            Path::new("$HOME/x.db")
+        );
+        let err = expand_home(Path::new("~/x.db"), None).unwrap_err();
+        assert!(err.to_string().contains("HOME is not set"), "{err}");
+        let err = expand_home(Path::new("~/x.db"), Some(Path::new(""))).unwrap_err();
+        assert!(err.is_config_error());
+        let err = expand_home(Path::new("~root/x.db"), Some(home)).unwrap_err();
+        assert!(err.is_config_error());
+    }
+
+    #[test]
+    fn resolve_is_absolute() {
+        let p = resolve(Path::new("file:x.db?mode=memory"), None).unwrap();
+        assert!(p.is_absolute());
+        assert!(!p.to_string_lossy().starts_with("file:"));
+    }
+
+    #[test]
+    fn files_and_directories_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a/b/chat.db");
+        prepare_database_file(&db).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+        // Idempotent, and an existing file keeps its mode.
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+        prepare_database_file(&db).unwrap();
+        assert_eq!(mode(&db), 0o640);
+
+        let backup = dir.path().join("backups/copy.db");
+        create_new_private_file(&backup).unwrap();
+        assert_eq!(mode(&backup), 0o600);
+        let err = create_new_private_file(&backup).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+    }
+}

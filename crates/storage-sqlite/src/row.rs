@@ -1,0 +1,83 @@
+//! Conversions between [`ChatAppMessage`] / [`SessionMeta`] and table rows.
+
+use chrono::{DateTime, Utc};
+use hotplex_storage_core::{ChatAppMessage, MessageType, Metadata, SessionMeta, time};
+use rusqlite::Row;
+use rusqlite::types::Type;
+use uuid::Uuid;
+
+/// The `messages` columns every read selects, in the order [`message_from_row`] expects.
+pub(crate) const MESSAGE_COLUMNS: &str = "seq, id, chat_session_id, chat_platform, \
+    chat_user_id, chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, \
+    engine_namespace, provider_session_id, provider_type, message_type, from_user_id, \
+    from_user_name, to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at";
+
+/// The `session_meta` columns, in the order [`session_meta_from_row`] expects.
+pub(crate) const SESSION_META_COLUMNS: &str = "chat_session_id, chat_platform, chat_user_id, \
+    last_message_id, last_message_at, message_count, created_at, updated_at";
+
+fn conversion_error(
+    index: usize,
+    kind: Type,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, kind, Box::new(error))
+}
+
+/// A timestamp column (INTEGER microseconds).
+fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let micros: i64 = row.get(index)?;
+    time::from_micros(micros).map_err(|e| conversion_error(index, Type::Integer, e))
+}
+
+/// Decodes one row selected with [`MESSAGE_COLUMNS`].
+pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage> {
+    let engine: String = row.get(8)?;
+    let engine_session_id =
+        Uuid::parse_str(&engine).map_err(|e| conversion_error(8, Type::Text, e))?;
+    let metadata: String = row.get(17)?;
+    let metadata: Metadata =
+        serde_json::from_str(&metadata).map_err(|e| conversion_error(17, Type::Text, e))?;
+    let deleted_at = match row.get::<_, Option<i64>>(21)? {
+        None => None,
+        Some(_) => Some(timestamp(row, 21)?),
+    };
+    Ok(ChatAppMessage {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        chat_session_id: row.get(2)?,
+        chat_platform: row.get(3)?,
+        chat_user_id: row.get(4)?,
+        chat_bot_user_id: row.get(5)?,
+        chat_channel_id: row.get(6)?,
+        chat_thread_id: row.get(7)?,
+        engine_session_id,
+        engine_namespace: row.get(9)?,
+        provider_session_id: row.get(10)?,
+        provider_type: row.get(11)?,
+        message_type: MessageType::new(row.get::<_, String>(12)?),
+        from_user_id: row.get(13)?,
+        from_user_name: row.get(14)?,
+        to_user_id: row.get(15)?,
+        content: row.get(16)?,
+        metadata,
+        created_at: Some(timestamp(row, 18)?),
+        updated_at: Some(timestamp(row, 19)?),
+        deleted: row.get::<_, i64>(20)? != 0,
+        deleted_at,
+    })
+}
+
+/// Decodes one row selected with [`SESSION_META_COLUMNS`].
+pub(crate) fn session_meta_from_row(row: &Row<'_>) -> rusqlite::Result<SessionMeta> {
+    Ok(SessionMeta {
+        chat_session_id: row.get(0)?,
+        chat_platform: row.get(1)?,
+        chat_user_id: row.get(2)?,
+        last_message_id: row.get(3)?,
+        last_message_at: timestamp(row, 4)?,
+        message_count: row.get(5)?,
+        created_at: timestamp(row, 6)?,
+        updated_at: timestamp(row, 7)?,
+    })
+}

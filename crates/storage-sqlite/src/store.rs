@@ -1,0 +1,538 @@
+//! [`SqliteStore`]: the store traits over the writer thread and the reader pool.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hotplex_storage_core::{
+    ChatAppMessage, ChatAppMessageStore, Check, CheckStatus, HealthCheckResult, MessageQuery,
+    ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt,
+    WriteOnlyStore, prepare_batch, prepare_message, time,
+};
+use rusqlite::Connection;
+
+use crate::backup::backup_to_file;
+use crate::config::SqliteConfig;
+use crate::connection::{self, ConnectionSettings, Role};
+use crate::error::{from_join, from_sqlite};
+use crate::migrations;
+use crate::ops::{WriteOp, WriteOutput};
+use crate::query;
+use crate::reader::{self, Reader};
+use crate::writer::{Writer, WriterHandle, WriterStats};
+
+/// Share of `max_size_mb` above which the `size` health check warns.
+const SIZE_WARN_RATIO: f64 = 0.9;
+
+/// The SQLite backend: WAL, one writer thread with group commit, pooled readers.
+///
+/// [`SqliteStore::new`] validates the configuration and does no I/O;
+/// [`initialize`](ChatAppMessageStore::initialize) opens or creates the file, runs the
+/// migrations, starts the writer thread and builds the reader pool;
+/// [`close`](ChatAppMessageStore::close) finishes queued writes and stops the thread.
+/// Every blocking call runs on the writer thread or on `tokio::task::spawn_blocking`, so the
+/// store needs a Tokio runtime (any flavour) and never blocks it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use hotplex_storage_core::{ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore,
+///     SessionStore, WriteOnlyStore};
+/// use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SqliteStore::new(SqliteConfig::new(dir.path().join("chat.db")))?;
+/// store.initialize().await?;
+/// let msg = ChatAppMessage::user("slack:U1:C1", "What is WAL?").with_platform("slack").with_user("U1");
+/// let receipt = store.store_user_message(&msg).await?;
+/// let newest = store.list(&MessageQuery::for_session("slack:U1:C1").with_limit(50)).await?;
+/// assert_eq!(newest[0].id, receipt.id);
+/// assert_eq!(store.get_session_meta("slack:U1:C1").await?.message_count, 1);
+/// store.backup_to(dir.path().join("copy.db")).await?;
+/// store.close().await?;
+/// # Ok::<(), hotplex_storage_core::StorageError>(()) }).unwrap();
+/// ```
+pub struct SqliteStore {
+    config: SqliteConfig,
+    stats: Arc<WriterStats>,
+    started: Instant,
+    state: Mutex<State>,
+    lifecycle: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("config", &self.config)
+            .field("state", &self.lock_state().label())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lifecycle of a store.
+enum State {
+    New,
+    Open(Open),
+    Closed,
+}
+
+impl State {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Open(_) => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// What an initialized store holds.
+struct Open {
+    writer: Writer,
+    reader: Reader,
+    /// The database file; `None` for `:memory:`.
+    path: Option<PathBuf>,
+    /// The size limit in force, in bytes.
+    max_bytes: Option<u64>,
+}
+
+/// Cloned out of [`Open`] for one call, so that no lock is held while it runs.
+#[derive(Clone)]
+struct Handles {
+    writer: WriterHandle,
+    reader: Reader,
+    path: Option<PathBuf>,
+    max_bytes: Option<u64>,
+}
+
+/// What opening the database produced, on the blocking pool.
+struct Opened {
+    conn: Connection,
+    pool: Option<reader::ReadPool>,
+    path: Option<PathBuf>,
+    max_bytes: Option<u64>,
+}
+
+impl SqliteStore {
+    /// A store for `config`, validated; no I/O happens until
+    /// [`initialize`](ChatAppMessageStore::initialize).
+    pub fn new(config: SqliteConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            stats: Arc::new(WriterStats::default()),
+            started: Instant::now(),
+            state: Mutex::new(State::New),
+            lifecycle: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The configuration this store was created with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.config
+    }
+
+    /// The absolute path of the database file once initialized; `None` for `:memory:` or
+    /// before [`initialize`](ChatAppMessageStore::initialize).
+    pub fn path(&self) -> Option<PathBuf> {
+        match &*self.lock_state() {
+            State::Open(open) => open.path.clone(),
+            _ => None,
+        }
+    }
+
+    /// Writes a consistent copy of the database to a new file at `target` (`~` expands as
+    /// for [`SqliteConfig::path`]; the file is created with mode 0600 and must not exist),
+    /// using SQLite's online backup API while writers keep writing. The copy holds every
+    /// message acknowledged before this call began.
+    pub async fn backup_to(&self, target: impl AsRef<Path>) -> Result<()> {
+        let handles = self.handles()?;
+        let home = self.config.home_dir.clone().or_else(crate::path::home_dir);
+        let target = crate::path::resolve(target.as_ref(), home.as_deref())?;
+        let settings = ConnectionSettings::of(&self.config);
+        let busy_timeout = self.config.busy_timeout;
+        match handles.path {
+            Some(source) => tokio::task::spawn_blocking(move || {
+                let conn = connection::open(&source, settings, Role::Reader)
+                    .map_err(|e| from_sqlite("backup", e))?;
+                backup_to_file(&conn, &target, busy_timeout)
+            })
+            .await
+            .map_err(|e| from_join("backup", &e))?,
+            None => {
+                handles
+                    .writer
+                    .run(move |conn| backup_to_file(conn, &target, busy_timeout))
+                    .await
+            }
+        }
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn handles(&self) -> Result<Handles> {
+        match &*self.lock_state() {
+            State::Open(open) => Ok(Handles {
+                writer: open.writer.handle(),
+                reader: open.reader.clone(),
+                path: open.path.clone(),
+                max_bytes: open.max_bytes,
+            }),
+            State::Closed => Err(StorageError::Closed),
+            State::New => Err(StorageError::Connection {
+                message: "the sqlite store is not initialized: call initialize() first".into(),
+                transient: false,
+                source: None,
+            }),
+        }
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<WriteOutput> {
+        self.handles()?.writer.write(op).await
+    }
+
+    async fn store_rows(&self, rows: Vec<ChatAppMessage>) -> Result<Vec<StoreReceipt>> {
+        match self.write(WriteOp::Store(rows)).await? {
+            WriteOutput::Receipts(receipts) => Ok(receipts),
+            WriteOutput::Rows(_) => Err(StorageError::query("store", "unexpected writer reply")),
+        }
+    }
+
+    async fn rows_affected(&self, op: WriteOp) -> Result<u64> {
+        let name = op.name();
+        match self.write(op).await? {
+            WriteOutput::Rows(n) => Ok(n),
+            WriteOutput::Receipts(_) => Err(StorageError::query(name, "unexpected writer reply")),
+        }
+    }
+
+    async fn store_one(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        let row = prepare_message(msg, &self.config.limits, Utc::now())?;
+        self.store_rows(vec![row])
+            .await?
+            .pop()
+            .ok_or_else(|| StorageError::query("store", "the writer returned no receipt"))
+    }
+
+    /// Opens (creating if needed) and migrates the database: runs on the blocking pool.
+    fn open_blocking(config: &SqliteConfig) -> Result<Opened> {
+        let settings = ConnectionSettings::of(config);
+        let open_error = |e| from_sqlite("open", e);
+        let (mut conn, path) = match config.resolved_path()? {
+            None => (
+                connection::open_in_memory(settings).map_err(open_error)?,
+                None,
+            ),
+            Some(path) => {
+                crate::path::prepare_database_file(&path)?;
+                let conn = connection::open(&path, settings, Role::Writer).map_err(open_error)?;
+                (conn, Some(path))
+            }
+        };
+        let report = migrations::migrate(&mut conn)?;
+        tracing::debug!(version = report.version, applied = ?report.applied, "sqlite schema ready");
+        let max_bytes = match config.max_size_bytes() {
+            None => None,
+            Some(bytes) => {
+                let pages = connection::limit_size(&conn, bytes).map_err(open_error)?;
+                let page_size: i64 = conn
+                    .pragma_query_value(None, "page_size", |r| r.get(0))
+                    .map_err(open_error)?;
+                Some(u64::try_from(pages.saturating_mul(page_size)).unwrap_or(bytes))
+            }
+        };
+        let pool = match &path {
+            None => None,
+            Some(path) => Some(reader::build_pool(path, settings, config.pool_size)?),
+        };
+        Ok(Opened {
+            conn,
+            pool,
+            path,
+            max_bytes,
+        })
+    }
+
+    async fn check<F, Fut>(name: &str, checks: &mut BTreeMap<String, Check>, run: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(CheckStatus, String)>>,
+    {
+        let started = Instant::now();
+        let (status, message) = run()
+            .await
+            .unwrap_or_else(|e| (CheckStatus::Fail, e.to_string()));
+        checks.insert(
+            name.to_owned(),
+            Check {
+                status,
+                message,
+                latency: started.elapsed(),
+            },
+        );
+    }
+}
+
+#[async_trait]
+impl ReadOnlyStore for SqliteStore {
+    async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
+        let id = message_id.to_owned();
+        self.handles()?
+            .reader
+            .read("get", move |conn| query::get(conn, &id))
+            .await
+    }
+
+    async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
+        query.validate()?;
+        let query = query.clone();
+        self.handles()?
+            .reader
+            .read("list", move |conn| query::list(conn, &query))
+            .await
+    }
+
+    async fn count(&self, query: &MessageQuery) -> Result<u64> {
+        query.validate()?;
+        let query = query.clone();
+        self.handles()?
+            .reader
+            .read("count", move |conn| query::count(conn, &query))
+            .await
+    }
+}
+
+#[async_trait]
+impl WriteOnlyStore for SqliteStore {
+    async fn store_user_message(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        self.store_one(msg).await
+    }
+
+    async fn store_bot_response(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        self.store_one(msg).await
+    }
+
+    async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
+        let rows = prepare_batch(msgs, &self.config.limits, Utc::now())?;
+        if rows.is_empty() {
+            self.handles()?;
+            return Ok(Vec::new());
+        }
+        self.store_rows(rows).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
+        let id = chat_session_id.to_owned();
+        self.handles()?
+            .reader
+            .read("get_session_meta", move |conn| {
+                query::session_meta(conn, &id)
+            })
+            .await
+    }
+
+    async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
+        let (platform, user) = (platform.to_owned(), user_id.to_owned());
+        self.handles()?
+            .reader
+            .read("list_user_sessions", move |conn| {
+                query::user_sessions(conn, &platform, &user)
+            })
+            .await
+    }
+
+    async fn delete_session(&self, chat_session_id: &str) -> Result<u64> {
+        self.rows_affected(WriteOp::DeleteSession(chat_session_id.to_owned()))
+            .await
+    }
+
+    async fn purge_session(&self, chat_session_id: &str) -> Result<u64> {
+        self.rows_affected(WriteOp::PurgeSession(chat_session_id.to_owned()))
+            .await
+    }
+
+    async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.rows_affected(WriteOp::PurgeDeletedBefore(time::to_micros(cutoff)))
+            .await
+    }
+}
+
+#[async_trait]
+impl ChatAppMessageStore for SqliteStore {
+    async fn initialize(&self) -> Result<()> {
+        let _lifecycle = self.lifecycle.lock().await;
+        match &*self.lock_state() {
+            State::Open(_) => return Ok(()),
+            State::Closed => return Err(StorageError::Closed),
+            State::New => {}
+        }
+        let config = self.config.clone();
+        let opened = tokio::task::spawn_blocking(move || Self::open_blocking(&config))
+            .await
+            .map_err(|e| from_join("initialize", &e))??;
+        let writer = Writer::spawn(opened.conn, Arc::clone(&self.stats))?;
+        let reader = match opened.pool {
+            Some(pool) => Reader::Pool(pool),
+            None => Reader::Writer(writer.handle()),
+        };
+        tracing::info!(
+            path = %opened.path.as_deref().map_or_else(|| ":memory:".into(), |p| p.display().to_string()),
+            synchronous = %self.config.synchronous,
+            pool_size = self.config.pool_size,
+            max_size_mb = self.config.max_size_mb,
+            "sqlite store opened"
+        );
+        *self.lock_state() = State::Open(Open {
+            writer,
+            reader,
+            path: opened.path,
+            max_bytes: opened.max_bytes,
+        });
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        let _lifecycle = self.lifecycle.lock().await;
+        let previous = std::mem::replace(&mut *self.lock_state(), State::Closed);
+        match previous {
+            State::Open(open) => {
+                drop(open.reader);
+                open.writer.shutdown().await
+            }
+            State::New | State::Closed => Ok(()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn version(&self) -> &'static str {
+        crate::VERSION
+    }
+
+    async fn health_check(&self) -> HealthCheckResult {
+        let started = Instant::now();
+        let mut checks = BTreeMap::new();
+        let handles = match self.handles() {
+            Ok(handles) => handles,
+            Err(e) => {
+                let check = Check {
+                    status: CheckStatus::Fail,
+                    message: e.to_string(),
+                    latency: Duration::ZERO,
+                };
+                checks.insert("store".to_owned(), check);
+                return HealthCheckResult::from_checks(checks, started.elapsed());
+            }
+        };
+        Self::check("query", &mut checks, || async {
+            handles
+                .reader
+                .read("health_check", |conn| {
+                    conn.query_row("SELECT 1 FROM schema_migrations LIMIT 1", [], |_| Ok(()))
+                        .map_err(|e| from_sqlite("health_check", e))
+                })
+                .await
+                .map(|()| (CheckStatus::Pass, "a reader answered".to_owned()))
+        })
+        .await;
+        Self::check("writer", &mut checks, || async {
+            if handles.writer.is_closed() {
+                return Ok((CheckStatus::Fail, "the writer thread stopped".to_owned()));
+            }
+            handles
+                .writer
+                .run(|_| Ok(()))
+                .await
+                .map(|()| (CheckStatus::Pass, "the writer thread answered".to_owned()))
+        })
+        .await;
+        let max_bytes = handles.max_bytes;
+        Self::check("size", &mut checks, || async {
+            let used = handles
+                .reader
+                .read("health_check", |conn| {
+                    connection::database_bytes(conn).map_err(|e| from_sqlite("health_check", e))
+                })
+                .await?;
+            Ok(size_status(used, max_bytes))
+        })
+        .await;
+        HealthCheckResult::from_checks(checks, started.elapsed())
+    }
+
+    async fn metrics(&self) -> Result<StorageMetrics> {
+        let handles = self.handles()?;
+        let wal = handles.path.as_ref().map(|p| {
+            let mut name = p.clone().into_os_string();
+            name.push("-wal");
+            PathBuf::from(name)
+        });
+        let (counts, wal_bytes) = handles
+            .reader
+            .read("metrics", move |conn| {
+                let counts = query::counts(conn)?;
+                let wal_bytes = wal
+                    .and_then(|w| std::fs::metadata(w).ok())
+                    .map_or(0, |m| m.len());
+                Ok((counts, wal_bytes))
+            })
+            .await?;
+        let database_bytes = counts.page_count.saturating_mul(counts.page_size);
+        let mut extra = self.stats.snapshot();
+        extra.insert("page_count".into(), counts.page_count);
+        extra.insert("page_size".into(), counts.page_size);
+        extra.insert("freelist_count".into(), counts.freelist_count);
+        extra.insert("database_bytes".into(), database_bytes);
+        extra.insert("wal_bytes".into(), wal_bytes);
+        extra.insert("pool_size".into(), u64::from(self.config.pool_size));
+        if let Some(max) = handles.max_bytes {
+            extra.insert("max_size_bytes".into(), max);
+        }
+        Ok(StorageMetrics {
+            backend: "sqlite".into(),
+            total_messages: counts.live,
+            deleted_messages: counts.deleted,
+            total_sessions: counts.sessions,
+            storage_size_bytes: database_bytes.saturating_add(wal_bytes),
+            uptime: self.started.elapsed(),
+            extra,
+        })
+    }
+}
+
+/// The `size` check: how full the database is against its limit.
+fn size_status(used: u64, max_bytes: Option<u64>) -> (CheckStatus, String) {
+    let Some(max) = max_bytes.filter(|&m| m > 0) else {
+        return (CheckStatus::Pass, format!("{used} bytes, no size limit"));
+    };
+    #[allow(clippy::cast_precision_loss)] // a ratio for display and a threshold
+    let ratio = used as f64 / max as f64;
+    let message = format!("{used} of {max} bytes ({:.1}%)", ratio * 100.0);
+    if ratio >= SIZE_WARN_RATIO {
+        (CheckStatus::Warn, message)
+    } else {
+        (CheckStatus::Pass, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_warns_above_ninety_percent() {
+        assert_eq!(size_status(10, None).0, CheckStatus::Pass);
+        assert_eq!(size_status(89, Some(100)).0, CheckStatus::Pass);
+        assert_eq!(size_status(90, Some(100)).0, CheckStatus::Warn);
+        assert_eq!(size_status(120, Some(100)).0, CheckStatus::Warn);
+    }
+}

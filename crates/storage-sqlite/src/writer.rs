@@ -1,0 +1,507 @@
+//! The writer thread: one connection, every write, group commit.
+//!
+//! Callers queue requests on a bounded channel (awaiting a free slot, never blocking the
+//! executor). The thread takes everything queued (up to [`MAX_GROUP`] requests), runs the
+//! writes in one `BEGIN IMMEDIATE` transaction with a savepoint per request — so a request
+//! that fails rolls back alone — commits once, and only then acknowledges each caller. While
+//! it commits, new requests queue up and form the next group: throughput grows with
+//! concurrency instead of being capped by the fsync rate.
+//!
+//! If SQLite rolls back the whole transaction on an error (it may, for `SQLITE_FULL` or an
+//! I/O error), the failed request keeps its error and the group's other requests are run
+//! again in a fresh transaction, so no caller is acknowledged for a write that was undone.
+//!
+//! The same thread also runs connection jobs ([`WriterHandle::run`]): reads of an in-memory
+//! database (one connection only), its backups, and health pings. Jobs and write groups run in
+//! queue order.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use hotplex_storage_core::{Result, StorageError};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::from_sqlite;
+use crate::ops::{self, WriteOp, WriteOutput};
+
+/// Most requests committed in one transaction.
+pub(crate) const MAX_GROUP: usize = 1024;
+/// Requests that may wait in the queue before callers wait for a slot.
+const QUEUE_CAPACITY: usize = 4096;
+/// Savepoint that brackets each request inside a group.
+const SAVEPOINT: &str = "hotplex_write";
+
+type ConnJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// What the writer thread receives.
+enum Job {
+    /// A write, acknowledged after its group commits.
+    Write {
+        op: WriteOp,
+        reply: oneshot::Sender<Result<WriteOutput>>,
+    },
+    /// A job on the connection, run between write groups (it sends its own reply).
+    Run(ConnJob),
+    /// Finish everything queued, close the connection, then acknowledge.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Counters of the writer thread, reported in `metrics().extra`.
+#[derive(Debug, Default)]
+pub(crate) struct WriterStats {
+    commits: AtomicU64,
+    write_requests: AtomicU64,
+    failed_write_requests: AtomicU64,
+    largest_group: AtomicU64,
+    group_restarts: AtomicU64,
+}
+
+impl WriterStats {
+    /// The counters by name: `commits`, `write_requests`, `failed_write_requests`,
+    /// `largest_group`, `group_restarts`.
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, u64> {
+        [
+            ("commits", &self.commits),
+            ("write_requests", &self.write_requests),
+            ("failed_write_requests", &self.failed_write_requests),
+            ("largest_group", &self.largest_group),
+            ("group_restarts", &self.group_restarts),
+        ]
+        .into_iter()
+        .map(|(name, counter)| (name.to_owned(), counter.load(Ordering::Relaxed)))
+        .collect()
+    }
+}
+
+/// A cheap, cloneable way to send work to the writer thread.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterHandle")
+            .field("closed", &self.tx.is_closed())
+            .finish()
+    }
+}
+
+fn writer_stopped() -> StorageError {
+    StorageError::query("write", "the writer thread stopped before answering")
+}
+
+impl WriterHandle {
+    /// Queues `op` and waits until its group committed (or it failed).
+    pub(crate) async fn write(&self, op: WriteOp) -> Result<WriteOutput> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Write { op, reply })
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Runs `job` on the writer's connection between write groups and returns its result.
+    pub(crate) async fn run<R, F>(&self, job: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: ConnJob = Box::new(move |conn| {
+            // The caller may have given up waiting; then nobody needs the answer.
+            let _ = reply.send(job(conn));
+        });
+        self.tx
+            .send(Job::Run(job))
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+
+    /// True once the thread stopped accepting work.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// The writer thread and a handle to it.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    handle: WriterHandle,
+    thread: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts the thread that owns `conn` from now on.
+    pub(crate) fn spawn(conn: Connection, stats: Arc<WriterStats>) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("hotplex-sqlite-writer".into())
+            .spawn(move || run(conn, rx, &stats))
+            .map_err(|e| StorageError::io("spawn the sqlite writer thread", e))?;
+        Ok(Self {
+            handle: WriterHandle { tx },
+            thread,
+        })
+    }
+
+    /// A handle for queueing work.
+    pub(crate) fn handle(&self) -> WriterHandle {
+        self.handle.clone()
+    }
+
+    /// Stops accepting work, lets the thread finish everything already queued, close its
+    /// connection, and joins it.
+    pub(crate) async fn shutdown(self) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        if self.handle.tx.send(Job::Shutdown(ack)).await.is_ok() {
+            // An error here means the thread is gone already; joining tells how.
+            let _ = done.await;
+        }
+        drop(self.handle);
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| crate::error::from_join("close", &e))?
+            .map_err(|_| StorageError::query("close", "the sqlite writer thread panicked"))
+    }
+}
+
+/// The thread's loop: take what is queued, run it in order, repeat until shut down.
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
+    let mut acks = Vec::new();
+    let mut jobs = Vec::with_capacity(MAX_GROUP);
+    while rx.blocking_recv_many(&mut jobs, MAX_GROUP) > 0 {
+        let mut group = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                Job::Write { op, reply } => group.push((op, reply)),
+                Job::Run(job) => {
+                    commit_group(&mut conn, &mut group, stats);
+                    guarded(&mut conn, job);
+                }
+                Job::Shutdown(ack) => {
+                    commit_group(&mut conn, &mut group, stats);
+                    // No new work; what is already queued is still received and run.
+                    rx.close();
+                    acks.push(ack);
+                }
+            }
+        }
+        commit_group(&mut conn, &mut group, stats);
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA optimize") {
+        tracing::debug!(error = %e, "PRAGMA optimize failed on close");
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the sqlite writer connection failed");
+    }
+    for ack in acks {
+        let _ = ack.send(());
+    }
+}
+
+/// Runs `work` so that a panic cannot kill the thread or leave a transaction open.
+fn guarded(conn: &mut Connection, work: impl FnOnce(&mut Connection)) {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(&mut *conn)));
+    if outcome.is_err() {
+        tracing::error!(
+            "a job on the sqlite writer thread panicked; its transaction is rolled back"
+        );
+        rollback(conn);
+    }
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %e, "sqlite ROLLBACK failed");
+    }
+}
+
+type Pending = (WriteOp, oneshot::Sender<Result<WriteOutput>>);
+
+/// Commits `group` (emptying it) and acknowledges every request in it.
+fn commit_group(conn: &mut Connection, group: &mut Vec<Pending>, stats: &WriterStats) {
+    if group.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(group);
+    let mut results = Vec::new();
+    guarded(conn, |conn| {
+        let ops: Vec<&WriteOp> = pending.iter().map(|(op, _)| op).collect();
+        results = execute_group(conn, &ops, stats);
+    });
+    let size = u64::try_from(pending.len()).unwrap_or(u64::MAX);
+    stats.write_requests.fetch_add(size, Ordering::Relaxed);
+    stats.largest_group.fetch_max(size, Ordering::Relaxed);
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    stats
+        .failed_write_requests
+        .fetch_add(u64::try_from(failed).unwrap_or(u64::MAX), Ordering::Relaxed);
+    // After a panic `results` is empty and the replies are dropped: callers see an error.
+    for ((_, reply), result) in pending.into_iter().zip(results) {
+        let _ = reply.send(result);
+    }
+}
+
+/// Runs `ops` in one transaction, a savepoint each; returns one result per op, in order.
+fn execute_group(
+    conn: &mut Connection,
+    ops: &[&WriteOp],
+    stats: &WriterStats,
+) -> Vec<Result<WriteOutput>> {
+    let mut results: Vec<Option<Result<WriteOutput>>> =
+        std::iter::repeat_with(|| None).take(ops.len()).collect();
+    loop {
+        let pending: Vec<usize> = (0..ops.len()).filter(|&i| results[i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        rollback(conn);
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            for &i in &pending {
+                results[i] = Some(Err(replicate(ops[i].name(), &e)));
+            }
+            break;
+        }
+        let mut applied = Vec::with_capacity(pending.len());
+        let mut transaction_lost = false;
+        for &i in &pending {
+            match apply_in_savepoint(conn, ops[i]) {
+                Ok(output) => applied.push((i, output)),
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    if conn.is_autocommit() {
+                        transaction_lost = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if transaction_lost {
+            // SQLite undid the whole transaction: run the others again.
+            stats.group_restarts.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                for (i, output) in applied {
+                    results[i] = Some(Ok(output));
+                }
+            }
+            Err(e) => {
+                rollback(conn);
+                for (i, _) in applied {
+                    results[i] = Some(Err(replicate(ops[i].name(), &e)));
+                }
+            }
+        }
+        break;
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(writer_stopped())))
+        .collect()
+}
+
+/// Runs one request inside `SAVEPOINT`; on failure only its own changes are undone.
+fn apply_in_savepoint(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
+    let name = op.name();
+    conn.execute_batch(&format!("SAVEPOINT {SAVEPOINT}"))
+        .map_err(|e| from_sqlite(name, e))?;
+    let result = ops::apply(conn, op).and_then(|output| {
+        conn.execute_batch(&format!("RELEASE {SAVEPOINT}"))
+            .map(|()| output)
+            .map_err(|e| from_sqlite(name, e))
+    });
+    if result.is_err()
+        && !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"))
+    {
+        // The request's changes could not be undone alone: undo the whole transaction,
+        // which makes the group run again without this request.
+        tracing::warn!(error = %e, "sqlite ROLLBACK TO savepoint failed; rolling back the group");
+        rollback(conn);
+    }
+    result
+}
+
+/// The same SQLite failure, mapped once per affected request.
+fn replicate(operation: &str, error: &rusqlite::Error) -> StorageError {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => from_sqlite(
+            operation,
+            rusqlite::Error::SqliteFailure(*code, message.clone()),
+        ),
+        other => StorageError::query(operation, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use hotplex_storage_core::{ChatAppMessage, StoreOutcome, ValidationLimits, prepare_message};
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrations::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn row(session: &str, content: &str) -> ChatAppMessage {
+        prepare_message(
+            &ChatAppMessage::user(session, content),
+            &ValidationLimits::default(),
+            Utc::now(),
+        )
+        .unwrap()
+    }
+
+    fn queued(handle: &WriterHandle) -> usize {
+        handle.tx.max_capacity() - handle.tx.capacity()
+    }
+
+    /// Holds the writer thread in a job until the returned sender fires.
+    async fn block_writer(handle: &WriterHandle) -> std::sync::mpsc::Sender<()> {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, is_started) = oneshot::channel();
+        let blocker = handle.clone();
+        tokio::spawn(async move {
+            blocker
+                .run(move |_| {
+                    let _ = started.send(());
+                    let _ = wait.recv();
+                    Ok(())
+                })
+                .await
+        });
+        is_started.await.unwrap();
+        release
+    }
+
+    async fn wait_until_queued(handle: &WriterHandle, n: usize) {
+        while queued(handle) < n {
+            tokio::task::yield_now().await;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_commit_together_and_each_is_acknowledged() {
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let handle = writer.handle();
+        let release = block_writer(&handle).await;
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    h.write(WriteOp::Store(vec![row(&format!("s{i}"), "hi")]))
+                        .await
+                })
+            })
+            .collect();
+        wait_until_queued(&handle, 16).await;
+        release.send(()).unwrap();
+        for task in tasks {
+            let out = task.await.unwrap().unwrap();
+            assert!(
+                matches!(out, WriteOutput::Receipts(r) if r[0].outcome == StoreOutcome::Stored)
+            );
+        }
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot["write_requests"], 16);
+        assert_eq!(snapshot["commits"], 1);
+        assert_eq!(snapshot["largest_group"], 16);
+        writer.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_request_rolls_back_alone() {
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let handle = writer.handle();
+        let release = block_writer(&handle).await;
+        // Violates CHECK (deleted = 1 OR deleted_at IS NULL): only validation bypassed here.
+        let mut bad = row("s", "bad");
+        bad.deleted_at = Some(Utc::now());
+        let good_before = row("s", "before");
+        let good_after = row("s", "after");
+        let ops = [
+            WriteOp::Store(vec![good_before.clone()]),
+            WriteOp::Store(vec![row("s", "in the failing batch"), bad]),
+            WriteOp::Store(vec![good_after.clone()]),
+        ];
+        let mut tasks = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            let h = handle.clone();
+            tasks.push(tokio::spawn(async move { h.write(op).await }));
+            wait_until_queued(&handle, i + 1).await;
+        }
+        release.send(()).unwrap();
+        let results: Vec<_> = futures_join(tasks).await;
+        assert!(results[0].is_ok());
+        let err = results[1].as_ref().unwrap_err();
+        assert!(!err.is_transient(), "{err:?}");
+        assert!(results[2].is_ok());
+        assert_eq!(stats.snapshot()["commits"], 1);
+        let (count, meta_count) = handle
+            .run(|conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT (SELECT count(*) FROM messages), \
+                         (SELECT message_count FROM session_meta WHERE chat_session_id = 's')",
+                        [],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!((count, meta_count), (2, 2));
+        writer.shutdown().await.unwrap();
+    }
+
+    async fn futures_join(
+        tasks: Vec<tokio::task::JoinHandle<Result<WriteOutput>>>,
+    ) -> Vec<Result<WriteOutput>> {
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_finishes_queued_work_then_refuses() {
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let handle = writer.handle();
+        let release = block_writer(&handle).await;
+        let h = handle.clone();
+        let queued_write =
+            tokio::spawn(async move { h.write(WriteOp::Store(vec![row("s", "late")])).await });
+        wait_until_queued(&handle, 1).await;
+        let shutdown = tokio::spawn(writer.shutdown());
+        wait_until_queued(&handle, 2).await;
+        release.send(()).unwrap();
+        shutdown.await.unwrap().unwrap();
+        assert!(queued_write.await.unwrap().is_ok());
+        let err = handle
+            .write(WriteOp::PurgeSession("s".into()))
+            .await
+            .unwrap_err();
+        assert!(err.is_closed());
+        assert!(handle.is_closed());
+    }
+}

@@ -1,0 +1,438 @@
+//! Behaviour of `SqliteStore` beyond the shared conformance suite: group commit, the size
+//! limit, file modes, `~` expansion, backup under load, migrations, busy mapping, lifecycle.
+
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hotplex_storage_core::{
+    ChatAppMessage, ChatAppMessageStore, CheckStatus, HealthStatus, MessageQuery, ReadOnlyStore,
+    SessionStore, StorageError, StoreOutcome, WriteOnlyStore,
+};
+use hotplex_storage_sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteStore, Synchronous};
+use rusqlite::Connection;
+
+async fn open(config: SqliteConfig) -> SqliteStore {
+    let store = SqliteStore::new(config).unwrap();
+    store.initialize().await.unwrap();
+    store
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn integrity(path: &Path) -> String {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn msg(session: &str, i: usize) -> ChatAppMessage {
+    ChatAppMessage::user(session, format!("message {i}"))
+        .with_platform("slack")
+        .with_user("U1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = Arc::new(open(SqliteConfig::new(&path)).await);
+    // Hold the write lock from another connection so that the writer's first transaction
+    // waits: every other request queues up behind it and joins one group.
+    let blocker = Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.store_user_message(&msg(&format!("s{w}"), w)).await })
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        blocker.execute_batch("COMMIT").unwrap();
+    })
+    .await
+    .unwrap();
+    for writer in writers {
+        assert_eq!(writer.await.unwrap().unwrap().outcome, StoreOutcome::Stored);
+    }
+    let extra = store.metrics().await.unwrap().extra;
+    assert_eq!(extra["write_requests"], 16);
+    assert!(extra["commits"] < 16, "no batching: {extra:?}");
+    assert!(extra["largest_group"] > 1, "{extra:?}");
+    assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 16);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limit_fails_the_write_and_keeps_the_database_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.db");
+    let store = open(SqliteConfig::new(&path).with_max_size_mb(1)).await;
+    let big = "x".repeat(16 * 1024);
+    let mut stored = Vec::new();
+    let err = loop {
+        assert!(stored.len() < 200, "1 MiB limit never reached");
+        let m = ChatAppMessage::user("s", big.clone()).with_user("U1");
+        match store.store_user_message(&m).await {
+            Ok(receipt) => stored.push(receipt.id),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, StorageError::StorageFull { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    // Everything acknowledged before stays readable, and the meta still agrees.
+    assert_eq!(
+        store.count(&MessageQuery::for_session("s")).await.unwrap(),
+        u64::try_from(stored.len()).unwrap()
+    );
+    for id in &stored {
+        store.get(id).await.unwrap();
+    }
+    let meta = store.get_session_meta("s").await.unwrap();
+    assert_eq!(meta.message_count, i64::try_from(stored.len()).unwrap());
+    let metrics = store.metrics().await.unwrap();
+    assert!(
+        metrics.extra["database_bytes"] <= 1024 * 1024,
+        "{metrics:?}"
+    );
+    let health = store.health_check().await;
+    assert_eq!(health.checks["size"].status, CheckStatus::Warn);
+    assert_eq!(health.status, HealthStatus::Degraded);
+    // A batch that does not fit is rejected whole.
+    let batch: Vec<_> = (0..8)
+        .map(|_| ChatAppMessage::user("s2", big.clone()))
+        .collect();
+    let err = store.store_batch(&batch).await.unwrap_err();
+    assert!(matches!(err, StorageError::StorageFull { .. }), "{err:?}");
+    assert_eq!(
+        store.count(&MessageQuery::for_session("s2")).await.unwrap(),
+        0
+    );
+    store.close().await.unwrap();
+    assert_eq!(integrity(&path), "ok");
+}
+
+#[tokio::test]
+async fn files_are_private_and_parents_are_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/c/chat.db");
+    let store = open(SqliteConfig::new(&path)).await;
+    store.store_user_message(&msg("s", 1)).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("a/b/c")), 0o700);
+    let wal = dir.path().join("a/b/c/chat.db-wal");
+    assert!(wal.exists());
+    assert_eq!(mode(&wal), 0o600);
+    assert_eq!(store.path().as_deref(), Some(path.as_path()));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn tilde_expands_to_the_home_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let store = open(SqliteConfig::new("~/.hotplex/messages.db").with_home_dir(home.path())).await;
+    let expected = home.path().join(".hotplex/messages.db");
+    assert_eq!(store.path().as_deref(), Some(expected.as_path()));
+    assert!(expected.exists());
+    store.close().await.unwrap();
+
+    let err = SqliteStore::new(SqliteConfig::new("~bob/messages.db").with_home_dir(home.path()))
+        .unwrap()
+        .initialize()
+        .await
+        .unwrap_err();
+    assert!(err.is_config_error(), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_under_load_holds_every_acknowledged_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(SqliteConfig::new(dir.path().join("live.db"))).await);
+    let mut acknowledged = HashSet::new();
+    let batch: Vec<_> = (0..2000).map(|i| msg(&format!("s{}", i % 50), i)).collect();
+    for receipt in store.store_batch(&batch).await.unwrap() {
+        acknowledged.insert(receipt.id);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let receipt = store
+                        .store_bot_response(&msg(&format!("load{w}"), i))
+                        .await
+                        .unwrap();
+                    ids.push(receipt.id);
+                    i += 1;
+                }
+                ids
+            })
+        })
+        .collect();
+    // Let the writers get going, then record what is acknowledged before the backup starts.
+    while store.metrics().await.unwrap().extra["write_requests"] < 20 {
+        tokio::task::yield_now().await;
+    }
+    let before = store.count(&MessageQuery::default()).await.unwrap();
+    let copy = dir.path().join("backups/copy.db");
+    store.backup_to(&copy).await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let mut written_during_load = 0;
+    for writer in writers {
+        written_during_load += writer.await.unwrap().len();
+    }
+    assert!(written_during_load > 0);
+    assert_eq!(mode(&copy), 0o600);
+    assert_eq!(integrity(&copy), "ok");
+    let conn = Connection::open(&copy).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM messages").unwrap();
+    let in_copy: HashSet<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(acknowledged.is_subset(&in_copy));
+    assert!(u64::try_from(in_copy.len()).unwrap() >= before);
+    // The copy opens as a store of its own.
+    drop(stmt);
+    drop(conn);
+    let restored = open(SqliteConfig::new(&copy)).await;
+    assert_eq!(
+        restored.count(&MessageQuery::default()).await.unwrap(),
+        u64::try_from(in_copy.len()).unwrap()
+    );
+    restored.close().await.unwrap();
+    // An existing target is never overwritten.
+    let err = store.backup_to(&copy).await.unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn in_memory_backup_and_reads_share_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(SqliteConfig::in_memory()).await;
+    assert_eq!(store.path(), None);
+    store.store_user_message(&msg("s", 1)).await.unwrap();
+    assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 1);
+    let copy = dir.path().join("mem.db");
+    store.backup_to(&copy).await.unwrap();
+    assert_eq!(integrity(&copy), "ok");
+    let conn = Connection::open(&copy).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    store.close().await.unwrap();
+}
+
+fn tamper(path: &Path, sql: &str) {
+    Connection::open(path).unwrap().execute_batch(sql).unwrap();
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    open(SqliteConfig::new(&path)).await.close().await.unwrap();
+    tamper(
+        &path,
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
+         VALUES (99, 'from_the_future', '0', 0)",
+    );
+    let err = SqliteStore::new(SqliteConfig::new(&path))
+        .unwrap()
+        .initialize()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Migration { .. }), "{err:?}");
+    let expected =
+        format!("database schema version 99 is newer than this build ({SCHEMA_VERSION})");
+    assert!(err.to_string().contains(&expected), "{err}");
+}
+
+#[tokio::test]
+async fn edited_migration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    open(SqliteConfig::new(&path)).await.close().await.unwrap();
+    tamper(
+        &path,
+        "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 1",
+    );
+    let err = SqliteStore::new(SqliteConfig::new(&path))
+        .unwrap()
+        .initialize()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_initialize_one_new_file_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = SqliteStore::new(SqliteConfig::new(&path)).unwrap();
+    let b = SqliteStore::new(SqliteConfig::new(&path)).unwrap();
+    let (ra, rb) = tokio::join!(a.initialize(), b.initialize());
+    ra.unwrap();
+    rb.unwrap();
+    a.store_user_message(&msg("s", 1)).await.unwrap();
+    b.store_user_message(&msg("s", 2)).await.unwrap();
+    assert_eq!(a.count(&MessageQuery::default()).await.unwrap(), 2);
+    assert_eq!(b.get_session_meta("s").await.unwrap().message_count, 2);
+    let conn = Connection::open(&path).unwrap();
+    let versions: i64 = conn
+        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(versions, SCHEMA_VERSION);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_elsewhere_is_a_transient_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = open(SqliteConfig::new(&path).with_busy_timeout(Duration::from_millis(50))).await;
+    let stored = store.store_user_message(&msg("s", 1)).await.unwrap();
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = store.store_user_message(&msg("s", 2)).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(matches!(err, StorageError::Query { .. }));
+    // WAL: readers are not blocked by the writer lock.
+    assert_eq!(store.get(&stored.id).await.unwrap().id, stored.id);
+    other.execute_batch("ROLLBACK").unwrap();
+    store.store_user_message(&msg("s", 2)).await.unwrap();
+    assert_eq!(store.get_session_meta("s").await.unwrap().message_count, 2);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_files_fail_initialize_permanently() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-db");
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    let err = SqliteStore::new(SqliteConfig::new(&path))
+        .unwrap()
+        .initialize()
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err:?}");
+    assert!(err.is_connection_error(), "{err:?}");
+
+    let err = SqliteStore::new(SqliteConfig::new(dir.path()))
+        .unwrap()
+        .initialize()
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err:?}");
+}
+
+#[tokio::test]
+async fn config_is_validated_without_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("never/created.db");
+    let err = SqliteStore::new(SqliteConfig::new(&path).with_pool_size(0)).unwrap_err();
+    assert!(err.is_config_error());
+    let store = SqliteStore::new(SqliteConfig::new(&path)).unwrap();
+    assert!(!path.parent().unwrap().exists());
+    let err = store.count(&MessageQuery::default()).await.unwrap_err();
+    assert!(err.to_string().contains("initialize"), "{err}");
+    assert!(!err.is_transient());
+    assert_eq!(store.health_check().await.status, HealthStatus::Unhealthy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_finishes_queued_writes_then_refuses_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store =
+        Arc::new(open(SqliteConfig::new(&path).with_synchronous(Synchronous::Normal)).await);
+    let writers: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.store_user_message(&msg("s", i)).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    store.close().await.unwrap();
+    let mut acknowledged = 0;
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(_) => acknowledged += 1,
+            Err(e) => assert!(e.is_closed(), "{e:?}"),
+        }
+    }
+    store.close().await.unwrap();
+    assert!(store.get("x").await.unwrap_err().is_closed());
+    assert!(
+        store
+            .list(&MessageQuery::default())
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
+    assert!(
+        store
+            .store_user_message(&msg("s", 0))
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
+    assert!(store.store_batch(&[]).await.unwrap_err().is_closed());
+    assert!(store.delete_session("s").await.unwrap_err().is_closed());
+    assert!(store.metrics().await.unwrap_err().is_closed());
+    assert!(
+        store
+            .backup_to(dir.path().join("b.db"))
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
+    assert!(store.initialize().await.unwrap_err().is_closed());
+    let health = store.health_check().await;
+    assert_eq!(health.status, HealthStatus::Unhealthy);
+
+    // Every acknowledged write is on disk.
+    let reopened = open(SqliteConfig::new(&path)).await;
+    assert_eq!(
+        reopened.count(&MessageQuery::default()).await.unwrap(),
+        acknowledged
+    );
+    reopened.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_seq_never_goes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = open(SqliteConfig::new(&path)).await;
+    store.store_user_message(&msg("keep", 1)).await.unwrap();
+    let last = store.store_user_message(&msg("gone", 2)).await.unwrap();
+    let last_seq = store.get(&last.id).await.unwrap().seq;
+    assert_eq!(store.purge_session("gone").await.unwrap(), 1);
+    store.close().await.unwrap();
+
+    let store = open(SqliteConfig::new(&path)).await;
+    assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 1);
+    let next = store.store_user_message(&msg("keep", 3)).await.unwrap();
+    assert!(store.get(&next.id).await.unwrap().seq > last_seq);
+    let metrics = store.metrics().await.unwrap();
+    assert_eq!(metrics.total_messages, 2);
+    assert_eq!(metrics.total_sessions, 1);
+    assert!(metrics.storage_size_bytes > 0);
+    assert!(store.health_check().await.is_healthy());
+    store.initialize().await.unwrap();
+    store.close().await.unwrap();
+}
