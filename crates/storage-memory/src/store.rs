@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -255,7 +255,7 @@ impl ChatAppMessageStore for MemoryStore {
             deleted_messages: counts.deleted,
             total_sessions: counts.sessions,
             storage_size_bytes: counts.bytes,
-            uptime: self.started.elapsed().max(Duration::ZERO),
+            uptime: self.started.elapsed(),
             extra: BTreeMap::from([
                 ("indexed_sessions".to_owned(), counts.indexed_sessions),
                 (
@@ -264,5 +264,79 @@ impl ChatAppMessageStore for MemoryStore {
                 ),
             ]),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hotplex_storage_core::{CheckStatus, HealthStatus};
+
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_an_error_not_a_panic() {
+        let store = Arc::new(MemoryStore::new());
+        block_on(store.store_user_message(&ChatAppMessage::user("s", "c"))).expect("store");
+        let poisoner = Arc::clone(&store);
+        let joined = std::thread::spawn(move || {
+            let _guard = poisoner.state.write().expect("not yet poisoned");
+            panic!("poisoning the lock on purpose");
+        })
+        .join();
+        assert!(joined.is_err(), "the helper thread panicked");
+        let err = block_on(store.list(&MessageQuery::default())).expect_err("poisoned");
+        assert!(err.to_string().contains("lock poisoned"), "{err}");
+        assert!(!err.is_transient());
+        let err = block_on(store.store_user_message(&ChatAppMessage::user("s", "c")))
+            .expect_err("poisoned");
+        assert!(err.to_string().contains("lock poisoned"), "{err}");
+        let health = block_on(store.health_check());
+        assert_eq!(health.status, HealthStatus::Unhealthy);
+        assert_eq!(health.checks["state"].status, CheckStatus::Fail);
+        block_on(store.close()).expect("close works on a poisoned lock");
+        assert!(block_on(store.get("x")).expect_err("closed").is_closed());
+    }
+
+    #[test]
+    fn custom_limits_are_enforced() {
+        let store = MemoryStore::with_limits(ValidationLimits {
+            max_content_bytes: 4,
+            ..ValidationLimits::default()
+        });
+        block_on(store.store_user_message(&ChatAppMessage::user("s", "four"))).expect("fits");
+        let err = block_on(store.store_batch(&[ChatAppMessage::user("s", "fives")]))
+            .expect_err("too long");
+        assert!(err.is_invalid_input(), "{err}");
+        assert_eq!(
+            block_on(store.count(&MessageQuery::default())).expect("count"),
+            1
+        );
+    }
+
+    #[test]
+    fn metrics_report_size_and_backend_counters() {
+        let store = MemoryStore::default();
+        let msg = ChatAppMessage::user("s", "x".repeat(1_000)).with_metadata_entry("k", "v");
+        block_on(store.store_user_message(&msg)).expect("store");
+        let m = block_on(store.metrics()).expect("metrics");
+        assert!(
+            m.storage_size_bytes >= 1_000 + 9,
+            "content and metadata: {m:?}"
+        );
+        assert_eq!(m.extra["last_seq"], 1);
+        assert_eq!(m.extra["indexed_sessions"], 1);
+        assert_eq!(store.version(), env!("CARGO_PKG_VERSION"));
+        assert!(!store.is_closed());
+        block_on(store.close()).expect("close");
+        assert!(store.is_closed());
     }
 }
