@@ -1,0 +1,157 @@
+//! The in-memory state of a stream store: one [`Entry`] per key, each holding at most one
+//! [`Stream`], plus totals and counters. Pure data, no I/O, no locking: the store keeps all of
+//! it in one `std::sync::Mutex` that is never held across an `.await` or a store call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hotplex_storage_core::ChatAppMessage;
+use tokio::time::Instant;
+
+use crate::StreamMetrics;
+
+/// The id and creation time a write used; reused by the next write of the same content so
+/// that a write whose acknowledgement was lost is answered `AlreadyStored`, not duplicated.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) id: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// One stream: the chunks accepted so far and not yet handed to a write.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    /// `stream_id` of every row of this stream (UUIDv7).
+    pub(crate) id: String,
+    /// The accepted chunks, concatenated in order.
+    pub(crate) content: String,
+    /// Number of chunks in `content` (empty chunks included).
+    pub(crate) chunks: u64,
+    /// Chunks accepted by this stream so far, in every part; the next chunk row's `stream_seq`
+    /// is this plus one.
+    pub(crate) accepted: u64,
+    /// Parts already stored (`stream_status = "partial"`).
+    pub(crate) parts: u32,
+    /// Session fields captured when the stream started (content, id and times cleared).
+    pub(crate) template: Option<Arc<ChatAppMessage>>,
+    /// When the last chunk arrived.
+    pub(crate) last_update: Instant,
+    /// Identity of a failed write of exactly `content`; cleared when `content` changes.
+    pub(crate) pending: Option<Identity>,
+}
+
+impl Stream {
+    pub(crate) fn new(template: Option<Arc<ChatAppMessage>>, now: Instant) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            content: String::new(),
+            chunks: 0,
+            accepted: 0,
+            parts: 0,
+            template,
+            last_update: now,
+            pending: None,
+        }
+    }
+
+    /// True when nothing of this stream was ever stored or is waiting to be.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.content.is_empty() && self.parts == 0
+    }
+}
+
+/// Everything the store knows about one key.
+///
+/// Invariant: an entry exists only while it has a stream or a write of its content is in
+/// flight (`busy`). While `busy`, nothing else touches the entry: calls for the key wait, the
+/// flusher and `close` skip it.
+#[derive(Debug, Default)]
+pub(crate) struct Entry {
+    pub(crate) stream: Option<Stream>,
+    pub(crate) busy: bool,
+}
+
+/// Counters reported by [`StreamMetrics`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) completed: u64,
+    pub(crate) interrupted: u64,
+    pub(crate) expired: u64,
+    pub(crate) partial: u64,
+    pub(crate) chunk_rows: u64,
+    pub(crate) overflowed: u64,
+    pub(crate) rejected: u64,
+    pub(crate) write_failures: u64,
+    pub(crate) chunks_accepted: u64,
+}
+
+/// The whole mutable state of a stream store.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) entries: HashMap<String, Entry>,
+    /// Bytes of every stream's content plus content whose write is in flight.
+    pub(crate) bytes: usize,
+    /// Chunks of every stream's content plus chunks whose write is in flight.
+    pub(crate) chunks: u64,
+    /// Store writes in flight (jobs and direct writes).
+    pub(crate) in_flight: usize,
+    pub(crate) closed: bool,
+    pub(crate) counters: Counters,
+}
+
+impl State {
+    /// Appends `chunk` to `stream` and updates the totals. The stream is not busy.
+    pub(crate) fn append(
+        stream: &mut Stream,
+        bytes: &mut usize,
+        chunks: &mut u64,
+        chunk: &str,
+        now: Instant,
+    ) {
+        stream.content.push_str(chunk);
+        stream.chunks += 1;
+        stream.accepted += 1;
+        stream.last_update = now;
+        stream.pending = None;
+        *bytes += chunk.len();
+        *chunks += 1;
+    }
+
+    /// The oldest stream whose last chunk is more than `timeout` old and that is not busy.
+    pub(crate) fn oldest_expired(
+        &self,
+        now: Instant,
+        timeout: std::time::Duration,
+    ) -> Option<&str> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.busy)
+            .filter_map(|(k, e)| e.stream.as_ref().map(|s| (k, s.last_update)))
+            .filter(|(_, last)| now.saturating_duration_since(*last) > timeout)
+            .min_by_key(|(_, last)| *last)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// A snapshot for [`StreamMetrics`].
+    pub(crate) fn metrics(&self) -> StreamMetrics {
+        let c = self.counters;
+        StreamMetrics {
+            active_buffers: self.entries.len() as u64,
+            buffered_bytes: self.bytes as u64,
+            buffered_chunks: self.chunks,
+            in_flight_writes: self.in_flight as u64,
+            flushed: c.completed + c.interrupted + c.partial,
+            completed: c.completed,
+            interrupted: c.interrupted,
+            expired: c.expired,
+            partial: c.partial,
+            chunk_rows: c.chunk_rows,
+            overflowed: c.overflowed,
+            rejected: c.rejected,
+            write_failures: c.write_failures,
+            chunks_accepted: c.chunks_accepted,
+            closed: self.closed,
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! [`StreamConfig`] and its policies: how many streams are buffered, how large they grow, and
+//! what happens when a limit is reached.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use hotplex_storage_core::{Result, StorageError, ValidationLimits};
+use serde::{Deserialize, Serialize};
+
+/// Which rows a stream produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoragePolicy {
+    /// One row per stream: the merged message, written when the stream completes (or is
+    /// interrupted). Chunks live only in memory until then.
+    #[default]
+    CompleteOnly,
+    /// Every chunk is also stored as its own row (`stream_status = "chunk"`, `stream_seq`) before
+    /// `on_stream_chunk` returns `Ok`, so a crash loses nothing that was acknowledged; the merged
+    /// message is still stored when the stream completes.
+    AllChunks,
+}
+
+impl StoragePolicy {
+    /// The configuration name: `complete_only` or `all_chunks`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CompleteOnly => "complete_only",
+            Self::AllChunks => "all_chunks",
+        }
+    }
+}
+
+impl fmt::Display for StoragePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StoragePolicy {
+    type Err = StorageError;
+
+    /// Parses `complete_only` or `all_chunks` (case-insensitive, `-` accepted for `_`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "complete_only" => Ok(Self::CompleteOnly),
+            "all_chunks" => Ok(Self::AllChunks),
+            _ => Err(StorageError::invalid_config(
+                "streaming.storage_policy",
+                format!("{s:?} is not one of complete_only, all_chunks"),
+            )),
+        }
+    }
+}
+
+/// What happens to the first chunk of a new stream when the buffers are full
+/// (`max_buffers` streams, or `max_total_bytes` bytes) and no expired buffer can be flushed
+/// to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverflowPolicy {
+    /// The chunk is refused with [`StorageError::CapacityExceeded`]; nothing is accepted.
+    Reject,
+    /// The chunk is stored at once as its own row marked `stream_status = "overflow"` (with the
+    /// stream's template when one was given) and `Ok` is returned only after that write.
+    #[default]
+    DirectStore,
+}
+
+impl OverflowPolicy {
+    /// The configuration name: `reject` or `direct_store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reject => "reject",
+            Self::DirectStore => "direct_store",
+        }
+    }
+}
+
+impl fmt::Display for OverflowPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OverflowPolicy {
+    type Err = StorageError;
+
+    /// Parses `reject` or `direct_store` (case-insensitive, `-` accepted for `_`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "reject" => Ok(Self::Reject),
+            "direct_store" => Ok(Self::DirectStore),
+            _ => Err(StorageError::invalid_config(
+                "streaming.overflow",
+                format!("{s:?} is not one of reject, direct_store"),
+            )),
+        }
+    }
+}
+
+/// Limits and policies of a [`StreamMessageStore`](crate::StreamMessageStore).
+///
+/// ```
+/// use std::time::Duration;
+/// use hotplex_storage_stream::{OverflowPolicy, StreamConfig};
+/// let cfg = StreamConfig {
+///     timeout: Duration::from_secs(120),
+///     overflow: OverflowPolicy::Reject,
+///     ..StreamConfig::default()
+/// };
+/// assert!(cfg.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamConfig {
+    /// A stream whose last chunk is older than this is expired: the flusher stores it as
+    /// interrupted (reason `expired`). Default 5 minutes. Must be > 0.
+    pub timeout: Duration,
+    /// At most this many streams are buffered at once; checked when a stream starts.
+    /// Default 1000. Must be ≥ 1.
+    pub max_buffers: usize,
+    /// Upper bound of one buffer and of one chunk, in bytes. When appending a chunk would make a
+    /// buffer larger, the buffer so far is stored as a part (`stream_status = "partial"`) and
+    /// the chunk starts the next part. A single chunk larger than this is refused. Default
+    /// 1 MiB; must be between 1 and 4 MiB (the default content limit of one stored message).
+    pub max_buffer_bytes: usize,
+    /// A new stream is admitted only while the bytes of all buffers plus its first chunk stay
+    /// within this; checked when a stream starts. Default 256 MiB. Must be ≥ `max_buffer_bytes`.
+    pub max_total_bytes: usize,
+    /// Which rows a stream produces. Default [`StoragePolicy::CompleteOnly`].
+    pub storage_policy: StoragePolicy,
+    /// What to do with a new stream when the buffers are full. Default
+    /// [`OverflowPolicy::DirectStore`].
+    pub overflow: OverflowPolicy,
+    /// How often the background flusher looks for expired streams. Default 30 s. Must be > 0.
+    pub flush_interval: Duration,
+}
+
+impl StreamConfig {
+    /// Default `timeout`: 5 minutes.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_mins(5);
+    /// Default `max_buffers`: 1000.
+    pub const DEFAULT_MAX_BUFFERS: usize = 1000;
+    /// Default `max_buffer_bytes`: 1 MiB.
+    pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1024 * 1024;
+    /// Default `max_total_bytes`: 256 MiB.
+    pub const DEFAULT_MAX_TOTAL_BYTES: usize = 256 * 1024 * 1024;
+    /// Default `flush_interval`: 30 s.
+    pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+    /// The largest accepted `max_buffer_bytes`: the default content limit of a stored message,
+    /// so that every part and every merged message can be stored.
+    pub const MAX_BUFFER_BYTES_LIMIT: usize = ValidationLimits::DEFAULT_MAX_CONTENT_BYTES;
+
+    /// Checks every value; the error names the offending key (`streaming.timeout`, …).
+    pub fn validate(&self) -> Result<()> {
+        if self.timeout.is_zero() {
+            return Err(StorageError::invalid_config(
+                "streaming.timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.max_buffers == 0 {
+            return Err(StorageError::invalid_config(
+                "streaming.max_buffers",
+                "must be at least 1",
+            ));
+        }
+        if self.max_buffer_bytes == 0 {
+            return Err(StorageError::invalid_config(
+                "streaming.max_buffer_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.max_buffer_bytes > Self::MAX_BUFFER_BYTES_LIMIT {
+            return Err(StorageError::invalid_config(
+                "streaming.max_buffer_bytes",
+                format!(
+                    "{} exceeds {} (the content limit of one stored message)",
+                    self.max_buffer_bytes,
+                    Self::MAX_BUFFER_BYTES_LIMIT
+                ),
+            ));
+        }
+        if self.max_total_bytes < self.max_buffer_bytes {
+            return Err(StorageError::invalid_config(
+                "streaming.max_total_bytes",
+                format!(
+                    "{} is less than max_buffer_bytes ({})",
+                    self.max_total_bytes, self.max_buffer_bytes
+                ),
+            ));
+        }
+        if self.flush_interval.is_zero() {
+            return Err(StorageError::invalid_config(
+                "streaming.flush_interval",
+                "must be greater than zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_buffers: Self::DEFAULT_MAX_BUFFERS,
+            max_buffer_bytes: Self::DEFAULT_MAX_BUFFER_BYTES,
+            max_total_bytes: Self::DEFAULT_MAX_TOTAL_BYTES,
+            storage_policy: StoragePolicy::default(),
+            overflow: OverflowPolicy::default(),
+            flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(cfg: &StreamConfig) -> String {
+        match cfg.validate() {
+            Err(StorageError::InvalidConfig { key, .. }) => key,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented() {
+        let cfg = StreamConfig::default();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.timeout, Duration::from_mins(5));
+        assert_eq!(cfg.max_buffers, 1000);
+        assert_eq!(cfg.max_buffer_bytes, 1 << 20);
+        assert_eq!(cfg.max_total_bytes, 256 << 20);
+        assert_eq!(cfg.storage_policy, StoragePolicy::CompleteOnly);
+        assert_eq!(cfg.overflow, OverflowPolicy::DirectStore);
+        assert_eq!(cfg.flush_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn every_bad_value_names_its_key() {
+        let base = StreamConfig::default();
+        let zero_timeout = StreamConfig {
+            timeout: Duration::ZERO,
+            ..base.clone()
+        };
+        assert_eq!(key_of(&zero_timeout), "streaming.timeout");
+        let zero_buffers = StreamConfig {
+            max_buffers: 0,
+            ..base.clone()
+        };
+        assert_eq!(key_of(&zero_buffers), "streaming.max_buffers");
+        let zero_bytes = StreamConfig {
+            max_buffer_bytes: 0,
+            ..base.clone()
+        };
+        assert_eq!(key_of(&zero_bytes), "streaming.max_buffer_bytes");
+        let huge_bytes = StreamConfig {
+            max_buffer_bytes: StreamConfig::MAX_BUFFER_BYTES_LIMIT + 1,
+            ..base.clone()
+        };
+        assert_eq!(key_of(&huge_bytes), "streaming.max_buffer_bytes");
+        let small_total = StreamConfig {
+            max_buffer_bytes: 100,
+            max_total_bytes: 99,
+            ..base.clone()
+        };
+        assert_eq!(key_of(&small_total), "streaming.max_total_bytes");
+        let zero_interval = StreamConfig {
+            flush_interval: Duration::ZERO,
+            ..base
+        };
+        assert_eq!(key_of(&zero_interval), "streaming.flush_interval");
+    }
+
+    #[test]
+    fn limits_at_their_edges_are_accepted() {
+        let edge = StreamConfig {
+            timeout: Duration::from_nanos(1),
+            max_buffers: 1,
+            max_buffer_bytes: StreamConfig::MAX_BUFFER_BYTES_LIMIT,
+            max_total_bytes: StreamConfig::MAX_BUFFER_BYTES_LIMIT,
+            flush_interval: Duration::from_nanos(1),
+            ..StreamConfig::default()
+        };
+        edge.validate().unwrap();
+        let tiny = StreamConfig {
+            max_buffer_bytes: 1,
+            max_total_bytes: 1,
+            ..StreamConfig::default()
+        };
+        tiny.validate().unwrap();
+    }
+
+    #[test]
+    fn policies_parse_and_print() {
+        assert_eq!(
+            "complete_only".parse::<StoragePolicy>().unwrap(),
+            StoragePolicy::CompleteOnly
+        );
+        assert_eq!(
+            "All-Chunks".parse::<StoragePolicy>().unwrap(),
+            StoragePolicy::AllChunks
+        );
+        assert!("everything".parse::<StoragePolicy>().is_err());
+        assert_eq!(
+            "direct_store".parse::<OverflowPolicy>().unwrap(),
+            OverflowPolicy::DirectStore
+        );
+        assert_eq!(
+            "REJECT".parse::<OverflowPolicy>().unwrap(),
+            OverflowPolicy::Reject
+        );
+        let err = "drop".parse::<OverflowPolicy>().unwrap_err();
+        assert!(err.is_config_error());
+        assert_eq!(StoragePolicy::AllChunks.to_string(), "all_chunks");
+        assert_eq!(OverflowPolicy::DirectStore.to_string(), "direct_store");
+        assert_eq!(
+            serde_json::to_string(&StoragePolicy::CompleteOnly).unwrap(),
+            "\"complete_only\""
+        );
+    }
+}

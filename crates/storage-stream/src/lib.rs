@@ -1,0 +1,94 @@
+//! Streaming and retrying decorators of hotplex-storage.
+//!
+//! - [`StreamMessageStore`] buffers the chunks of LLM token streams per key and stores each
+//!   stream as one message through any [`WriteOnlyStore`](hotplex_storage_core::WriteOnlyStore).
+//! - [`RetryStore`] repeats writes (and reads) that failed with a transient error, with
+//!   exponential backoff, without ever writing a row twice.
+//!
+//! The usual stack is `StreamMessageStore → RetryStore → backend`:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hotplex_storage_core::{ChatAppMessage, WriteOnlyStore, __doc_support::NullStore};
+//! use hotplex_storage_stream::{RetryConfig, RetryStore, StreamConfig, StreamMessageStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> hotplex_storage_core::Result<()> {
+//! let backend = NullStore; // e.g. hotplex_storage_sqlite::SqliteStore
+//! let retrying: Arc<dyn WriteOnlyStore> =
+//!     Arc::new(RetryStore::new(backend, RetryConfig::default())?);
+//! let streams = StreamMessageStore::new(retrying, StreamConfig::default())?;
+//!
+//! // The session fields of the answer, known when it starts.
+//! let template = ChatAppMessage::bot("slack:U1:C1", "").with_platform("slack").with_user("U1");
+//! let key = "response-42"; // opaque: a session id or a per-response id
+//! for token in ["Write-", "ahead ", "logging."] {
+//!     streams.on_stream_chunk_with(key, token, &template).await?;
+//! }
+//! let receipt = streams.on_stream_complete(key, &template).await?; // one row: "Write-ahead logging."
+//! assert!(receipt.is_persisted());
+//! streams.close().await?; // stores unfinished streams as interrupted, waits for writes
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees of [`StreamMessageStore`]
+//!
+//! - **Every chunk accepted with `Ok` is persisted exactly once, in order**: in the completed
+//!   message, or — if the stream expires, is aborted or the store is closed — in one message
+//!   marked `metadata.stream_status = "interrupted"` with `stream_reason` `expired`,
+//!   `aborted` or `closed`. Nothing is dropped silently: a refused chunk gets an error.
+//! - **Capacity is checked only when a stream starts** (its first chunk): at most
+//!   `max_buffers` streams, and a new stream only while the buffered bytes plus its first
+//!   chunk stay within `max_total_bytes`. When full, the oldest expired stream is stored as
+//!   interrupted to make room; otherwise the overflow policy applies — `reject`
+//!   (`CapacityExceeded`, nothing accepted) or `direct_store` (the chunk is stored at once as
+//!   its own row, `stream_status = "overflow"`, `stream_reason` naming the limit). Either way a
+//!   `tracing` warning with the key, the limit and the policy is logged. The chunks of a running
+//!   stream are never diverted.
+//! - **A buffer is bounded by `max_buffer_bytes`**: when appending a chunk would exceed it,
+//!   the buffer so far is stored as a part (`stream_status = "partial"`, `stream_part` =
+//!   1, 2, …) and the chunk starts the next part; the stream's last row carries the next
+//!   `stream_part`. All rows of a stream share `stream_id`; their contents, in `stream_part`
+//!   order, are the chunks in order. A chunk larger than `max_buffer_bytes` is refused.
+//! - **No store call while the buffer map's lock is held.** The map is one
+//!   `std::sync::Mutex<HashMap<String, Entry>>`; a write takes its content out under the lock
+//!   and runs outside it, so other keys, `metrics()` and the flusher never wait for I/O.
+//! - **Per key, writes are serialised**: while a key's content is being written, further calls
+//!   for that key wait for the outcome. A failed write puts the content back exactly as it
+//!   was, and the next write of that unchanged content reuses its id, so a write whose
+//!   acknowledgement was lost is answered `AlreadyStored` instead of creating a second row.
+//!   After a successful completion, the next chunk for the key starts a new stream.
+//! - **Cancellation-safe**: writes of buffered content run in their own Tokio tasks; dropping
+//!   a call's future neither cancels its write nor loses its content.
+//! - **`close()` flushes everything and waits** for every write in flight; later calls fail
+//!   with `Closed`. It does not close the inner store.
+//! - `storage_policy = all_chunks` stores each non-empty chunk as its own row
+//!   (`stream_status = "chunk"`, `stream_seq` = 1, 2, …) before `Ok` is returned; the final
+//!   message (the merge) is stored as well.
+//!
+//! Rows carry the session fields of the stream's template: the one given to
+//! [`on_stream_complete`](StreamMessageStore::on_stream_complete), else the one captured by
+//! [`on_stream_chunk_with`](StreamMessageStore::on_stream_chunk_with) when the stream
+//! started; only a stream started without any template falls back to the key as
+//! `chat_session_id` (the Go plugin's behaviour). Metadata keys are in [`keys`].
+//!
+//! # Guarantees of [`RetryStore`]
+//!
+//! Retries only [`is_transient`](hotplex_storage_core::StorageError::is_transient) errors;
+//! assigns `id` and `created_at` once before the first attempt so that every attempt is the
+//! same write (a retry after a lost acknowledgement yields `AlreadyStored`, never a second
+//! row); no sleep after the last attempt; dropping the future stops it; ends with
+//! `RetryExhausted { attempts, last }`; logs each retry through `tracing`.
+
+mod buffer;
+mod config;
+mod job;
+mod metrics;
+mod record;
+mod retry;
+mod stream_store;
+
+pub use config::{OverflowPolicy, StoragePolicy, StreamConfig};
+pub use metrics::StreamMetrics;
+pub use record::{InterruptReason, StreamStatus, keys};
+pub use retry::{RetryConfig, RetryStore};
+pub use stream_store::StreamMessageStore;

@@ -1,0 +1,336 @@
+//! The rows a stream produces: their `metadata.stream_*` vocabulary and how each is built from
+//! the stream's template.
+
+use hotplex_storage_core::{
+    ChatAppMessage, MessageType, Result, StorageError, assign_identity, time, validate_message,
+};
+use serde_json::Value;
+
+use crate::buffer::{Identity, Stream};
+
+/// Metadata keys written by the stream store. Readers can reassemble a stream from them.
+pub mod keys {
+    /// What the row is: see [`StreamStatus`](crate::StreamStatus).
+    pub const STREAM_STATUS: &str = "stream_status";
+    /// Why an interrupted stream ended (`expired`, `aborted`, `closed`), or which limit made a
+    /// chunk overflow (`max_buffers`, `max_total_bytes`).
+    pub const STREAM_REASON: &str = "stream_reason";
+    /// Shared by every row of one stream (a UUIDv7 string).
+    pub const STREAM_ID: &str = "stream_id";
+    /// The key the caller streamed under.
+    pub const STREAM_KEY: &str = "stream_key";
+    /// 1-based number of a part of a stream stored in several rows (set on every part and on
+    /// the last row of such a stream).
+    pub const STREAM_PART: &str = "stream_part";
+    /// 1-based position of a chunk row in its stream (`all_chunks`).
+    pub const STREAM_SEQ: &str = "stream_seq";
+    /// Number of chunks merged into this row.
+    pub const STREAM_CHUNKS: &str = "stream_chunks";
+}
+
+/// The value of `metadata.stream_status` on a row written by the stream store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamStatus {
+    /// The merged stream, stored by `on_stream_complete`.
+    Complete,
+    /// A full buffer stored before the stream ended; more rows of the stream follow.
+    Partial,
+    /// The chunks of a stream that ended without completion (see `stream_reason`).
+    Interrupted,
+    /// A chunk stored on its own because no buffer could be started for it.
+    Overflow,
+    /// One chunk, stored as it arrived (`all_chunks`).
+    Chunk,
+}
+
+impl StreamStatus {
+    /// The metadata value: `complete`, `partial`, `interrupted`, `overflow` or `chunk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Partial => "partial",
+            Self::Interrupted => "interrupted",
+            Self::Overflow => "overflow",
+            Self::Chunk => "chunk",
+        }
+    }
+}
+
+/// Why a stream was stored as interrupted (`metadata.stream_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterruptReason {
+    /// No chunk arrived for longer than the timeout.
+    Expired,
+    /// The caller called `on_stream_abort`.
+    Aborted,
+    /// The store was closed while the stream was open.
+    Closed,
+}
+
+impl InterruptReason {
+    /// The metadata value: `expired`, `aborted` or `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Aborted => "aborted",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// Rejects keys that cannot serve as a `chat_session_id` fallback.
+pub(crate) fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(StorageError::invalid_message("stream_key", "is required"));
+    }
+    if key.len() > 256 {
+        return Err(StorageError::invalid_message(
+            "stream_key",
+            format!("is {} bytes, over the limit of 256", key.len()),
+        ));
+    }
+    if key.contains('\0') {
+        return Err(StorageError::invalid_message(
+            "stream_key",
+            "contains a NUL character",
+        ));
+    }
+    Ok(())
+}
+
+/// Rejects chunks no store can keep.
+pub(crate) fn validate_chunk(chunk: &str) -> Result<()> {
+    if chunk.contains('\0') {
+        return Err(StorageError::invalid_message(
+            "content",
+            "chunk contains a NUL character",
+        ));
+    }
+    Ok(())
+}
+
+/// The session fields kept for a stream: the template without content, identity and times,
+/// with the key as `chat_session_id` when it has none. Validated now, so that every row built
+/// from it later can be stored.
+pub(crate) fn prepare_template(key: &str, template: &ChatAppMessage) -> Result<ChatAppMessage> {
+    let mut t = ChatAppMessage {
+        content: String::new(),
+        ..template.clone()
+    };
+    t.id.clear();
+    t.created_at = None;
+    t.updated_at = None;
+    t.deleted = false;
+    t.deleted_at = None;
+    t.seq = 0;
+    if t.chat_session_id.is_empty() {
+        key.clone_into(&mut t.chat_session_id);
+    }
+    if t.message_type.as_str().is_empty() {
+        t.message_type = MessageType::FINAL_RESPONSE;
+    }
+    validate_message(&t)?;
+    Ok(t)
+}
+
+/// A row of `key`'s stream: the caller's template if given, else the stream's, else a bare
+/// `final_response` in session `key`.
+fn base(key: &str, stream_template: Option<&ChatAppMessage>) -> ChatAppMessage {
+    stream_template.map_or_else(|| ChatAppMessage::bot(key, ""), Clone::clone)
+}
+
+fn fill_identity(msg: &mut ChatAppMessage, pending: Option<&Identity>) {
+    if msg.id.is_empty()
+        && let Some(p) = pending
+    {
+        msg.id.clone_from(&p.id);
+        msg.created_at = Some(p.created_at);
+    }
+    assign_identity(msg, time::now_micros());
+}
+
+fn stamp(msg: &mut ChatAppMessage, key: &str, stream_id: &str, status: StreamStatus) {
+    let m = &mut msg.metadata;
+    m.insert(keys::STREAM_STATUS.into(), status.as_str().into());
+    m.insert(keys::STREAM_ID.into(), stream_id.into());
+    m.insert(keys::STREAM_KEY.into(), key.into());
+}
+
+/// The last row of a stream (complete or interrupted), carrying `content`.
+///
+/// `caller` is the template given to `on_stream_complete`: it wins over the captured one; its
+/// empty `chat_session_id` / `message_type` are filled from the stream or the key.
+pub(crate) fn final_row(
+    key: &str,
+    stream: &Stream,
+    content: String,
+    caller: Option<&ChatAppMessage>,
+    status: StreamStatus,
+    reason: Option<InterruptReason>,
+) -> ChatAppMessage {
+    let captured = stream.template.as_deref();
+    let mut msg = match caller {
+        Some(t) => {
+            let mut msg = t.clone();
+            if msg.chat_session_id.is_empty() {
+                msg.chat_session_id =
+                    captured.map_or_else(|| key.to_owned(), |c| c.chat_session_id.clone());
+            }
+            if msg.message_type.as_str().is_empty() {
+                msg.message_type = MessageType::FINAL_RESPONSE;
+            }
+            msg
+        }
+        None => base(key, captured),
+    };
+    msg.content = content;
+    fill_identity(&mut msg, stream.pending.as_ref());
+    stamp(&mut msg, key, &stream.id, status);
+    msg.metadata
+        .insert(keys::STREAM_CHUNKS.into(), Value::from(stream.chunks));
+    if let Some(reason) = reason {
+        msg.metadata
+            .insert(keys::STREAM_REASON.into(), reason.as_str().into());
+    }
+    if stream.parts > 0 {
+        msg.metadata
+            .insert(keys::STREAM_PART.into(), Value::from(stream.parts + 1));
+    }
+    msg
+}
+
+/// Part `stream.parts + 1` of an over-long stream, carrying `content` (`chunks` chunks).
+pub(crate) fn part_row(key: &str, stream: &Stream, content: String, chunks: u64) -> ChatAppMessage {
+    let mut msg = base(key, stream.template.as_deref());
+    msg.content = content;
+    fill_identity(&mut msg, stream.pending.as_ref());
+    stamp(&mut msg, key, &stream.id, StreamStatus::Partial);
+    msg.metadata
+        .insert(keys::STREAM_PART.into(), Value::from(stream.parts + 1));
+    msg.metadata
+        .insert(keys::STREAM_CHUNKS.into(), Value::from(chunks));
+    msg
+}
+
+/// The row of one chunk under `all_chunks`: chunk number `stream.accepted + 1`.
+pub(crate) fn chunk_row(key: &str, stream: &Stream, chunk: &str) -> ChatAppMessage {
+    let mut msg = base(key, stream.template.as_deref());
+    chunk.clone_into(&mut msg.content);
+    fill_identity(&mut msg, None);
+    stamp(&mut msg, key, &stream.id, StreamStatus::Chunk);
+    msg.metadata
+        .insert(keys::STREAM_SEQ.into(), Value::from(stream.accepted + 1));
+    msg
+}
+
+/// A chunk stored on its own because no buffer could be started for `key`.
+pub(crate) fn overflow_row(
+    key: &str,
+    template: Option<&ChatAppMessage>,
+    chunk: &str,
+    limit: &'static str,
+) -> ChatAppMessage {
+    let mut msg = match template {
+        Some(t) => {
+            let mut msg = t.clone();
+            msg.id.clear();
+            msg.created_at = None;
+            msg.updated_at = None;
+            if msg.chat_session_id.is_empty() {
+                key.clone_into(&mut msg.chat_session_id);
+            }
+            if msg.message_type.as_str().is_empty() {
+                msg.message_type = MessageType::FINAL_RESPONSE;
+            }
+            msg
+        }
+        None => ChatAppMessage::bot(key, ""),
+    };
+    chunk.clone_into(&mut msg.content);
+    fill_identity(&mut msg, None);
+    let m = &mut msg.metadata;
+    m.insert(
+        keys::STREAM_STATUS.into(),
+        StreamStatus::Overflow.as_str().into(),
+    );
+    m.insert(keys::STREAM_KEY.into(), key.into());
+    m.insert(keys::STREAM_REASON.into(), limit.into());
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    #[test]
+    fn keys_and_chunks_are_checked() {
+        assert!(validate_key("k").is_ok());
+        assert!(validate_key(&"k".repeat(256)).is_ok());
+        assert!(validate_key(&"k".repeat(257)).is_err());
+        assert!(validate_key("").is_err());
+        assert!(validate_key("a\0b").is_err());
+        assert!(validate_chunk("").is_ok());
+        assert!(validate_chunk("x\0").is_err());
+    }
+
+    #[test]
+    fn templates_lose_identity_and_gain_a_session() {
+        let t = ChatAppMessage::bot("", "ignored")
+            .with_id("m1")
+            .with_platform("slack")
+            .with_created_at(chrono::Utc::now());
+        let p = prepare_template("key-1", &t).unwrap();
+        assert_eq!(p.chat_session_id, "key-1");
+        assert!(p.id.is_empty() && p.content.is_empty() && p.created_at.is_none());
+        assert_eq!(p.chat_platform, "slack");
+        let bad = ChatAppMessage::bot("s", "").with_user("u".repeat(300));
+        assert!(prepare_template("k", &bad).is_err());
+    }
+
+    #[test]
+    fn rows_carry_the_stream_vocabulary() {
+        let mut stream = Stream::new(None, Instant::now());
+        stream.chunks = 2;
+        let row = final_row(
+            "k",
+            &stream,
+            "ab".into(),
+            None,
+            StreamStatus::Interrupted,
+            Some(InterruptReason::Closed),
+        );
+        assert_eq!(row.chat_session_id, "k");
+        assert_eq!(row.message_type, MessageType::FINAL_RESPONSE);
+        assert_eq!(row.metadata[keys::STREAM_STATUS], "interrupted");
+        assert_eq!(row.metadata[keys::STREAM_REASON], "closed");
+        assert_eq!(row.metadata[keys::STREAM_CHUNKS], 2);
+        assert!(!row.id.is_empty() && row.created_at.is_some());
+        assert!(!row.metadata.contains_key(keys::STREAM_PART));
+
+        stream.pending = Some(Identity {
+            id: "fixed".into(),
+            created_at: row.created_at.unwrap(),
+        });
+        stream.parts = 2;
+        let again = final_row(
+            "k",
+            &stream,
+            "ab".into(),
+            None,
+            StreamStatus::Complete,
+            None,
+        );
+        assert_eq!(again.id, "fixed");
+        assert_eq!(again.metadata[keys::STREAM_PART], 3);
+        let part = part_row("k", &stream, "x".into(), 1);
+        assert_eq!(part.metadata[keys::STREAM_PART], 3);
+        assert_eq!(part.metadata[keys::STREAM_STATUS], "partial");
+        let chunk = chunk_row("k", &stream, "c");
+        assert_eq!(chunk.metadata[keys::STREAM_SEQ], 1);
+        assert_ne!(chunk.id, "fixed");
+        let over = overflow_row("k", None, "c", "max_buffers");
+        assert_eq!(over.metadata[keys::STREAM_REASON], "max_buffers");
+        assert_eq!(over.content, "c");
+    }
+}

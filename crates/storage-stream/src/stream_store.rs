@@ -1,0 +1,745 @@
+//! [`StreamMessageStore`]: buffers LLM token chunks per key and stores each stream as one
+//! message, without ever losing an accepted chunk.
+
+use std::mem;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreReceipt, WriteOnlyStore};
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::buffer::{State, Stream};
+use crate::job::{InFlight, Job, JobKind, Pending};
+use crate::record::{self, InterruptReason, StreamStatus};
+use crate::{OverflowPolicy, StoragePolicy, StreamConfig, StreamMetrics};
+
+/// State shared by the store, its write tasks and its flusher.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn WriteOnlyStore>,
+    config: StreamConfig,
+    state: Mutex<State>,
+    /// Notified whenever an entry stops being busy, a write ends, or the store closes.
+    pub(crate) changed: Notify,
+}
+
+impl Shared {
+    /// The buffer map. Never held across an `.await` or a store call. A poisoned lock is
+    /// recovered: every update of the state is completed before anything can panic.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A buffered stream's next step, decided under the lock and carried out after it.
+enum ChunkStep<'a> {
+    /// The chunk is in the buffer.
+    Done,
+    /// A write of this key is in flight; try again when it ends.
+    Wait(Notified<'a>),
+    /// The stream needs the caller's template: prepare it outside the lock, then retry.
+    PrepareTemplate,
+    /// The buffer is full: store it as a part, then retry.
+    Part(Box<Job>),
+    /// The buffers are full: store this expired stream to make room, then retry.
+    Evict(Box<Job>),
+    /// `all_chunks`: store the chunk's row; the chunk is accepted when it succeeds.
+    Row(Box<Job>),
+    /// No buffer can be started: store the chunk directly.
+    Overflow(InFlight, &'static str, u64),
+    /// No buffer can be started, or the chunk is too large.
+    Reject(&'static str, u64),
+    /// The call fails.
+    Fail(StorageError),
+}
+
+/// What ending a stream takes.
+enum FinishStep<'a> {
+    Wait(Notified<'a>),
+    Write(Box<Job>),
+    /// Nothing buffered for the key. Carries a write slot when the caller's message must be
+    /// stored as it is.
+    Nothing(Option<InFlight>),
+    Fail(StorageError),
+}
+
+enum Flusher {
+    NotStarted,
+    Running(JoinHandle<()>),
+    Stopped,
+}
+
+/// Buffers the chunks of LLM token streams per key and stores each stream as one message
+/// through an inner [`WriteOnlyStore`] (usually a [`RetryStore`](crate::RetryStore)).
+///
+/// See the [crate documentation](crate) for the guarantees and the API walk-through.
+///
+/// Needs a Tokio runtime: writes of buffered content run as Tokio tasks (so that cancelling a
+/// call never loses content), and a background task flushes expired streams every
+/// `flush_interval`. It is started by [`new`](Self::new) when called inside a runtime,
+/// otherwise by the first chunk. Call [`close`](Self::close) before dropping the store:
+/// dropping it with buffered chunks logs an error, and those chunks are lost with the process.
+pub struct StreamMessageStore {
+    shared: Arc<Shared>,
+    flusher: Mutex<Flusher>,
+    flusher_started: AtomicBool,
+}
+
+impl std::fmt::Debug for StreamMessageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamMessageStore")
+            .field("config", &self.shared.config)
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamMessageStore {
+    /// A stream store writing through `store`; fails with `InvalidConfig` when `config` is
+    /// invalid. Does no I/O.
+    pub fn new(store: Arc<dyn WriteOnlyStore>, config: StreamConfig) -> Result<Self> {
+        config.validate()?;
+        let this = Self {
+            shared: Arc::new(Shared {
+                store,
+                config,
+                state: Mutex::new(State::default()),
+                changed: Notify::new(),
+            }),
+            flusher: Mutex::new(Flusher::NotStarted),
+            flusher_started: AtomicBool::new(false),
+        };
+        this.ensure_flusher();
+        Ok(this)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &StreamConfig {
+        &self.shared.config
+    }
+
+    /// Accepts `chunk` as the next piece of the stream `key`; the first chunk of a key starts
+    /// its stream. The stream keeps the key as `chat_session_id` and no other session field:
+    /// prefer [`on_stream_chunk_with`](Self::on_stream_chunk_with).
+    ///
+    /// `Ok` means the chunk will be persisted exactly once, in order (under `all_chunks`: its
+    /// row is already stored). Errors: `Closed`; `InvalidMessage` for an empty, over-long
+    /// (> 256 bytes) or NUL-containing key, or a chunk containing NUL; `CapacityExceeded` for a
+    /// chunk larger than `max_buffer_bytes`, or when a new stream finds the buffers full under
+    /// [`OverflowPolicy::Reject`]; the store's error when a write this chunk needed failed
+    /// (the chunk was then not accepted, nothing buffered was lost).
+    pub async fn on_stream_chunk(&self, key: &str, chunk: &str) -> Result<()> {
+        self.push_chunk(key, chunk, None).await
+    }
+
+    /// [`on_stream_chunk`](Self::on_stream_chunk) with the stream's session fields.
+    ///
+    /// The template (platform, user, bot, channel, thread, engine and provider ids, message
+    /// type, metadata …) is captured — validated, without content, id and timestamps — by the
+    /// chunk that starts the stream, or by the first chunk that carries one. Every row of the
+    /// stream is built from it: parts, chunk rows, overflow rows and interrupted messages, so
+    /// these are stored in the right session even when `on_stream_complete` is never called.
+    /// An empty `chat_session_id` in the template is replaced by the key. Passing the template
+    /// with every chunk costs nothing after the first.
+    pub async fn on_stream_chunk_with(
+        &self,
+        key: &str,
+        chunk: &str,
+        template: &ChatAppMessage,
+    ) -> Result<()> {
+        self.push_chunk(key, chunk, Some(template)).await
+    }
+
+    /// Ends the stream `key` and stores it as one message: `template` with `content` = the
+    /// chunks merged in order and `metadata.stream_status = "complete"` (plus `stream_id`,
+    /// `stream_key`, `stream_chunks`). Empty `chat_session_id` / `message_type` in the template
+    /// are filled from the captured template or the key / `final_response`; an empty `id` is
+    /// assigned here (a retried completion of unchanged content reuses it, so a lost
+    /// acknowledgement never yields two rows).
+    ///
+    /// - The stream is taken out of the buffer map under the lock and stored outside it.
+    ///   Calls for the same key wait meanwhile; after success a new chunk starts a new stream.
+    /// - On failure the buffer is kept unchanged and the error returned: call again (or
+    ///   `on_stream_abort`, or let it expire). Nothing is ever stored twice.
+    /// - With no chunks buffered for `key`: a template with content is stored as it is (the
+    ///   caller sent the whole answer); a template without content stores nothing and fails
+    ///   with `InvalidMessage` (field `content`) — never an empty row.
+    /// - A stream longer than `max_buffer_bytes` was stored in parts while it ran; this
+    ///   stores the last part (with `stream_part`).
+    pub async fn on_stream_complete(
+        &self,
+        key: &str,
+        template: &ChatAppMessage,
+    ) -> Result<StoreReceipt> {
+        record::validate_key(key)?;
+        loop {
+            let step = {
+                let mut st = self.shared.lock();
+                self.decide_finish(&mut st, key, Some(template), StreamStatus::Complete, None)
+            };
+            match step {
+                FinishStep::Wait(notified) => notified.await,
+                FinishStep::Write(job) => return job.start().wait().await,
+                FinishStep::Fail(e) => return Err(e),
+                FinishStep::Nothing(Some(slot)) => {
+                    let result = self.shared.store.store_bot_response(template).await;
+                    {
+                        let mut st = self.shared.lock();
+                        match &result {
+                            Ok(_) => st.counters.completed += 1,
+                            Err(_) => st.counters.write_failures += 1,
+                        }
+                    }
+                    drop(slot);
+                    return result;
+                }
+                FinishStep::Nothing(None) => {
+                    return Err(StorageError::invalid_message(
+                        "content",
+                        format!(
+                            "no chunks are buffered for stream key {key:?} and the template \
+                             has no content; nothing was stored"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Ends the stream `key` without completion: its chunks are stored as one message marked
+    /// `stream_status = "interrupted"`, `stream_reason = "aborted"`. `Ok(None)` when nothing is
+    /// buffered for the key. On failure the buffer is kept and the error returned.
+    pub async fn on_stream_abort(&self, key: &str) -> Result<Option<StoreReceipt>> {
+        record::validate_key(key)?;
+        loop {
+            let step = {
+                let mut st = self.shared.lock();
+                self.decide_finish(
+                    &mut st,
+                    key,
+                    None,
+                    StreamStatus::Interrupted,
+                    Some(InterruptReason::Aborted),
+                )
+            };
+            match step {
+                FinishStep::Wait(notified) => notified.await,
+                FinishStep::Write(job) => return job.start().wait().await.map(Some),
+                FinishStep::Fail(e) => return Err(e),
+                FinishStep::Nothing(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Stores every stream whose last chunk is older than `timeout` as interrupted
+    /// (`stream_reason = "expired"`) and returns how many were stored. Streams whose write is
+    /// in flight are left for the next run. A failed write keeps its stream; the first error
+    /// is returned after every expired stream was tried. `Closed` after `close()`.
+    ///
+    /// The background flusher calls this every `flush_interval`.
+    pub async fn flush_expired(&self) -> Result<usize> {
+        flush_expired(&self.shared).await
+    }
+
+    /// A snapshot of the buffers and counters, taken under the lock (never blocked by a write).
+    pub fn metrics(&self) -> StreamMetrics {
+        self.shared.lock().metrics()
+    }
+
+    /// True once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// Stops accepting (every later call fails with `Closed`), stops the flusher, stores every
+    /// buffered stream as interrupted (`stream_reason = "closed"`), waits for every write in
+    /// flight — including completions started before — and returns.
+    ///
+    /// Idempotent: a second call waits for writes and stores what a failed earlier call could
+    /// not. Fails with the store's last error when buffered streams could not be stored; they
+    /// stay in memory (see [`metrics`](Self::metrics)) for another `close()`.
+    ///
+    /// The inner store is not closed: this type only holds it as a [`WriteOnlyStore`]; close it
+    /// after this returns.
+    pub async fn close(&self) -> Result<()> {
+        let first = {
+            let mut st = self.shared.lock();
+            !mem::replace(&mut st.closed, true)
+        };
+        self.shared.changed.notify_waiters();
+        self.stop_flusher();
+        if first {
+            tracing::debug!("closing stream store");
+        }
+        let mut last_error = None;
+        loop {
+            let jobs = {
+                let mut st = self.shared.lock();
+                take_streams(&self.shared, &mut st, |_| true, InterruptReason::Closed)
+            };
+            let spawned = jobs.len();
+            let mut stored = 0usize;
+            // Start them all before awaiting any: once taken, every job must be running.
+            let pending: Vec<Pending> = jobs.into_iter().map(Job::start).collect();
+            for p in pending {
+                match p.wait().await {
+                    Ok(_) => stored += 1,
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            self.wait_idle().await;
+            let remaining = self.shared.lock().entries.len();
+            if remaining == 0 {
+                return Ok(());
+            }
+            if spawned > 0 && stored == 0 {
+                let error = last_error.unwrap_or_else(|| {
+                    StorageError::query("close stream store", "buffered streams remain")
+                });
+                tracing::error!(
+                    streams = remaining,
+                    error = %error,
+                    "close could not store every buffered stream; they stay in memory"
+                );
+                return Err(error);
+            }
+        }
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.shared.changed.notified();
+            if self.shared.lock().in_flight == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn ensure_flusher(&self) {
+        if self.flusher_started.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut flusher = self.flusher.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*flusher, Flusher::NotStarted) {
+            let weak = Arc::downgrade(&self.shared);
+            let interval = self.shared.config.flush_interval;
+            *flusher = Flusher::Running(handle.spawn(run_flusher(weak, interval)));
+        }
+        self.flusher_started.store(true, Ordering::Release);
+    }
+
+    fn stop_flusher(&self) {
+        let mut flusher = self.flusher.lock().unwrap_or_else(PoisonError::into_inner);
+        // Aborting is safe at any await point: the flusher's writes run in their own tasks.
+        if let Flusher::Running(handle) = mem::replace(&mut *flusher, Flusher::Stopped) {
+            handle.abort();
+        }
+        self.flusher_started.store(true, Ordering::Release);
+    }
+
+    async fn push_chunk(
+        &self,
+        key: &str,
+        chunk: &str,
+        template: Option<&ChatAppMessage>,
+    ) -> Result<()> {
+        record::validate_key(key)?;
+        record::validate_chunk(chunk)?;
+        self.ensure_flusher();
+        let mut prepared: Option<Arc<ChatAppMessage>> = None;
+        let mut may_evict = true;
+        loop {
+            let step = {
+                let mut st = self.shared.lock();
+                self.decide_chunk(&mut st, key, chunk, template, &mut prepared, may_evict)
+            };
+            match step {
+                ChunkStep::Done => return Ok(()),
+                ChunkStep::Wait(notified) => notified.await,
+                ChunkStep::PrepareTemplate => {
+                    if let Some(t) = template {
+                        prepared = Some(Arc::new(record::prepare_template(key, t)?));
+                    }
+                }
+                ChunkStep::Part(job) => {
+                    job.start().wait().await?;
+                }
+                ChunkStep::Evict(job) => {
+                    tracing::warn!(
+                        stream_key = %job.key,
+                        new_stream_key = %key,
+                        bytes = job.msg.content.len(),
+                        "stream buffers full: storing the oldest expired stream as interrupted \
+                         to make room"
+                    );
+                    if job.start().wait().await.is_err() {
+                        may_evict = false;
+                    }
+                }
+                ChunkStep::Row(job) => return job.start().wait().await.map(|_| ()),
+                ChunkStep::Overflow(slot, limit, value) => {
+                    tracing::warn!(
+                        stream_key = %key,
+                        limit,
+                        limit_value = value,
+                        policy = OverflowPolicy::DirectStore.as_str(),
+                        chunk_bytes = chunk.len(),
+                        "stream buffers full: storing the chunk directly as an overflow row"
+                    );
+                    let msg = record::overflow_row(key, template, chunk, limit);
+                    let result = self.shared.store.store_bot_response(&msg).await;
+                    {
+                        let mut st = self.shared.lock();
+                        match &result {
+                            Ok(_) => {
+                                st.counters.overflowed += 1;
+                                st.counters.chunks_accepted += 1;
+                            }
+                            Err(_) => st.counters.write_failures += 1,
+                        }
+                    }
+                    drop(slot);
+                    return result.map(|_| ());
+                }
+                ChunkStep::Reject(limit, value) => {
+                    tracing::warn!(
+                        stream_key = %key,
+                        limit,
+                        limit_value = value,
+                        policy = OverflowPolicy::Reject.as_str(),
+                        chunk_bytes = chunk.len(),
+                        "stream chunk rejected: capacity exceeded"
+                    );
+                    return Err(StorageError::capacity_exceeded(
+                        format!("stream buffers ({limit})"),
+                        value,
+                    ));
+                }
+                ChunkStep::Fail(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next step for `chunk` of stream `key`. Runs under the lock: no I/O, no await.
+    fn decide_chunk<'a>(
+        &'a self,
+        st: &mut State,
+        key: &str,
+        chunk: &str,
+        template: Option<&ChatAppMessage>,
+        prepared: &mut Option<Arc<ChatAppMessage>>,
+        may_evict: bool,
+    ) -> ChunkStep<'a> {
+        let shared = &self.shared;
+        let cfg = &shared.config;
+        if st.closed {
+            return ChunkStep::Fail(StorageError::Closed);
+        }
+        if chunk.len() > cfg.max_buffer_bytes {
+            st.counters.rejected += 1;
+            return ChunkStep::Reject("max_buffer_bytes", cfg.max_buffer_bytes as u64);
+        }
+        let all_chunks = cfg.storage_policy == StoragePolicy::AllChunks && !chunk.is_empty();
+        let now = Instant::now();
+        if let Some(entry) = st.entries.get_mut(key) {
+            if entry.busy {
+                return ChunkStep::Wait(shared.changed.notified());
+            }
+            if let Some(stream) = entry.stream.as_mut() {
+                if template.is_some() && stream.template.is_none() {
+                    match prepared.take() {
+                        Some(t) => stream.template = Some(t),
+                        None => return ChunkStep::PrepareTemplate,
+                    }
+                }
+                if !stream.content.is_empty()
+                    && stream.content.len() + chunk.len() > cfg.max_buffer_bytes
+                {
+                    let content = mem::take(&mut stream.content);
+                    let chunks = mem::replace(&mut stream.chunks, 0);
+                    let msg = record::part_row(key, stream, content, chunks);
+                    entry.busy = true;
+                    return ChunkStep::Part(Box::new(Job::new(
+                        shared,
+                        st,
+                        key,
+                        msg,
+                        JobKind::Part { chunks },
+                    )));
+                }
+                if all_chunks {
+                    let msg = record::chunk_row(key, stream, chunk);
+                    entry.busy = true;
+                    return ChunkStep::Row(Box::new(Job::new(
+                        shared,
+                        st,
+                        key,
+                        msg,
+                        JobKind::ChunkRow,
+                    )));
+                }
+                State::append(stream, &mut st.bytes, &mut st.chunks, chunk, now);
+                st.counters.chunks_accepted += 1;
+                return ChunkStep::Done;
+            }
+            // An idle entry without a stream cannot exist; drop it and start afresh.
+            st.entries.remove(key);
+        }
+        self.decide_start(st, key, chunk, template.is_some(), prepared, may_evict)
+    }
+
+    /// [`decide_chunk`](Self::decide_chunk) for a key without a stream: the only place
+    /// capacity is checked.
+    fn decide_start<'a>(
+        &'a self,
+        st: &mut State,
+        key: &str,
+        chunk: &str,
+        has_template: bool,
+        prepared: &mut Option<Arc<ChatAppMessage>>,
+        may_evict: bool,
+    ) -> ChunkStep<'a> {
+        let shared = &self.shared;
+        let cfg = &shared.config;
+        let all_chunks = cfg.storage_policy == StoragePolicy::AllChunks && !chunk.is_empty();
+        let now = Instant::now();
+        if has_template && prepared.is_none() {
+            return ChunkStep::PrepareTemplate;
+        }
+        let full = if st.entries.len() >= cfg.max_buffers {
+            Some(("max_buffers", cfg.max_buffers as u64))
+        } else if st.bytes + chunk.len() > cfg.max_total_bytes {
+            Some(("max_total_bytes", cfg.max_total_bytes as u64))
+        } else {
+            None
+        };
+        if let Some((limit, value)) = full {
+            if may_evict
+                && let Some(victim) = st.oldest_expired(now, cfg.timeout).map(str::to_owned)
+                && let Some(job) = take_stream(shared, st, &victim, InterruptReason::Expired)
+            {
+                return ChunkStep::Evict(Box::new(job));
+            }
+            return match cfg.overflow {
+                OverflowPolicy::Reject => {
+                    st.counters.rejected += 1;
+                    ChunkStep::Reject(limit, value)
+                }
+                OverflowPolicy::DirectStore if chunk.is_empty() => {
+                    st.counters.chunks_accepted += 1;
+                    ChunkStep::Done
+                }
+                OverflowPolicy::DirectStore => {
+                    ChunkStep::Overflow(InFlight::begin(shared, st), limit, value)
+                }
+            };
+        }
+        let mut stream = Stream::new(prepared.take(), now);
+        if all_chunks {
+            let msg = record::chunk_row(key, &stream, chunk);
+            st.entries.insert(
+                key.to_owned(),
+                crate::buffer::Entry {
+                    stream: Some(stream),
+                    busy: true,
+                },
+            );
+            return ChunkStep::Row(Box::new(Job::new(shared, st, key, msg, JobKind::ChunkRow)));
+        }
+        State::append(&mut stream, &mut st.bytes, &mut st.chunks, chunk, now);
+        st.counters.chunks_accepted += 1;
+        st.entries.insert(
+            key.to_owned(),
+            crate::buffer::Entry {
+                stream: Some(stream),
+                busy: false,
+            },
+        );
+        ChunkStep::Done
+    }
+
+    /// The next step to end stream `key`. Runs under the lock: no I/O, no await.
+    fn decide_finish<'a>(
+        &'a self,
+        st: &mut State,
+        key: &str,
+        caller: Option<&ChatAppMessage>,
+        status: StreamStatus,
+        reason: Option<InterruptReason>,
+    ) -> FinishStep<'a> {
+        let shared = &self.shared;
+        if st.closed {
+            return FinishStep::Fail(StorageError::Closed);
+        }
+        let nothing = |st: &mut State| {
+            let slot = caller
+                .filter(|t| !t.content.is_empty())
+                .map(|_| InFlight::begin(shared, st));
+            FinishStep::Nothing(slot)
+        };
+        let Some(entry) = st.entries.get_mut(key) else {
+            return nothing(st);
+        };
+        if entry.busy {
+            return FinishStep::Wait(shared.changed.notified());
+        }
+        let Some(mut stream) = entry.stream.take() else {
+            st.entries.remove(key);
+            return nothing(st);
+        };
+        if stream.is_empty() {
+            // Only empty chunks: nothing to store.
+            st.chunks = st.chunks.saturating_sub(stream.chunks);
+            st.entries.remove(key);
+            return nothing(st);
+        }
+        entry.busy = true;
+        let content = mem::take(&mut stream.content);
+        let msg = record::final_row(key, &stream, content, caller, status, reason);
+        FinishStep::Write(Box::new(Job::new(
+            shared,
+            st,
+            key,
+            msg,
+            JobKind::Finish {
+                stream,
+                status,
+                reason,
+            },
+        )))
+    }
+}
+
+impl Drop for StreamMessageStore {
+    fn drop(&mut self) {
+        self.stop_flusher();
+        let st = self.shared.lock();
+        if !st.closed && !st.entries.is_empty() {
+            tracing::error!(
+                streams = st.entries.len(),
+                bytes = st.bytes,
+                chunks = st.chunks,
+                "StreamMessageStore dropped without close(): its buffered chunks are not stored"
+            );
+        }
+    }
+}
+
+/// Takes stream `key` out of its (idle) entry for an interrupted write. Empty streams are
+/// forgotten instead (`None`).
+fn take_stream(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    key: &str,
+    reason: InterruptReason,
+) -> Option<Job> {
+    let entry = st.entries.get_mut(key)?;
+    if entry.busy {
+        return None;
+    }
+    let Some(mut stream) = entry.stream.take() else {
+        st.entries.remove(key);
+        return None;
+    };
+    if stream.is_empty() {
+        st.chunks = st.chunks.saturating_sub(stream.chunks);
+        st.entries.remove(key);
+        return None;
+    }
+    entry.busy = true;
+    let content = mem::take(&mut stream.content);
+    let status = StreamStatus::Interrupted;
+    let msg = record::final_row(key, &stream, content, None, status, Some(reason));
+    Some(Job::new(
+        shared,
+        st,
+        key,
+        msg,
+        JobKind::Finish {
+            stream,
+            status,
+            reason: Some(reason),
+        },
+    ))
+}
+
+/// Takes every idle stream `select` picks, for interrupted writes with `reason`.
+fn take_streams(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    select: impl Fn(&Stream) -> bool,
+    reason: InterruptReason,
+) -> Vec<Job> {
+    let keys: Vec<String> = st
+        .entries
+        .iter()
+        .filter(|(_, e)| !e.busy && e.stream.as_ref().is_some_and(&select))
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.iter()
+        .filter_map(|k| take_stream(shared, st, k, reason))
+        .collect()
+}
+
+async fn flush_expired(shared: &Arc<Shared>) -> Result<usize> {
+    let jobs = {
+        let mut st = shared.lock();
+        if st.closed {
+            return Err(StorageError::Closed);
+        }
+        let now = Instant::now();
+        let timeout = shared.config.timeout;
+        take_streams(
+            shared,
+            &mut st,
+            |s| now.saturating_duration_since(s.last_update) > timeout,
+            InterruptReason::Expired,
+        )
+    };
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    tracing::info!(
+        streams = jobs.len(),
+        "storing expired streams as interrupted"
+    );
+    // Start them all before awaiting any: once taken, every job must be running.
+    let pending: Vec<Pending> = jobs.into_iter().map(Job::start).collect();
+    let mut stored = 0;
+    let mut first_error = None;
+    for p in pending {
+        match p.wait().await {
+            Ok(_) => stored += 1,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(stored), Err)
+}
+
+async fn run_flusher(shared: Weak<Shared>, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match flush_expired(&shared).await {
+            Ok(_) => {}
+            Err(StorageError::Closed) => return,
+            Err(e) => tracing::warn!(
+                error = %e,
+                "flushing expired streams failed; they stay buffered for the next run"
+            ),
+        }
+    }
+}
