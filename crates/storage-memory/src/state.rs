@@ -73,13 +73,20 @@ impl State {
     fn update_meta(&mut self, row: &ChatAppMessage, now: DateTime<Utc>) {
         let created_at = row.created_at.unwrap_or(now);
         if let Some(meta) = self.metas.get_mut(&row.chat_session_id) {
-            let old_owner = (meta.chat_platform.clone(), meta.chat_user_id.clone());
             meta.message_count += 1;
-            if meta.chat_platform.is_empty() {
-                meta.chat_platform.clone_from(&row.chat_platform);
-            }
-            if meta.chat_user_id.is_empty() {
-                meta.chat_user_id.clone_from(&row.chat_user_id);
+            let fills_platform = meta.chat_platform.is_empty() && !row.chat_platform.is_empty();
+            let fills_user = meta.chat_user_id.is_empty() && !row.chat_user_id.is_empty();
+            if fills_platform || fills_user {
+                let old_owner = (meta.chat_platform.clone(), meta.chat_user_id.clone());
+                if fills_platform {
+                    meta.chat_platform.clone_from(&row.chat_platform);
+                }
+                if fills_user {
+                    meta.chat_user_id.clone_from(&row.chat_user_id);
+                }
+                let new_owner = (meta.chat_platform.clone(), meta.chat_user_id.clone());
+                unindex_user(&mut self.by_user, &old_owner, &row.chat_session_id);
+                index_user(&mut self.by_user, new_owner, &row.chat_session_id);
             }
             // The new row has the highest seq, so it is the newest unless it is older.
             if created_at >= meta.last_message_at {
@@ -87,11 +94,6 @@ impl State {
                 meta.last_message_at = created_at;
             }
             meta.updated_at = now.max(meta.updated_at);
-            let new_owner = (meta.chat_platform.clone(), meta.chat_user_id.clone());
-            if new_owner != old_owner {
-                unindex_user(&mut self.by_user, &old_owner, &row.chat_session_id);
-                index_user(&mut self.by_user, new_owner, &row.chat_session_id);
-            }
         } else {
             let meta = SessionMeta {
                 chat_session_id: row.chat_session_id.clone(),
