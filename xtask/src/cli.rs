@@ -9,8 +9,14 @@ pub(crate) enum Command {
     Test,
     /// Only `cargo deny --offline check` (with its advisory-db preparation).
     Deny,
-    /// The chat-bench workload; the arguments are forwarded to the example unchanged.
-    Bench(Vec<String>),
+    /// The chat-bench workload: `only` picks one backend's bench; the other arguments are
+    /// forwarded to every bench run.
+    Bench {
+        /// `--only <backend>`, if given.
+        only: Option<String>,
+        /// Arguments for the bench binaries.
+        args: Vec<String>,
+    },
     /// Print the usage text.
     Help,
 }
@@ -23,7 +29,9 @@ commands:
   ci            fmt check, clippy, tests, docs and cargo-deny; prints a summary table
   test          the test suite only (cargo-nextest + doctests, or cargo test)
   deny          cargo deny --offline check only (installs the advisory-db snapshot if missing)
-  bench [args]  cargo run --release -p hotplex-storage-testkit --example chat_bench -- [args]
+  bench [--only memory|sqlite|stream] [args]
+                cargo bench -p <crate> --bench <chat_bench|w2> -- [args] for each backend;
+                args: --sessions N --turns N --ops N --json FILE
   help          this text
 
 environment:
@@ -60,10 +68,21 @@ where
         "help" | "-h" | "--help" => Ok(Command::Help),
         "bench" => {
             let mut forwarded = rest;
+            let mut only = None;
+            if forwarded.first().is_some_and(|a| a == "--only") {
+                if forwarded.len() < 2 {
+                    return Err("`--only` needs a backend name".to_owned());
+                }
+                only = Some(forwarded.remove(1));
+                forwarded.remove(0);
+            }
             if forwarded.first().is_some_and(|a| a == "--") {
                 forwarded.remove(0);
             }
-            Ok(Command::Bench(forwarded))
+            Ok(Command::Bench {
+                only,
+                args: forwarded,
+            })
         }
         other => Err(format!("unknown command `{other}`")),
     }
@@ -103,32 +122,38 @@ mod tests {
         assert_eq!(err, "unknown command `lint`");
     }
 
+    fn bench(only: Option<&str>, args: &[&str]) -> Command {
+        Command::Bench {
+            only: only.map(str::to_owned),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
     #[test]
     fn bench_forwards_arguments_verbatim() {
-        assert_eq!(parse(["bench"]), Ok(Command::Bench(vec![])));
+        assert_eq!(parse(["bench"]), Ok(bench(None, &[])));
         assert_eq!(
-            parse(["bench", "--backend", "sqlite", "--messages=1000"]),
-            Ok(Command::Bench(vec![
-                "--backend".into(),
-                "sqlite".into(),
-                "--messages=1000".into()
-            ]))
+            parse(["bench", "--sessions", "200", "--json=x.json"]),
+            Ok(bench(None, &["--sessions", "200", "--json=x.json"]))
         );
+    }
+
+    #[test]
+    fn bench_only_selects_a_backend() {
+        assert_eq!(
+            parse(["bench", "--only", "sqlite", "--turns", "5"]),
+            Ok(bench(Some("sqlite"), &["--turns", "5"]))
+        );
+        assert!(parse(["bench", "--only"]).unwrap_err().contains("--only"));
     }
 
     #[test]
     fn bench_drops_one_leading_double_dash_only() {
         assert_eq!(
             parse(["bench", "--", "--quick"]),
-            Ok(Command::Bench(vec!["--quick".into()]))
+            Ok(bench(None, &["--quick"]))
         );
-        assert_eq!(
-            parse(["bench", "--", "--"]),
-            Ok(Command::Bench(vec!["--".into()]))
-        );
-        assert_eq!(
-            parse(["bench", "x", "--"]),
-            Ok(Command::Bench(vec!["x".into(), "--".into()]))
-        );
+        assert_eq!(parse(["bench", "--", "--"]), Ok(bench(None, &["--"])));
+        assert_eq!(parse(["bench", "x", "--"]), Ok(bench(None, &["x", "--"])));
     }
 }

@@ -4,7 +4,7 @@
 //!   rustdoc with `-D warnings` and `cargo deny --offline check`, then a summary table; exits
 //!   non-zero if any step failed. Every step runs even after an earlier one failed.
 //! - `cargo xtask test`: only the test step. `cargo xtask deny`: only the deny step.
-//! - `cargo xtask bench [args]`: the chat-bench example of `hotplex-storage-testkit`.
+//! - `cargo xtask bench [--only BACKEND] [args]`: the chat-bench targets of the backend crates.
 //!
 //! Missing optional tools (cargo-nextest, cargo-deny) are reported with their install command
 //! and skipped, except with `CI=true`, where they fail their step. Only `std` is used so that
@@ -48,8 +48,8 @@ fn main() -> ExitCode {
         ]),
         Command::Test => finish(&[steps::test(&ctx)]),
         Command::Deny => finish(&[steps::deny(&ctx)]),
-        Command::Bench(args) => {
-            let code = steps::bench(&ctx, &args);
+        Command::Bench { only, args } => {
+            let code = steps::bench(&ctx, only.as_deref(), &args);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }

@@ -77,20 +77,64 @@ pub(crate) fn advisory_db_dir(cargo_home: Option<&Path>, home: Option<&Path>) ->
     Some(cargo_home.join("advisory-dbs").join(ADVISORY_DB_DIR))
 }
 
-/// Whether the `chat_bench` example exists in the testkit crate at `testkit_dir`: as
-/// `examples/chat_bench.rs`, `examples/chat_bench/main.rs`, or an `[[example]]` named
-/// `chat_bench` in its manifest.
-pub(crate) fn bench_example_exists(testkit_dir: &Path) -> bool {
-    let examples = testkit_dir.join("examples");
-    if examples.join("chat_bench.rs").is_file() || examples.join("chat_bench/main.rs").is_file() {
-        return true;
+/// One chat-bench target: which backend it measures and where it lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BenchTarget {
+    /// The name `--only` selects (`memory`, `sqlite`, `stream`).
+    pub(crate) backend: &'static str,
+    /// The crate's directory below the workspace root.
+    pub(crate) dir: &'static str,
+    /// The package that owns the bench.
+    pub(crate) package: &'static str,
+    /// The `[[bench]]` name (`benches/<name>.rs`).
+    pub(crate) bench: &'static str,
+}
+
+/// Every chat-bench target, in the order `cargo xtask bench` runs them.
+pub(crate) const BENCH_TARGETS: &[BenchTarget] = &[
+    BenchTarget {
+        backend: "memory",
+        dir: "crates/storage-memory",
+        package: "hotplex-storage-memory",
+        bench: "chat_bench",
+    },
+    BenchTarget {
+        backend: "sqlite",
+        dir: "crates/storage-sqlite",
+        package: "hotplex-storage-sqlite",
+        bench: "chat_bench",
+    },
+    BenchTarget {
+        backend: "stream",
+        dir: "crates/storage-stream",
+        package: "hotplex-storage-stream",
+        bench: "w2",
+    },
+];
+
+/// The targets to run: those whose bench source exists under `root`, narrowed to `only`
+/// when given. An unknown `only` is an error naming the known backends.
+pub(crate) fn select_benches(root: &Path, only: Option<&str>) -> Result<Vec<BenchTarget>, String> {
+    if let Some(name) = only
+        && !BENCH_TARGETS.iter().any(|t| t.backend == name)
+    {
+        let known: Vec<&str> = BENCH_TARGETS.iter().map(|t| t.backend).collect();
+        return Err(format!(
+            "unknown bench `{name}`; known: {}",
+            known.join(", ")
+        ));
     }
-    std::fs::read_to_string(testkit_dir.join("Cargo.toml")).is_ok_and(|manifest| {
-        manifest.lines().any(|line| {
-            let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-            compact == "name=\"chat_bench\""
+    Ok(BENCH_TARGETS
+        .iter()
+        .filter(|t| only.is_none_or(|name| t.backend == name))
+        .filter(|t| {
+            root.join(t.dir)
+                .join("benches")
+                .join(format!("{}.rs", t.bench))
+                .is_file()
         })
-    })
+        .copied()
+        .collect())
 }
 
 /// Everything a step needs to know about where and how it runs.
@@ -270,36 +314,37 @@ pub(crate) fn deny(ctx: &Ctx) -> StepReport {
     })
 }
 
-/// Forwards to the chat-bench example, or explains that it does not exist yet.
-/// Returns the process exit code.
-pub(crate) fn bench(ctx: &Ctx, args: &[String]) -> i32 {
-    let testkit = ctx.root.join("crates/storage-testkit");
-    if !bench_example_exists(&testkit) {
-        eprintln!(
-            "xtask: the chat-bench is not available yet: there is no `chat_bench` example in {} \
-             (expected examples/chat_bench.rs).",
-            testkit.display()
-        );
+/// Runs the chat-bench targets (release profile), forwarding `args` to each; `only` picks
+/// one backend. Returns the process exit code: the first failure's, else 0.
+pub(crate) fn bench(ctx: &Ctx, only: Option<&str>, args: &[String]) -> i32 {
+    let targets = match select_benches(&ctx.root, only) {
+        Ok(targets) => targets,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            return 2;
+        }
+    };
+    if targets.is_empty() {
+        eprintln!("xtask: no chat-bench target exists yet (expected crates/*/benches/*.rs)");
         return 1;
     }
-    Cmd::cargo(&[
-        "run",
-        "--release",
-        "-p",
-        "hotplex-storage-testkit",
-        "--example",
-        "chat_bench",
-        "--",
-    ])
-    .args(args.iter().cloned())
-    .run(&ctx.root)
+    let mut code = 0;
+    for target in targets {
+        let status = Cmd::cargo(&["bench", "-p", target.package, "--bench", target.bench, "--"])
+            .args(args.iter().cloned())
+            .run(&ctx.root);
+        if status != 0 && code == 0 {
+            code = status;
+        }
+    }
+    code
 }
 
 #[cfg(test)]
 mod tests {
     use super::{
-        Status, Tool, advisory_db_dir, bench_example_exists, is_ci, missing_tool_note,
-        missing_tool_status,
+        Status, Tool, advisory_db_dir, is_ci, missing_tool_note, missing_tool_status,
+        select_benches,
     };
     use std::path::{Path, PathBuf};
 
@@ -377,45 +422,28 @@ mod tests {
     }
 
     #[test]
-    fn bench_example_detection() {
+    fn bench_selection_follows_existing_sources_and_only() {
         let dir = TempDir::new("bench");
-        assert!(!bench_example_exists(&dir.0));
-
+        assert!(select_benches(&dir.0, None).unwrap().is_empty());
+        std::fs::create_dir_all(dir.0.join("crates/storage-sqlite/benches")).unwrap();
         std::fs::write(
-            dir.0.join("Cargo.toml"),
-            "[package]\nname = \"hotplex-storage-testkit\"\n",
+            dir.0.join("crates/storage-sqlite/benches/chat_bench.rs"),
+            "",
         )
         .unwrap();
-        assert!(
-            !bench_example_exists(&dir.0),
-            "package name is not the example"
-        );
-
-        std::fs::create_dir_all(dir.0.join("examples")).unwrap();
-        std::fs::write(dir.0.join("examples/other.rs"), "fn main() {}").unwrap();
-        assert!(!bench_example_exists(&dir.0));
-
-        std::fs::write(dir.0.join("examples/chat_bench.rs"), "fn main() {}").unwrap();
-        assert!(bench_example_exists(&dir.0));
-    }
-
-    #[test]
-    fn bench_example_as_directory_or_manifest_entry() {
-        let dir = TempDir::new("bench-dir");
-        std::fs::create_dir_all(dir.0.join("examples/chat_bench")).unwrap();
-        assert!(
-            !bench_example_exists(&dir.0),
-            "an empty directory is no example"
-        );
-        std::fs::write(dir.0.join("examples/chat_bench/main.rs"), "fn main() {}").unwrap();
-        assert!(bench_example_exists(&dir.0));
-
-        let other = TempDir::new("bench-manifest");
-        std::fs::write(
-            other.0.join("Cargo.toml"),
-            "[package]\nname = \"t\"\n\n[[example]]\nname = \"chat_bench\"\npath = \"bench/main.rs\"\n",
-        )
-        .unwrap();
-        assert!(bench_example_exists(&other.0));
+        std::fs::create_dir_all(dir.0.join("crates/storage-stream/benches")).unwrap();
+        std::fs::write(dir.0.join("crates/storage-stream/benches/w2.rs"), "").unwrap();
+        let all: Vec<_> = select_benches(&dir.0, None)
+            .unwrap()
+            .iter()
+            .map(|t| t.backend)
+            .collect();
+        assert_eq!(all, ["sqlite", "stream"]);
+        let only = select_benches(&dir.0, Some("stream")).unwrap();
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].bench, "w2");
+        assert!(select_benches(&dir.0, Some("memory")).unwrap().is_empty());
+        let err = select_benches(&dir.0, Some("mysql")).unwrap_err();
+        assert!(err.contains("memory, sqlite, stream"), "{err}");
     }
 }
