@@ -24,6 +24,12 @@
 //! Invoke it inside several modules to run the suite against several configurations (a SQLite
 //! file and `:memory:`, say); keep per-test resources alive with [`Fixture::with_guard`].
 //!
+//! # Differential tests
+//!
+//! [`differential::check`] runs random operation sequences against the in-memory reference
+//! model and a backend, comparing every result; proptest shrinks any difference to a minimal
+//! sequence.
+//!
 //! # chat-bench
 //!
 //! [`bench`](mod@bench) generates the chat-bench workload of `BENCHMARK.md` exactly, runs its workloads
@@ -32,6 +38,7 @@
 
 pub mod bench;
 pub mod conformance;
+pub mod differential;
 mod fixture;
 
 pub use fixture::Fixture;

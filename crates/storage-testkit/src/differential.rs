@@ -1,0 +1,423 @@
+//! Differential testing: random operation sequences run against a reference model (the
+//! in-memory store) and a backend under test, comparing every result.
+//!
+//! The conformance suite checks named rules one at a time; this module looks for the
+//! combinations nobody thought to name. Sequences mix writes (single and batched, with
+//! repeated ids, colliding timestamps, deleted imports and invalid messages), reads with random
+//! filters and cursors, session queries, soft deletes and purges. Ids are always given by the
+//! caller (generated ids are covered by the conformance suite). Values the stores assign
+//! independently — `seq`, `deleted_at`, and the meta's own timestamps — are compared by
+//! presence and order, not by value. proptest shrinks a failing sequence to a minimal one.
+//!
+//! ```ignore
+//! hotplex_storage_testkit::differential::check(
+//!     64,
+//!     || async { Fixture::new(MemoryStore::new()) },
+//!     || async { Fixture::new(SqliteStore::new(SqliteConfig::in_memory()).unwrap()) },
+//! );
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use hotplex_storage_core::{
+    ChatAppMessage, ChatAppMessageStore, Cursor, MessageQuery, MessageType, Result, StorageError,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use uuid::Uuid;
+
+use crate::Fixture;
+
+/// One operation of a generated sequence.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// `store_user_message` (or `store_bot_response` when `bot`).
+    Store {
+        /// The message.
+        msg: Box<ChatAppMessage>,
+        /// Which of the two single-message calls to use.
+        bot: bool,
+    },
+    /// `store_batch`.
+    Batch(Vec<ChatAppMessage>),
+    /// `get` by id.
+    Get(String),
+    /// `list`.
+    List(QuerySpec),
+    /// `count`.
+    Count(QuerySpec),
+    /// `get_session_meta`.
+    Meta(String),
+    /// `list_user_sessions`.
+    UserSessions(String, String),
+    /// `delete_session`.
+    DeleteSession(String),
+    /// `purge_session`.
+    PurgeSession(String),
+    /// `purge_deleted_before` a cutoff far in the past (`false`) or the future (`true`).
+    PurgeDeleted(bool),
+}
+
+/// A [`MessageQuery`] whose cursors are named by message id and resolved against each store.
+#[derive(Debug, Clone)]
+pub struct QuerySpec {
+    /// The query without cursors.
+    pub query: MessageQuery,
+    /// Build `after` from this message's position (skipped when the model lacks it).
+    pub after_id: Option<String>,
+    /// Build `before` from this message's position.
+    pub before_id: Option<String>,
+}
+
+fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+const ENGINE_IDS: [Uuid; 2] = [
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002),
+];
+
+fn pick<T: Clone + fmt::Debug + 'static>(items: &[T]) -> impl Strategy<Value = T> + use<T> {
+    proptest::sample::select(items.to_vec())
+}
+
+fn session() -> impl Strategy<Value = String> {
+    (0..4_u8).prop_map(|s| format!("s{s}"))
+}
+
+fn message_id() -> impl Strategy<Value = String> {
+    (0..40_u8).prop_map(|m| format!("m{m}"))
+}
+
+fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+    (0..20_i64, prop_oneof![Just(0_i64), 0..1_000_000_i64])
+        .prop_map(|(s, ns)| base_time() + Duration::seconds(s) + Duration::nanoseconds(ns))
+}
+
+fn message() -> impl Strategy<Value = ChatAppMessage> {
+    (
+        (
+            prop_oneof![9 => session(), 1 => Just(String::new())],
+            message_id(),
+            pick(&["slack", "feishu", ""]),
+            pick(&["u0", "u1", "u2", ""]),
+            pick(&[
+                MessageType::USER_INPUT,
+                MessageType::FINAL_RESPONSE,
+                MessageType::THINKING,
+            ]),
+        ),
+        (
+            prop_oneof![Just(Uuid::nil()), pick(&ENGINE_IDS)],
+            pick(&["", "claude", "gpt"]),
+            pick(&["", "p1", "p2"]),
+            pick(&["hi", "你好，世界", "🦀 stream", "", "x\ny"]),
+            instant(),
+            proptest::bool::weighted(0.1),
+            0..3_i64,
+        ),
+    )
+        .prop_map(
+            |(
+                (session, id, platform, user, kind),
+                (engine, ptype, psession, content, at, deleted, meta),
+            )| {
+                let mut msg = ChatAppMessage::of_type(session, kind, content)
+                    .with_platform(platform)
+                    .with_user(user)
+                    .with_engine_session(engine)
+                    .with_provider(ptype, psession)
+                    .with_created_at(at)
+                    .with_metadata_entry("n", meta);
+                msg.id = id;
+                msg.deleted = deleted;
+                msg
+            },
+        )
+}
+
+fn query_spec() -> impl Strategy<Value = QuerySpec> {
+    (
+        (
+            proptest::option::weighted(0.6, session()),
+            proptest::option::weighted(0.2, pick(&["u0", "u1", ""])),
+            proptest::option::weighted(0.1, pick(&ENGINE_IDS)),
+            proptest::option::weighted(0.1, pick(&["claude", "gpt", ""])),
+            proptest::option::weighted(0.1, pick(&["p1", "p2"])),
+            proptest::option::weighted(0.2, instant()),
+            proptest::option::weighted(0.2, instant()),
+        ),
+        (
+            proptest::collection::vec(
+                pick(&[
+                    MessageType::USER_INPUT,
+                    MessageType::FINAL_RESPONSE,
+                    MessageType::THINKING,
+                ]),
+                0..3,
+            ),
+            prop_oneof![Just(0_usize), 1..6_usize],
+            prop_oneof![3 => Just(0_usize), 1 => 1..4_usize],
+            any::<bool>(),
+            proptest::bool::weighted(0.2),
+            proptest::option::weighted(0.2, message_id()),
+            proptest::option::weighted(0.2, message_id()),
+        ),
+    )
+        .prop_map(
+            |(
+                (session, user, engine, ptype, psession, start, end),
+                (types, limit, offset, ascending, include_deleted, after_id, before_id),
+            )| QuerySpec {
+                query: MessageQuery {
+                    chat_session_id: session,
+                    chat_user_id: user.map(str::to_owned),
+                    engine_session_id: engine,
+                    provider_type: ptype.map(str::to_owned),
+                    provider_session_id: psession.map(str::to_owned),
+                    start_time: start,
+                    end_time: end,
+                    message_types: types,
+                    limit,
+                    offset,
+                    ascending,
+                    include_deleted,
+                    after: None,
+                    before: None,
+                },
+                after_id,
+                before_id,
+            },
+        )
+}
+
+/// The generator of one operation.
+pub fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (message(), any::<bool>()).prop_map(|(msg, bot)| Op::Store { msg: Box::new(msg), bot }),
+        2 => proptest::collection::vec(message(), 0..5).prop_map(Op::Batch),
+        2 => message_id().prop_map(Op::Get),
+        4 => query_spec().prop_map(Op::List),
+        2 => query_spec().prop_map(Op::Count),
+        2 => session().prop_map(Op::Meta),
+        1 => (pick(&["slack", "feishu", ""]), pick(&["u0", "u1", "u2", ""]))
+            .prop_map(|(p, u)| Op::UserSessions(p.to_owned(), u.to_owned())),
+        1 => session().prop_map(Op::DeleteSession),
+        1 => session().prop_map(Op::PurgeSession),
+        1 => any::<bool>().prop_map(Op::PurgeDeleted),
+    ]
+}
+
+/// The generator of a sequence of up to `max_len` operations.
+pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(), 1..max_len)
+}
+
+/// Runs `cases` random sequences (up to 40 operations each) against a fresh model and a fresh
+/// subject per sequence, and panics with the shrunk failing sequence on the first difference.
+///
+/// # Panics
+/// When the stores disagree, or a runtime or store cannot be set up.
+pub fn check<M, MF, S, SF>(cases: u32, model: M, subject: S)
+where
+    M: Fn() -> MF,
+    MF: Future,
+    MF::Output: Into<Fixture>,
+    S: Fn() -> SF,
+    SF: Future,
+    SF::Output: Into<Fixture>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("differential: cannot build a tokio runtime: {e}"));
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let outcome = runner.run(&ops(40), |ops| {
+        runtime.block_on(async {
+            let model: Fixture = model().await.into();
+            let subject: Fixture = subject().await.into();
+            model.store.initialize().await.map_err(|e| fail(&e))?;
+            subject.store.initialize().await.map_err(|e| fail(&e))?;
+            let result = run(&model.store, &subject.store, &ops).await;
+            let _ = subject.store.close().await;
+            result.map_err(TestCaseError::fail)
+        })
+    });
+    if let Err(e) = outcome {
+        panic!("differential test failed: {e}");
+    }
+}
+
+fn fail(e: &StorageError) -> TestCaseError {
+    TestCaseError::fail(format!("setup failed: {e}"))
+}
+
+/// Applies `ops` to both stores in order and returns the first difference.
+pub async fn run(
+    model: &Arc<dyn ChatAppMessageStore>,
+    subject: &Arc<dyn ChatAppMessageStore>,
+    ops: &[Op],
+) -> std::result::Result<(), String> {
+    for (step, op) in ops.iter().enumerate() {
+        let (m, s) = match op {
+            Op::Store { msg, bot } => {
+                let store = |st: &Arc<dyn ChatAppMessageStore>| {
+                    let st = st.clone();
+                    let msg = msg.clone();
+                    async move {
+                        if *bot {
+                            st.store_bot_response(&msg).await
+                        } else {
+                            st.store_user_message(&msg).await
+                        }
+                    }
+                };
+                (show(store(model).await), show(store(subject).await))
+            }
+            Op::Batch(msgs) => (
+                show(model.store_batch(msgs).await),
+                show(subject.store_batch(msgs).await),
+            ),
+            Op::Get(id) => (
+                show(model.get(id).await.map(normalise)),
+                show(subject.get(id).await.map(normalise)),
+            ),
+            Op::List(spec) => {
+                let (mq, sq) = resolve(model, subject, spec).await?;
+                (
+                    show(
+                        model
+                            .list(&mq)
+                            .await
+                            .map(|v| v.into_iter().map(normalise).collect::<Vec<_>>()),
+                    ),
+                    show(
+                        subject
+                            .list(&sq)
+                            .await
+                            .map(|v| v.into_iter().map(normalise).collect::<Vec<_>>()),
+                    ),
+                )
+            }
+            Op::Count(spec) => {
+                let (mq, sq) = resolve(model, subject, spec).await?;
+                (show(model.count(&mq).await), show(subject.count(&sq).await))
+            }
+            Op::Meta(session) => {
+                let strip = |mut meta: hotplex_storage_core::SessionMeta| {
+                    meta.created_at = base_time();
+                    meta.updated_at = base_time();
+                    meta
+                };
+                (
+                    show(model.get_session_meta(session).await.map(strip)),
+                    show(subject.get_session_meta(session).await.map(strip)),
+                )
+            }
+            Op::UserSessions(platform, user) => (
+                show(model.list_user_sessions(platform, user).await),
+                show(subject.list_user_sessions(platform, user).await),
+            ),
+            Op::DeleteSession(session) => (
+                show(model.delete_session(session).await),
+                show(subject.delete_session(session).await),
+            ),
+            Op::PurgeSession(session) => (
+                show(model.purge_session(session).await),
+                show(subject.purge_session(session).await),
+            ),
+            Op::PurgeDeleted(future) => {
+                let cutoff = if *future {
+                    Utc::now() + Duration::days(1)
+                } else {
+                    base_time() - Duration::days(1)
+                };
+                (
+                    show(model.purge_deleted_before(cutoff).await),
+                    show(subject.purge_deleted_before(cutoff).await),
+                )
+            }
+        };
+        if m != s {
+            return Err(format!(
+                "step {step}: {op:?}\n  model:   {m}\n  subject: {s}\n(sequence: {ops:#?})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds each store's query, with cursors taken from that store's own copy of the message.
+async fn resolve(
+    model: &Arc<dyn ChatAppMessageStore>,
+    subject: &Arc<dyn ChatAppMessageStore>,
+    spec: &QuerySpec,
+) -> std::result::Result<(MessageQuery, MessageQuery), String> {
+    let mut mq = spec.query.clone();
+    let mut sq = spec.query.clone();
+    for (id, pick_after) in [(&spec.after_id, true), (&spec.before_id, false)] {
+        let Some(id) = id else { continue };
+        let Some(m) = position(model, id).await else {
+            continue;
+        };
+        let s = position(subject, id)
+            .await
+            .ok_or_else(|| format!("message {id} exists in the model but not in the subject"))?;
+        if pick_after {
+            mq.after = Some(m);
+            sq.after = Some(s);
+        } else {
+            mq.before = Some(m);
+            sq.before = Some(s);
+        }
+    }
+    Ok((mq, sq))
+}
+
+async fn position(store: &Arc<dyn ChatAppMessageStore>, id: &str) -> Option<Cursor> {
+    let all = store
+        .list(&MessageQuery::default().with_include_deleted(true))
+        .await
+        .ok()?;
+    all.iter().find(|m| m.id == id).map(Cursor::of)
+}
+
+/// Clears what each store assigns on its own (`seq`, the value of `deleted_at`).
+fn normalise(mut msg: ChatAppMessage) -> ChatAppMessage {
+    msg.seq = 0;
+    if msg.deleted_at.is_some() {
+        msg.deleted_at = Some(base_time());
+    }
+    msg
+}
+
+/// A comparable rendering of a result: the value, or the error's kind (messages may differ).
+fn show<T: fmt::Debug>(result: Result<T>) -> String {
+    match result {
+        Ok(value) => format!("Ok({value:?})"),
+        Err(e) => format!("Err({})", error_kind(&e)),
+    }
+}
+
+fn error_kind(e: &StorageError) -> &'static str {
+    match e {
+        StorageError::NotFound { .. } => "NotFound",
+        StorageError::SessionNotFound { .. } => "SessionNotFound",
+        StorageError::InvalidMessage { .. } => "InvalidMessage",
+        StorageError::InvalidQuery { .. } => "InvalidQuery",
+        StorageError::Closed => "Closed",
+        StorageError::StorageFull { .. } => "StorageFull",
+        _ => "Other",
+    }
+}
