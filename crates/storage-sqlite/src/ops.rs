@@ -20,6 +20,9 @@ pub(crate) enum WriteOp {
     PurgeSession(String),
     /// Hard-delete soft-deleted messages with `deleted_at` before this time (µs).
     PurgeDeletedBefore(i64),
+    /// Tests only: run this SQL (to simulate failures the public operations cannot cause).
+    #[cfg(test)]
+    Sql(&'static str),
 }
 
 impl WriteOp {
@@ -30,6 +33,8 @@ impl WriteOp {
             Self::DeleteSession(_) => "delete_session",
             Self::PurgeSession(_) => "purge_session",
             Self::PurgeDeletedBefore(_) => "purge_deleted_before",
+            #[cfg(test)]
+            Self::Sql(_) => "sql",
         }
     }
 }
@@ -82,6 +87,11 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
                 .map_err(sql)?;
             Ok(WriteOutput::Rows(rows(removed)))
         }
+        #[cfg(test)]
+        WriteOp::Sql(text) => conn
+            .execute_batch(text)
+            .map(|()| WriteOutput::Rows(0))
+            .map_err(sql),
     }
 }
 

@@ -32,8 +32,10 @@ use crate::ops::{self, WriteOp, WriteOutput};
 pub(crate) const MAX_GROUP: usize = 1024;
 /// Requests that may wait in the queue before callers wait for a slot.
 const QUEUE_CAPACITY: usize = 4096;
-/// Savepoint that brackets each request inside a group.
-const SAVEPOINT: &str = "hotplex_write";
+/// Brackets each request of a group of several.
+const SAVEPOINT: &str = "SAVEPOINT hotplex_write";
+const RELEASE: &str = "RELEASE hotplex_write";
+const ROLLBACK_TO: &str = "ROLLBACK TO hotplex_write; RELEASE hotplex_write";
 
 type ConnJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -266,7 +268,7 @@ fn execute_group(
             break;
         }
         rollback(conn);
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
             for &i in &pending {
                 results[i] = Some(Err(replicate(ops[i].name(), &e)));
             }
@@ -274,11 +276,22 @@ fn execute_group(
         }
         let mut applied = Vec::with_capacity(pending.len());
         let mut transaction_lost = false;
+        // A request alone needs no savepoint: on failure its whole transaction rolls back.
+        let alone = pending.len() == 1;
         for &i in &pending {
-            match apply_in_savepoint(conn, ops[i]) {
+            let result = if alone {
+                ops::apply(conn, ops[i])
+            } else {
+                apply_in_savepoint(conn, ops[i])
+            };
+            match result {
                 Ok(output) => applied.push((i, output)),
                 Err(e) => {
                     results[i] = Some(Err(e));
+                    if alone {
+                        rollback(conn);
+                        return finish(results);
+                    }
                     if conn.is_autocommit() {
                         transaction_lost = true;
                         break;
@@ -291,7 +304,7 @@ fn execute_group(
             stats.group_restarts.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        match conn.execute_batch("COMMIT") {
+        match exec(conn, "COMMIT") {
             Ok(()) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 for (i, output) in applied {
@@ -307,25 +320,33 @@ fn execute_group(
         }
         break;
     }
+    finish(results)
+}
+
+fn finish(results: Vec<Option<Result<WriteOutput>>>) -> Vec<Result<WriteOutput>> {
     results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(writer_stopped())))
         .collect()
 }
 
+/// Runs a statement without parameters through the connection's statement cache.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// Runs one request inside `SAVEPOINT`; on failure only its own changes are undone.
 fn apply_in_savepoint(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
     let name = op.name();
-    conn.execute_batch(&format!("SAVEPOINT {SAVEPOINT}"))
-        .map_err(|e| from_sqlite(name, e))?;
+    exec(conn, SAVEPOINT).map_err(|e| from_sqlite(name, e))?;
     let result = ops::apply(conn, op).and_then(|output| {
-        conn.execute_batch(&format!("RELEASE {SAVEPOINT}"))
+        exec(conn, RELEASE)
             .map(|()| output)
             .map_err(|e| from_sqlite(name, e))
     });
     if result.is_err()
         && !conn.is_autocommit()
-        && let Err(e) = conn.execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"))
+        && let Err(e) = conn.execute_batch(ROLLBACK_TO)
     {
         // The request's changes could not be undone alone: undo the whole transaction,
         // which makes the group run again without this request.
@@ -469,6 +490,99 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((count, meta_count), (2, 2));
+        writer.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_database_fails_only_the_request_that_does_not_fit() {
+        let conn = migrated();
+        crate::connection::limit_size(&conn, 256 * 1024).unwrap();
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer::spawn(conn, Arc::clone(&stats)).unwrap();
+        let handle = writer.handle();
+        let release = block_writer(&handle).await;
+        let ops = [
+            WriteOp::Store(vec![row("s", "small one")]),
+            WriteOp::Store(vec![row("s", &"x".repeat(512 * 1024))]),
+            WriteOp::Store(vec![row("s", "small two")]),
+        ];
+        let mut tasks = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            let h = handle.clone();
+            tasks.push(tokio::spawn(async move { h.write(op).await }));
+            wait_until_queued(&handle, i + 1).await;
+        }
+        release.send(()).unwrap();
+        let results = futures_join(tasks).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(
+            matches!(results[1], Err(StorageError::StorageFull { .. })),
+            "{:?}",
+            results[1]
+        );
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        let (count, meta_count) = handle
+            .run(|conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT (SELECT count(*) FROM messages), \
+                         (SELECT message_count FROM session_meta WHERE chat_session_id = 's')",
+                        [],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!((count, meta_count), (2, 2));
+        let integrity: String = handle
+            .run(|conn| {
+                Ok(conn
+                    .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        assert_eq!(stats.snapshot()["commits"], 1);
+        writer.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_undone_by_sqlite_runs_again_without_the_failed_request() {
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let handle = writer.handle();
+        let release = block_writer(&handle).await;
+        // What SQLite may do on SQLITE_FULL or an I/O error: roll the transaction back.
+        let ops = [
+            WriteOp::Store(vec![row("s", "one")]),
+            WriteOp::Sql("ROLLBACK; SELECT * FROM no_such_table"),
+            WriteOp::Store(vec![row("s", "two")]),
+        ];
+        let mut tasks = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            let h = handle.clone();
+            tasks.push(tokio::spawn(async move { h.write(op).await }));
+            wait_until_queued(&handle, i + 1).await;
+        }
+        release.send(()).unwrap();
+        let results = futures_join(tasks).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(results[1].is_err());
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot["group_restarts"], 1);
+        assert_eq!(snapshot["commits"], 1);
+        let count: i64 = handle
+            .run(|conn| {
+                Ok(conn
+                    .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+                    .unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 2);
         writer.shutdown().await.unwrap();
     }
 
