@@ -150,11 +150,12 @@ impl SqliteStore {
     pub async fn backup_to(&self, target: impl AsRef<Path>) -> Result<()> {
         let handles = self.handles()?;
         let home = self.config.home_dir.clone().or_else(crate::path::home_dir);
-        let target = crate::path::resolve(target.as_ref(), home.as_deref())?;
+        let target = target.as_ref().to_path_buf();
         let settings = ConnectionSettings::of(&self.config);
         let busy_timeout = self.config.busy_timeout;
         match handles.path {
             Some(source) => tokio::task::spawn_blocking(move || {
+                let target = crate::path::resolve(&target, home.as_deref())?;
                 let conn = connection::open(&source, settings, Role::Reader)
                     .map_err(|e| from_sqlite("backup", e))?;
                 backup_to_file(&conn, &target, busy_timeout)
@@ -164,7 +165,10 @@ impl SqliteStore {
             None => {
                 handles
                     .writer
-                    .run(move |conn| backup_to_file(conn, &target, busy_timeout))
+                    .run(move |conn| {
+                        let target = crate::path::resolve(&target, home.as_deref())?;
+                        backup_to_file(conn, &target, busy_timeout)
+                    })
                     .await
             }
         }
