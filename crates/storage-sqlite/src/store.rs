@@ -497,7 +497,12 @@ impl ChatAppMessageStore for SqliteStore {
         extra.insert("freelist_count".into(), counts.freelist_count);
         extra.insert("database_bytes".into(), database_bytes);
         extra.insert("wal_bytes".into(), wal_bytes);
-        extra.insert("pool_size".into(), u64::from(self.config.pool_size));
+        // Reader connections; an in-memory database has none (reads use the writer's).
+        let pool_size = match handles.reader {
+            Reader::Pool(_) => u64::from(self.config.pool_size),
+            Reader::Writer(_) => 0,
+        };
+        extra.insert("pool_size".into(), pool_size);
         if let Some(max) = handles.max_bytes {
             extra.insert("max_size_bytes".into(), max);
         }
