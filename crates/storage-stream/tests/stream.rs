@@ -765,3 +765,39 @@ fn works_when_created_outside_a_runtime() {
     });
     assert_eq!(inner.recorder.contents(), ["late start"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn works_over_the_memory_store_as_design_wires_it() {
+    use hotplex_storage_core::{ChatAppMessageStore, MessageQuery, ReadOnlyStore, SessionStore};
+    let store: Arc<dyn ChatAppMessageStore> = Arc::new(hotplex_storage_memory::MemoryStore::new());
+    store.initialize().await.unwrap();
+    let retrying = RetryStore::new(store.clone(), RetryConfig::default()).unwrap();
+    let direct = StreamMessageStore::new(store.clone(), cfg()).unwrap(); // DESIGN.md's entry point
+    let streams = StreamMessageStore::new(Arc::new(retrying), cfg()).unwrap();
+    let t = template("slack:U1:C1");
+    for c in ["Write", "-ahead ", "log"] {
+        streams.on_stream_chunk_with("r1", c, &t).await.unwrap();
+    }
+    streams.on_stream_complete("r1", &t).await.unwrap();
+    direct
+        .on_stream_chunk_with("r2", "cut off", &t)
+        .await
+        .unwrap();
+    direct.close().await.unwrap();
+    streams.close().await.unwrap();
+    let rows = store
+        .list(&MessageQuery::for_session("slack:U1:C1").with_limit(10))
+        .await
+        .unwrap();
+    let mut contents: Vec<_> = rows.iter().map(|m| m.content.as_str()).collect();
+    contents.sort_unstable();
+    assert_eq!(contents, ["Write-ahead log", "cut off"]);
+    assert_eq!(
+        store
+            .get_session_meta("slack:U1:C1")
+            .await
+            .unwrap()
+            .message_count,
+        2
+    );
+}
