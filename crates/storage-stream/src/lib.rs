@@ -41,7 +41,7 @@
 //!   chunk stay within `max_total_bytes`. When full, the oldest expired stream is stored as
 //!   interrupted to make room; otherwise the overflow policy applies — `reject`
 //!   (`CapacityExceeded`, nothing accepted) or `direct_store` (the chunk is stored at once as
-//!   its own row, `stream_status = "overflow"`, `stream_reason` naming the limit). Either way a
+//!   its own row, `stream_status = "interrupted"`, `stream_reason = "overflow"`, `stream_limit` naming the limit). Either way a
 //!   `tracing` warning with the key, the limit and the policy is logged. The chunks of a running
 //!   stream are never diverted.
 //! - **A buffer is bounded by `max_buffer_bytes`**: when appending a chunk would exceed it,

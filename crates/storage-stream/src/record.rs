@@ -12,9 +12,11 @@ use crate::buffer::{Identity, Stream};
 pub mod keys {
     /// What the row is: see [`StreamStatus`](crate::StreamStatus).
     pub const STREAM_STATUS: &str = "stream_status";
-    /// Why an interrupted stream ended (`expired`, `aborted`, `closed`), or which limit made a
-    /// chunk overflow (`max_buffers`, `max_total_bytes`).
+    /// Why an interrupted stream ended: `expired`, `aborted`, `closed`, or `overflow` (its
+    /// first chunk was stored on its own because the buffers were full).
     pub const STREAM_REASON: &str = "stream_reason";
+    /// Which capacity limit sent a chunk to its own row (`max_buffers` or `max_total_bytes`).
+    pub const STREAM_LIMIT: &str = "stream_limit";
     /// Shared by every row of one stream (a UUIDv7 string).
     pub const STREAM_ID: &str = "stream_id";
     /// The key the caller streamed under.
@@ -37,20 +39,17 @@ pub enum StreamStatus {
     Partial,
     /// The chunks of a stream that ended without completion (see `stream_reason`).
     Interrupted,
-    /// A chunk stored on its own because no buffer could be started for it.
-    Overflow,
     /// One chunk, stored as it arrived (`all_chunks`).
     Chunk,
 }
 
 impl StreamStatus {
-    /// The metadata value: `complete`, `partial`, `interrupted`, `overflow` or `chunk`.
+    /// The metadata value: `complete`, `partial`, `interrupted` or `chunk`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Complete => "complete",
             Self::Partial => "partial",
             Self::Interrupted => "interrupted",
-            Self::Overflow => "overflow",
             Self::Chunk => "chunk",
         }
     }
@@ -65,15 +64,19 @@ pub enum InterruptReason {
     Aborted,
     /// The store was closed while the stream was open.
     Closed,
+    /// No buffer could be started for the stream (capacity reached, `direct_store` policy):
+    /// its first chunk was stored on its own; `stream_limit` names the limit.
+    Overflow,
 }
 
 impl InterruptReason {
-    /// The metadata value: `expired`, `aborted` or `closed`.
+    /// The metadata value: `expired`, `aborted`, `closed` or `overflow`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Expired => "expired",
             Self::Aborted => "aborted",
             Self::Closed => "closed",
+            Self::Overflow => "overflow",
         }
     }
 }
@@ -251,10 +254,14 @@ pub(crate) fn overflow_row(
     let m = &mut msg.metadata;
     m.insert(
         keys::STREAM_STATUS.into(),
-        StreamStatus::Overflow.as_str().into(),
+        StreamStatus::Interrupted.as_str().into(),
     );
     m.insert(keys::STREAM_KEY.into(), key.into());
-    m.insert(keys::STREAM_REASON.into(), limit.into());
+    m.insert(
+        keys::STREAM_REASON.into(),
+        InterruptReason::Overflow.as_str().into(),
+    );
+    m.insert(keys::STREAM_LIMIT.into(), limit.into());
     msg
 }
 
@@ -330,7 +337,9 @@ mod tests {
         assert_eq!(chunk.metadata[keys::STREAM_SEQ], 1);
         assert_ne!(chunk.id, "fixed");
         let over = overflow_row("k", None, "c", "max_buffers");
-        assert_eq!(over.metadata[keys::STREAM_REASON], "max_buffers");
+        assert_eq!(over.metadata[keys::STREAM_STATUS], "interrupted");
+        assert_eq!(over.metadata[keys::STREAM_REASON], "overflow");
+        assert_eq!(over.metadata[keys::STREAM_LIMIT], "max_buffers");
         assert_eq!(over.content, "c");
     }
 }

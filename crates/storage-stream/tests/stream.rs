@@ -478,8 +478,9 @@ async fn overflow_direct_store_writes_the_chunk_with_its_template() {
     let rows = inner.rows();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].content, "direct");
-    assert_eq!(status(&rows[0]), "overflow");
-    assert_eq!(meta(&rows[0], "stream_reason"), "max_buffers");
+    assert_eq!(status(&rows[0]), "interrupted");
+    assert_eq!(meta(&rows[0], "stream_reason"), "overflow");
+    assert_eq!(meta(&rows[0], "stream_limit"), "max_buffers");
     assert_eq!(rows[0].chat_session_id, "sess-b");
     assert_eq!(rows[0].chat_platform, "slack");
     let m = streams.metrics();
