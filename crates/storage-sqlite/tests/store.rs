@@ -46,14 +46,22 @@ async fn concurrent_writers_share_commits() {
     // waits: every other request queues up behind it and joins one group.
     let blocker = Connection::open(&path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writers: Vec<_> = (0..16)
         .map(|w| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.store_user_message(&msg(&format!("s{w}"), w)).await })
+            let (store, started) = (Arc::clone(&store), Arc::clone(&started));
+            tokio::spawn(async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                store.store_user_message(&msg(&format!("s{w}"), w)).await
+            })
         })
         .collect();
+    while started.load(Ordering::SeqCst) < 16 {
+        tokio::task::yield_now().await;
+    }
+    // Give the started calls a moment to reach the queue, then release the lock.
     tokio::task::spawn_blocking(move || {
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
         blocker.execute_batch("COMMIT").unwrap();
     })
     .await
