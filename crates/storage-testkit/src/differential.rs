@@ -9,11 +9,14 @@
 //! independently — `seq`, `deleted_at`, and the meta's own timestamps — are compared by
 //! presence and order, not by value. proptest shrinks a failing sequence to a minimal one.
 //!
-//! ```ignore
-//! hotplex_storage_testkit::differential::check(
+//! ```no_run
+//! use hotplex_storage_memory::MemoryStore;
+//! use hotplex_storage_testkit::{Fixture, differential};
+//! // In a backend's test: the model first, then a fresh store of the backend under test.
+//! differential::check(
 //!     64,
 //!     || async { Fixture::new(MemoryStore::new()) },
-//!     || async { Fixture::new(SqliteStore::new(SqliteConfig::in_memory()).unwrap()) },
+//!     || async { Fixture::new(MemoryStore::new()) },
 //! );
 //! ```
 

@@ -13,12 +13,13 @@
 //! the backend needs no tokio dependency of its own), builds a fresh [`Fixture`] per test from
 //! the async factory expression, calls `initialize()` and runs the case:
 //!
-//! ```ignore
+//! ```no_run
 //! // crates/storage-memory/tests/conformance.rs
 //! use hotplex_storage_memory::MemoryStore;
 //! hotplex_storage_testkit::conformance_suite!(async {
 //!     hotplex_storage_testkit::Fixture::new(MemoryStore::new())
 //! });
+//! # fn main() {}
 //! ```
 //!
 //! Invoke it inside several modules to run the suite against several configurations (a SQLite
@@ -99,14 +100,17 @@ pub mod __private {
 /// test. Each test builds the fixture, calls `initialize()` (which must succeed) and runs the
 /// case named like the test on a four-worker multi-thread tokio runtime.
 ///
-/// ```ignore
+/// ```no_run
+/// # use hotplex_storage_memory::MemoryStore as MyStore;
 /// mod on_file {
+///     # use super::MyStore;
 ///     hotplex_storage_testkit::conformance_suite!(async {
 ///         let dir = tempfile::tempdir().unwrap();
-///         let store = MyStore::open(dir.path().join("chat.db")).unwrap();
+///         let store = MyStore::new(); // e.g. a store opening dir.path().join("chat.db")
 ///         hotplex_storage_testkit::Fixture::with_guard(store, dir)
 ///     });
 /// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_suite {
