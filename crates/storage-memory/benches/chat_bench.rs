@@ -14,54 +14,10 @@ use std::time::Instant;
 
 use hotplex_storage_core::{ChatAppMessageStore, StorageError};
 use hotplex_storage_memory::MemoryStore;
-use hotplex_storage_testkit::bench::{self, BenchResult, Mode, Workload};
+use hotplex_storage_testkit::bench::{self, BenchResult, Mode};
 
-/// Command-line options.
-struct Args {
-    workload: Workload,
-    ops: usize,
-    json: Option<String>,
-    smoke: bool,
-}
-
-impl Args {
-    fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let args: Vec<String> = args.collect();
-        let explicit = args
-            .iter()
-            .any(|a| a.starts_with("--sessions") || a.starts_with("--turns"));
-        // `cargo bench` passes `--bench`; `cargo test --benches` does not: then a smoke run.
-        let smoke = !args.iter().any(|a| a == "--bench") && !explicit;
-        let mut parsed = Self {
-            workload: if smoke {
-                Workload::new(20, 5)
-            } else {
-                Workload::default()
-            },
-            ops: if smoke { 200 } else { 5_000 },
-            json: None,
-            smoke,
-        };
-        let mut it = args.into_iter();
-        while let Some(arg) = it.next() {
-            match arg.as_str() {
-                "--sessions" => parsed.workload.sessions = number(&arg, it.next())?,
-                "--turns" => parsed.workload.turns = number(&arg, it.next())?,
-                "--ops" => parsed.ops = number(&arg, it.next())?,
-                "--json" => parsed.json = Some(it.next().ok_or("--json needs a file")?),
-                // `--bench` and any filter cargo forwards.
-                _ => {}
-            }
-        }
-        Ok(parsed)
-    }
-}
-
-/// The number after a flag.
-fn number(flag: &str, value: Option<String>) -> Result<usize, String> {
-    let value = value.ok_or_else(|| format!("{flag} needs a number"))?;
-    value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
-}
+/// Command-line options: the chat-bench flags every backend shares.
+type Args = bench::BenchArgs;
 
 async fn fresh_store() -> Result<Arc<dyn ChatAppMessageStore>, StorageError> {
     let store: Arc<dyn ChatAppMessageStore> = Arc::new(MemoryStore::new());
@@ -97,7 +53,7 @@ async fn run(args: &Args) -> Result<Vec<BenchResult>, StorageError> {
 }
 
 fn main() {
-    let args = match Args::parse(std::env::args().skip(1)) {
+    let args = match Args::parse(std::env::args().skip(1), &[]) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("chat_bench: {e}");

@@ -19,67 +19,42 @@ use std::time::Instant;
 
 use hotplex_storage_core::{ChatAppMessage, ChatAppMessageStore, StorageError, time};
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore, Synchronous};
-use hotplex_storage_testkit::bench::{self, BenchResult, Mode, Workload};
+use hotplex_storage_testkit::bench::{self, BenchResult, Mode};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The schema the store creates (migration 1), so the baselines write the same table shape
 /// and indexes.
 const SCHEMA: &str = include_str!("../src/migrations/0001_initial_schema.sql");
 
-/// Command-line options.
+/// Command-line options: the shared chat-bench flags plus `--synchronous` and `--dir`.
 struct Args {
-    workload: Workload,
-    ops: usize,
+    common: bench::BenchArgs,
     synchronous: Synchronous,
     dir: Option<PathBuf>,
-    json: Option<String>,
-    smoke: bool,
 }
 
 impl Args {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let args: Vec<String> = args.collect();
-        let explicit = args
-            .iter()
-            .any(|a| a.starts_with("--sessions") || a.starts_with("--turns"));
-        // `cargo bench` passes `--bench`; `cargo test --benches` does not: then a smoke run.
-        let smoke = !args.iter().any(|a| a == "--bench") && !explicit;
-        let mut parsed = Self {
-            workload: if smoke {
-                Workload::new(20, 5)
-            } else {
-                Workload::default()
-            },
-            ops: if smoke { 200 } else { 5_000 },
-            synchronous: Synchronous::Full,
-            dir: None,
-            json: None,
-            smoke,
+        let common = bench::BenchArgs::parse(args, &["--synchronous", "--dir"])?;
+        let synchronous = match common.value("--synchronous") {
+            Some(value) => value.parse().map_err(|e: StorageError| e.to_string())?,
+            None => Synchronous::Full,
         };
-        let mut it = args.into_iter();
-        while let Some(arg) = it.next() {
-            match arg.as_str() {
-                "--sessions" => parsed.workload.sessions = number(&arg, it.next())?,
-                "--turns" => parsed.workload.turns = number(&arg, it.next())?,
-                "--ops" => parsed.ops = number(&arg, it.next())?,
-                "--synchronous" => {
-                    let value = it.next().ok_or("--synchronous needs full or normal")?;
-                    parsed.synchronous = value.parse().map_err(|e: StorageError| e.to_string())?;
-                }
-                "--dir" => parsed.dir = Some(it.next().ok_or("--dir needs a directory")?.into()),
-                "--json" => parsed.json = Some(it.next().ok_or("--json needs a file")?),
-                // `--bench` and any filter cargo forwards.
-                _ => {}
-            }
-        }
-        Ok(parsed)
+        let dir = common.value("--dir").map(PathBuf::from);
+        Ok(Self {
+            common,
+            synchronous,
+            dir,
+        })
     }
 }
 
-/// The number after a flag.
-fn number(flag: &str, value: Option<String>) -> Result<usize, String> {
-    let value = value.ok_or_else(|| format!("{flag} needs a number"))?;
-    value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
+impl std::ops::Deref for Args {
+    type Target = bench::BenchArgs;
+
+    fn deref(&self) -> &bench::BenchArgs {
+        &self.common
+    }
 }
 
 fn config(args: &Args, path: PathBuf) -> SqliteConfig {

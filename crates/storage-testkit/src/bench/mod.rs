@@ -7,6 +7,7 @@
 //!   `Arc<dyn ChatAppMessageStore>` and return [`BenchResult`]s.
 //! - [`BenchResult::line`], [`table`] and [`to_json`] print them in the `BENCHMARK.md` forms;
 //!   [`machine_summary`] and [`peak_rss_bytes`] describe what was measured.
+//! - [`BenchArgs`] parses the command line every chat-bench target shares.
 //!
 //! ```no_run
 //! # async fn demo(store: std::sync::Arc<dyn hotplex_storage_core::ChatAppMessageStore>)
@@ -24,12 +25,14 @@
 //! # }
 //! ```
 
+mod args;
 mod machine;
 mod report;
 mod rng;
 mod run;
 mod workload;
 
+pub use args::BenchArgs;
 pub use machine::{Machine, machine_summary, peak_rss_bytes};
 pub use report::{BenchResult, table, to_json};
 pub use rng::SplitMix64;
