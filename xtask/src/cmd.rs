@@ -94,6 +94,33 @@ impl Cmd {
         }
     }
 
+    /// Like [`run`](Self::run), but also returns everything the command printed (stdout and
+    /// stderr), which is echoed live as it arrives.
+    pub(crate) fn run_captured(&self, dir: &Path) -> (i32, String) {
+        println!("\n$ {}", self.display());
+        let _ = std::io::stdout().flush();
+        let mut child = match self
+            .command(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(err) => {
+                eprintln!("xtask: cannot start `{}`: {err}", self.program);
+                return (127, String::new());
+            }
+        };
+        let stdout = child.stdout.take().map(|out| echo(out, false));
+        let stderr = child.stderr.take().map(|err| echo(err, true));
+        let code = child.wait().map_or(1, |s| s.code().unwrap_or(1));
+        let mut text = String::new();
+        for handle in [stdout, stderr].into_iter().flatten() {
+            text.push_str(&handle.join().unwrap_or_default());
+        }
+        (code, text)
+    }
+
     /// Runs the command quietly (no echo, output discarded) and tells whether it succeeded.
     /// Used to probe for installed tools (`cargo deny --version`).
     pub(crate) fn succeeds_quietly(&self, dir: &Path) -> bool {
@@ -104,6 +131,30 @@ impl Cmd {
             .status()
             .is_ok_and(|s| s.success())
     }
+}
+
+/// Copies `source` line by line to our stdout (or stderr) on a thread; the thread returns
+/// what it copied.
+fn echo(
+    source: impl std::io::Read + Send + 'static,
+    to_stderr: bool,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        let mut reader = std::io::BufReader::new(source);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if to_stderr {
+                let _ = std::io::stderr().write_all(&line);
+            } else {
+                let _ = std::io::stdout().write_all(&line);
+            }
+            seen.push_str(&String::from_utf8_lossy(&line));
+            line.clear();
+        }
+        seen
+    })
 }
 
 /// Quotes `word` for a POSIX shell when it contains anything beyond a safe character set.

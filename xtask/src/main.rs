@@ -14,6 +14,7 @@ mod cli;
 mod cmd;
 mod steps;
 mod summary;
+mod tally;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

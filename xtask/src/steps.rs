@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::cmd::Cmd;
 use crate::summary::{Status, StepReport};
+use crate::tally::TestTally;
 
 /// Directory name cargo-deny 0.20 uses for the default advisory-db URL under
 /// `$CARGO_HOME/advisory-dbs/` (the same path `../shared/advisory-db/install.sh` fills).
@@ -152,6 +153,12 @@ impl Ctx {
         cmd.run(&self.root) == 0
     }
 
+    /// Runs a test command in the workspace root: true on success, and the tests it counted.
+    fn run_tests(&self, cmd: &Cmd) -> (bool, TestTally) {
+        let (code, output) = cmd.run_captured(&self.root);
+        (code == 0, TestTally::from_output(&output))
+    }
+
     /// Whether `cargo <tool> --version` works.
     fn has(&self, tool: Tool) -> bool {
         Cmd::cargo(&[tool.subcommand(), "--version"]).succeeds_quietly(&self.root)
@@ -174,14 +181,26 @@ impl Ctx {
 
 /// Times `body` and turns its `(status, note)` into a [`StepReport`].
 fn timed(name: &'static str, body: impl FnOnce() -> (Status, String)) -> StepReport {
+    timed_tests(name, || {
+        let (status, note) = body();
+        (status, note, None)
+    })
+}
+
+/// [`timed`] for a step that runs tests and counts them.
+fn timed_tests(
+    name: &'static str,
+    body: impl FnOnce() -> (Status, String, Option<TestTally>),
+) -> StepReport {
     println!("\n=== xtask: {name} ===");
     let start = Instant::now();
-    let (status, note) = body();
+    let (status, note, tests) = body();
     StepReport {
         name,
         status,
         seconds: start.elapsed().as_secs_f64(),
         note,
+        tests,
     }
 }
 
@@ -219,45 +238,47 @@ pub(crate) fn clippy(ctx: &Ctx) -> StepReport {
 /// `cargo test` when cargo-nextest is missing (a failure under `CI=true`, after still running
 /// `cargo test` so the log shows the results).
 pub(crate) fn test(ctx: &Ctx) -> StepReport {
-    timed("test", || {
+    timed_tests("test", || {
         if ctx.has(Tool::Nextest) {
-            let nextest = ctx.run(&Cmd::cargo(&[
+            let (nextest, mut tally) = ctx.run_tests(&Cmd::cargo(&[
                 "nextest",
                 "run",
                 "--workspace",
                 "--all-features",
                 "--no-fail-fast",
             ]));
-            let doc = ctx.run(&Cmd::cargo(&[
+            let (doc, doc_tally) = ctx.run_tests(&Cmd::cargo(&[
                 "test",
                 "--workspace",
                 "--doc",
                 "--all-features",
             ]));
-            let note = match (nextest, doc) {
-                (true, true) => String::new(),
-                (false, true) => "nextest failed".to_owned(),
-                (true, false) => "doctests failed".to_owned(),
-                (false, false) => "nextest and doctests failed".to_owned(),
+            tally += doc_tally;
+            let failed = match (nextest, doc) {
+                (true, true) => "",
+                (false, true) => "nextest failed; ",
+                (true, false) => "doctests failed; ",
+                (false, false) => "nextest and doctests failed; ",
             };
-            return (status_of(nextest && doc), note);
+            let ok = nextest && doc && tally.ran_any();
+            return (status_of(ok), format!("{failed}{tally}"), Some(tally));
         }
         ctx.report_missing(Tool::Nextest);
-        let ok = ctx.run(&Cmd::cargo(&["test", "--workspace", "--all-features"]));
+        let (ok, tally) = ctx.run_tests(&Cmd::cargo(&["test", "--workspace", "--all-features"]));
         let status = if ctx.ci {
             Status::Failed
         } else {
-            status_of(ok)
+            status_of(ok && tally.ran_any())
         };
         let note = if ctx.ci {
-            missing_tool_note(Tool::Nextest, true)
+            format!("{}; {tally}", missing_tool_note(Tool::Nextest, true))
         } else {
             format!(
-                "ran cargo test instead; {}",
+                "ran cargo test instead; {}; {tally}",
                 missing_tool_note(Tool::Nextest, false)
             )
         };
-        (status, note)
+        (status, note, Some(tally))
     })
 }
 

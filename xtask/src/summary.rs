@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::tally::TestTally;
+
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -35,6 +37,8 @@ pub(crate) struct StepReport {
     pub(crate) seconds: f64,
     /// Why the step was skipped or failed, or what it fell back to; empty when nothing to say.
     pub(crate) note: String,
+    /// The tests the step counted, for a step that runs tests.
+    pub(crate) tests: Option<TestTally>,
 }
 
 /// True when at least one step failed (the process must then exit non-zero).
@@ -98,6 +102,15 @@ pub(crate) fn render(reports: &[StepReport]) -> String {
         count(Status::Failed),
         count(Status::Skipped),
     );
+    let tests = reports.iter().filter_map(|r| r.tests).fold(None, |sum, t| {
+        let mut sum: TestTally = sum.unwrap_or_default();
+        sum += t;
+        Some(sum)
+    });
+    if let Some(tests) = tests {
+        // The plain closing line CI reads: "tests: N passed, N failed, N skipped".
+        let _ = writeln!(out, "tests: {tests}");
+    }
     out
 }
 
@@ -111,6 +124,7 @@ mod tests {
             status,
             seconds,
             note: note.to_owned(),
+            tests: None,
         }
     }
 
@@ -172,5 +186,22 @@ deny    skipped      0.0  not installed: cargo install cargo-deny --locked
         assert_eq!(Status::Ok.label(), "ok");
         assert_eq!(Status::Failed.label(), "FAILED");
         assert_eq!(Status::Skipped.label(), "skipped");
+    }
+
+    #[test]
+    fn ends_with_the_plain_test_count_line_when_tests_ran() {
+        let mut test = report("test", Status::Ok, 3.0, "");
+        test.tests = Some(crate::tally::TestTally {
+            passed: 512,
+            failed: 0,
+            skipped: 1,
+        });
+        let out = render(&[report("fmt", Status::Ok, 0.1, ""), test]);
+        assert_eq!(
+            out.lines().last(),
+            Some("tests: 512 passed, 0 failed, 1 skipped")
+        );
+        let without = render(&[report("fmt", Status::Ok, 0.1, "")]);
+        assert!(!without.contains("tests:"));
     }
 }
