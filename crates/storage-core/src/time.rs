@@ -19,6 +19,19 @@ pub fn to_micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+/// Microseconds since the Unix epoch, rounded up: the smallest stored (microsecond) timestamp
+/// that is not before `t`. SQL backends compare with it where a bound is inclusive from below
+/// (`start_time`) or exclusive from above (`purge_deleted_before`'s cutoff), so that a bound
+/// with sub-microsecond precision means exactly what it does in memory.
+pub fn to_micros_ceil(t: DateTime<Utc>) -> i64 {
+    let floor = t.timestamp_micros();
+    if t.timestamp_subsec_nanos().is_multiple_of(1_000) {
+        floor
+    } else {
+        floor.saturating_add(1)
+    }
+}
+
 /// The timestamp `micros` microseconds after the Unix epoch.
 ///
 /// Fails with [`StorageError::Query`] for values outside chrono's range (a corrupt column).
@@ -39,5 +52,7 @@ mod tests {
         assert_eq!(truncated.timestamp_subsec_nanos(), 123_456_000);
         assert_eq!(from_micros(to_micros(truncated)).unwrap(), truncated);
         assert!(from_micros(i64::MAX).is_err());
+        assert_eq!(to_micros_ceil(t), to_micros(t) + 1);
+        assert_eq!(to_micros_ceil(truncated), to_micros(truncated));
     }
 }

@@ -4,7 +4,6 @@
 //! ever concatenated, so the statement text depends on which filters are set, never on their
 //! values, and each shape is prepared once per connection and cached.
 
-use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
     ChatAppMessage, MessageQuery, MessageType, Result, SessionMeta, StorageError, time,
 };
@@ -79,7 +78,10 @@ fn push_filters(sql: &mut Sql, query: &MessageQuery, with_cursors: bool) -> Resu
     // Stored times are whole microseconds and bounds are compared exactly: a start with a
     // sub-microsecond part rounds up, an end rounds down (`to_micros` floors).
     if let Some(start) = query.start_time {
-        sql.push(" AND created_at >= ?", Value::Integer(micros_ceil(start)));
+        sql.push(
+            " AND created_at >= ?",
+            Value::Integer(time::to_micros_ceil(start)),
+        );
     }
     if let Some(end) = query.end_time {
         sql.push(" AND created_at <= ?", Value::Integer(time::to_micros(end)));
@@ -114,16 +116,6 @@ fn push_filters(sql: &mut Sql, query: &MessageQuery, with_cursors: bool) -> Resu
         }
     }
     Ok(())
-}
-
-/// `t` in microseconds, rounded up: the first whole microsecond at or after `t`.
-fn micros_ceil(t: DateTime<Utc>) -> i64 {
-    let floor = time::to_micros(t);
-    if t.timestamp_subsec_nanos().is_multiple_of(1000) {
-        floor
-    } else {
-        floor.saturating_add(1)
-    }
 }
 
 /// The `list` statement for `query` (already validated): filters, cursors, order, then
@@ -271,7 +263,7 @@ pub(crate) fn counts(conn: &Connection) -> Result<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
     use hotplex_storage_core::{Cursor, MessageType};
 
     #[test]
@@ -312,12 +304,12 @@ mod tests {
     #[test]
     fn time_bounds_round_towards_the_inside() {
         let t = Utc.timestamp_opt(50, 500).unwrap();
-        assert_eq!(micros_ceil(t), 50_000_001);
+        assert_eq!(time::to_micros_ceil(t), 50_000_001);
         assert_eq!(time::to_micros(t), 50_000_000);
         let exact = Utc.timestamp_opt(50, 1000).unwrap();
-        assert_eq!(micros_ceil(exact), 50_000_001);
+        assert_eq!(time::to_micros_ceil(exact), 50_000_001);
         let before_epoch = Utc.timestamp_opt(-1, 500).unwrap();
-        assert_eq!(micros_ceil(before_epoch), -999_999);
+        assert_eq!(time::to_micros_ceil(before_epoch), -999_999);
     }
 
     #[test]

@@ -363,7 +363,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.rows_affected(WriteOp::PurgeDeletedBefore(time::to_micros(cutoff)))
+        self.rows_affected(WriteOp::PurgeDeletedBefore(time::to_micros_ceil(cutoff)))
             .await
     }
 }

@@ -500,10 +500,18 @@ pub async fn purge_deleted_before_strict_cutoff(store: Store) {
     assert_eq!(left, strings(&["d20", "d30"]));
     assert_eq!(
         store
+            .purge_deleted_before(at(20) + Duration::nanoseconds(500))
+            .await
+            .expect("purge"),
+        1,
+        "d20 is before a cutoff 500 ns later, even below a microsecond"
+    );
+    assert_eq!(
+        store
             .purge_deleted_before(at(30) + Duration::microseconds(1))
             .await
             .expect("purge"),
-        2
+        1
     );
     assert_eq!(total_rows(&store).await, 0);
 }
