@@ -188,6 +188,8 @@ struct Batch<'a, S: ?Sized> {
     store: &'a S,
     limits: &'a ValidationLimits,
     messages: Vec<ChatAppMessage>,
+    /// The input line of each message in `messages`.
+    lines: Vec<u64>,
 }
 
 impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
@@ -196,6 +198,7 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
             store,
             limits,
             messages: Vec::with_capacity(IMPORT_BATCH_SIZE),
+            lines: Vec::with_capacity(IMPORT_BATCH_SIZE),
         }
     }
 
@@ -215,25 +218,49 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
                 .map_err(|e| e.to_string())
         });
         match checked {
-            Ok(msg) => self.messages.push(msg),
+            Ok(msg) => {
+                self.messages.push(msg);
+                self.lines.push(line);
+            }
             Err(reason) => report.rejected.push(RejectedLine { line, reason }),
         }
     }
 
+    /// Writes the batch in one `store_batch` call. When the store rejects it as invalid (its
+    /// own limits may be stricter than the ones checked here), the messages are written one
+    /// by one so that only the offending lines are rejected, with their line numbers. Other
+    /// storage errors (full, closed, connection) abort the import.
     async fn flush(&mut self, report: &mut ImportReport) -> Result<()> {
         if self.messages.is_empty() {
             return Ok(());
         }
-        let receipts = self.store.store_batch(&self.messages).await?;
-        for receipt in receipts {
-            match receipt.outcome {
-                StoreOutcome::Stored => report.imported += 1,
-                StoreOutcome::AlreadyStored => report.already_present += 1,
-                StoreOutcome::Filtered => report.filtered += 1,
+        match self.store.store_batch(&self.messages).await {
+            Ok(receipts) => receipts.iter().for_each(|r| count(report, r.outcome)),
+            Err(e) if e.is_invalid_input() => {
+                for (msg, &line) in self.messages.iter().zip(&self.lines) {
+                    match self.store.store_batch(std::slice::from_ref(msg)).await {
+                        Ok(receipts) => receipts.iter().for_each(|r| count(report, r.outcome)),
+                        Err(e) if e.is_invalid_input() => report.rejected.push(RejectedLine {
+                            line,
+                            reason: e.to_string(),
+                        }),
+                        Err(e) => return Err(e),
+                    }
+                }
             }
+            Err(e) => return Err(e),
         }
         self.messages.clear();
+        self.lines.clear();
         Ok(())
+    }
+}
+
+fn count(report: &mut ImportReport, outcome: StoreOutcome) {
+    match outcome {
+        StoreOutcome::Stored => report.imported += 1,
+        StoreOutcome::AlreadyStored => report.already_present += 1,
+        StoreOutcome::Filtered => report.filtered += 1,
     }
 }
 

@@ -168,3 +168,31 @@ async fn import_batches_larger_inputs() {
         report.imported
     );
 }
+
+#[tokio::test]
+async fn a_line_the_store_rejects_is_reported_and_the_rest_of_its_batch_imported() {
+    use hotplex_storage_core::ValidationLimits;
+    // The store is stricter than import's own checks: 100-byte content.
+    let store = MemoryStore::with_limits(ValidationLimits {
+        max_content_bytes: 100,
+        ..ValidationLimits::default()
+    });
+    let lines = [
+        ChatAppMessage::user("s", "short one").with_id("a"),
+        ChatAppMessage::user("s", "x".repeat(200)).with_id("b"),
+        ChatAppMessage::user("s", "short two").with_id("c"),
+    ]
+    .map(|m| serde_json::to_string(&m).unwrap())
+    .join("\n");
+    let report = import_jsonl(&store, lines.as_bytes()).await.unwrap();
+    assert_eq!(report.imported, 2);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 2);
+    assert!(
+        report.rejected[0].reason.contains("content"),
+        "{:?}",
+        report.rejected
+    );
+    assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 2);
+    assert!(store.get("b").await.unwrap_err().is_not_found());
+}
