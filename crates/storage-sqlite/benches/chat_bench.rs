@@ -1,51 +1,108 @@
 //! chat-bench (`BENCHMARK.md`) on [`SqliteStore`]: W1 seq and c16, W1b (batches of 500), W3
 //! on the W1 database, and — in the same process, on the same data, table shape and indexes —
 //! the W1 workload written directly against rusqlite: one transaction per message, and all
-//! messages in one transaction.
+//! messages in one transaction. With `--w4`, W4 instead: W3's `list` and `count` at 10k, 100k
+//! and 1M messages.
 //!
 //! ```text
 //! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- [--sessions N] [--turns N]
+//!     [--ops N] [--synchronous full|normal] [--dir DIR] [--json FILE]
+//! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- --w4 [--w4-max N] [--turns N]
 //!     [--ops N] [--synchronous full|normal] [--dir DIR] [--json FILE]
 //! ```
 //!
 //! Defaults are `BENCHMARK.md`'s (1,000 sessions × 20 turns, 5,000 reads per W3 operation)
 //! with the store's default durability (`synchronous = FULL`), in a temporary directory (or
-//! under `--dir`). Run as a test (`cargo test --benches`, no `--bench` argument) it does a
-//! small smoke run.
+//! under `--dir`).
+//!
+//! W4 grows one database through the sizes (`--w4-max N` caps the largest, e.g. for a quick
+//! run): sessions of `T` turns (20 by default, so 250, 2,500 and 25,000 sessions) are appended
+//! with `store_batch` in batches of 500 by a store opened with `synchronous = NORMAL` (a fill,
+//! not a measurement; its time is reported), which is then closed; a store with the measured
+//! settings reopens the file and runs `bench::run_w4`. The run ends with the latency ratio of
+//! the largest size to the smallest (`BENCHMARK.md`: 1M / 10k).
+//!
+//! Run as a test (`cargo test --benches`, no `--bench` argument) it does a small smoke run,
+//! W4 included at 400 and 2,000 messages.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hotplex_storage_core::{ChatAppMessage, ChatAppMessageStore, StorageError, time};
+use hotplex_storage_core::{
+    ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, StorageError, StoreOutcome,
+    WriteOnlyStore, time,
+};
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore, Synchronous};
-use hotplex_storage_testkit::bench::{self, BenchResult, Mode};
+use hotplex_storage_testkit::bench::{self, BenchResult, Mode, Workload};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The schema the store creates (migration 1), so the baselines write the same table shape
 /// and indexes.
 const SCHEMA: &str = include_str!("../src/migrations/0001_initial_schema.sql");
 
-/// Command-line options: the shared chat-bench flags plus `--synchronous` and `--dir`.
+/// W4's database sizes in messages (`BENCHMARK.md`).
+const W4_SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
+/// W4's sizes in the smoke run.
+const W4_SMOKE_SIZES: [usize; 2] = [400, 2_000];
+/// Messages per `store_batch` call while W4 fills its database.
+const W4_FILL_BATCH: usize = 500;
+
+/// Command-line options: the shared chat-bench flags plus `--synchronous`, `--dir`, `--w4`
+/// and `--w4-max`.
 struct Args {
     common: bench::BenchArgs,
     synchronous: Synchronous,
     dir: Option<PathBuf>,
+    /// Run W4 (only).
+    w4: bool,
+    /// The largest W4 size, if capped.
+    w4_max: Option<usize>,
 }
 
 impl Args {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let common = bench::BenchArgs::parse(args, &["--synchronous", "--dir"])?;
+        let args: Vec<String> = args.collect();
+        // `--w4` takes no value, so it is not one of `BenchArgs`' extra flags (which take
+        // one each); `BenchArgs` ignores it.
+        let w4 = args.iter().any(|a| a == "--w4");
+        let common = bench::BenchArgs::parse(args, &["--synchronous", "--dir", "--w4-max"])?;
         let synchronous = match common.value("--synchronous") {
             Some(value) => value.parse().map_err(|e: StorageError| e.to_string())?,
             None => Synchronous::Full,
         };
         let dir = common.value("--dir").map(PathBuf::from);
+        let w4_max = match common.value("--w4-max") {
+            Some(value) => match value.parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                Ok(_) => return Err("--w4-max must be positive".into()),
+                Err(e) => return Err(format!("--w4-max {value:?}: {e}")),
+            },
+            None => None,
+        };
         Ok(Self {
             common,
             synchronous,
             dir,
+            w4,
+            w4_max,
         })
+    }
+
+    /// The W4 sizes to measure, smallest first: `BENCHMARK.md`'s (or the smoke run's),
+    /// those above `--w4-max` replaced by `--w4-max` itself.
+    fn w4_sizes(&self) -> Vec<usize> {
+        let all: &[usize] = if self.smoke {
+            &W4_SMOKE_SIZES
+        } else {
+            &W4_SIZES
+        };
+        let max = self.w4_max.unwrap_or(usize::MAX);
+        let mut sizes: Vec<usize> = all.iter().copied().filter(|&n| n < max).collect();
+        if all.iter().any(|&n| n >= max) {
+            sizes.push(max);
+        }
+        sizes
     }
 }
 
@@ -232,6 +289,274 @@ fn insert(conn: &Connection, msg: &ChatAppMessage) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// What W4 measured at one database size.
+struct W4Point {
+    /// Messages in the database.
+    messages: usize,
+    /// Sessions in the database.
+    sessions: usize,
+    /// Appending the messages since the previous size.
+    fill: BenchResult,
+    /// `list50` and `count`, in that order.
+    reads: Vec<BenchResult>,
+    /// Main file + WAL after the reads.
+    db_bytes: u64,
+}
+
+impl W4Point {
+    fn read(&self, op: bench::ReadOp) -> Option<&BenchResult> {
+        self.reads
+            .iter()
+            .find(|r| r.op.as_deref() == Some(op.label()))
+    }
+}
+
+/// Appends messages `from..` of `workload` to the database at `path` with `store_batch`
+/// (batches of [`W4_FILL_BATCH`]) through a store opened with `synchronous = NORMAL`, then
+/// closes it (which checkpoints the WAL). The time includes generating the messages and the
+/// close.
+async fn w4_fill(
+    path: &Path,
+    workload: &Workload,
+    from: usize,
+) -> Result<BenchResult, StorageError> {
+    let store = SqliteStore::new(SqliteConfig::new(path).with_synchronous(Synchronous::Normal))?;
+    store.initialize().await?;
+    let end = workload.message_count();
+    let started = Instant::now();
+    let mut next = from;
+    while next < end {
+        let upto = (next + W4_FILL_BATCH).min(end);
+        let batch: Vec<ChatAppMessage> = (next..upto).map(|i| workload.message(i)).collect();
+        for receipt in store.store_batch(&batch).await? {
+            if receipt.outcome != StoreOutcome::Stored {
+                return Err(StorageError::data(
+                    "chat-bench W4",
+                    format!(
+                        "message {} was {:?} while filling",
+                        receipt.id, receipt.outcome
+                    ),
+                ));
+            }
+        }
+        next = upto;
+    }
+    store.close().await?;
+    let added = u64::try_from(end - from).unwrap_or(u64::MAX);
+    Ok(BenchResult::new("W4", "sqlite", added, started.elapsed())
+        .with_mode(format!("fill-batch{W4_FILL_BATCH}"))
+        .with_extra("messages", end))
+}
+
+/// W4 scale: grows one database through [`Args::w4_sizes`] and runs `bench::run_w4` (W3's
+/// `list50` and `count`) at each size on a store with the measured settings.
+async fn run_w4_scale(args: &Args, dir: &Path) -> Result<Vec<W4Point>, StorageError> {
+    let turns = args.workload.turns;
+    if turns == 0 {
+        return Err(StorageError::data(
+            "chat-bench W4",
+            "--turns must be positive",
+        ));
+    }
+    let per_session = args.workload.messages_per_session();
+    let path = dir.join("w4.db");
+    let mut points = Vec::new();
+    let mut filled = 0;
+    for size in args.w4_sizes() {
+        let workload = Workload::new(size.div_ceil(per_session), turns);
+        let fill = w4_fill(&path, &workload, filled).await?;
+        filled = workload.message_count();
+        let store = fresh_store(args, path.clone()).await?;
+        let held = store.count(&MessageQuery::default()).await?;
+        if usize::try_from(held).ok() != Some(filled) {
+            return Err(StorageError::data(
+                "chat-bench W4",
+                format!("the database holds {held} messages, expected {filled}"),
+            ));
+        }
+        let reads = bench::run_w4(store.clone(), &workload, args.ops, bench::DEFAULT_SEED).await?;
+        let db_bytes = store.metrics().await?.storage_size_bytes;
+        store.close().await?;
+        let point = W4Point {
+            messages: filled,
+            sessions: workload.sessions,
+            fill,
+            reads,
+            db_bytes,
+        };
+        println!(
+            "W4 at {} messages: fill {:.1}s, list50 p50 {} µs, count p50 {} µs",
+            point.messages,
+            point.fill.secs,
+            point
+                .read(bench::ReadOp::List50)
+                .and_then(|r| r.p50_us)
+                .unwrap_or(0),
+            point
+                .read(bench::ReadOp::Count)
+                .and_then(|r| r.p50_us)
+                .unwrap_or(0),
+        );
+        points.push(point);
+    }
+    Ok(points)
+}
+
+/// `big / small`, or `None` when undefined.
+fn ratio(big: Option<u64>, small: Option<u64>) -> Option<f64> {
+    let as_f64 = |v: u64| f64::from(u32::try_from(v).unwrap_or(u32::MAX));
+    match (big, small) {
+        (Some(big), Some(small)) if small > 0 => Some(as_f64(big) / as_f64(small)),
+        _ => None,
+    }
+}
+
+/// The latency ratios of the largest size to the smallest: `(op, p50 ratio, p99 ratio)`.
+fn w4_ratios(points: &[W4Point]) -> Vec<(&'static str, Option<f64>, Option<f64>)> {
+    let (Some(small), Some(big)) = (points.first(), points.last()) else {
+        return Vec::new();
+    };
+    [bench::ReadOp::List50, bench::ReadOp::Count]
+        .into_iter()
+        .map(|op| {
+            let (s, b) = (small.read(op), big.read(op));
+            (
+                op.label(),
+                ratio(b.and_then(|r| r.p50_us), s.and_then(|r| r.p50_us)),
+                ratio(b.and_then(|r| r.p99_us), s.and_then(|r| r.p99_us)),
+            )
+        })
+        .collect()
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"))
+}
+
+/// Prints W4's summary table and ratio lines.
+fn print_w4(points: &[W4Point]) {
+    let pair = |r: Option<&BenchResult>| {
+        r.map_or_else(
+            || "–".to_owned(),
+            |r| format!("{} / {}", r.p50_us.unwrap_or(0), r.p99_us.unwrap_or(0)),
+        )
+    };
+    println!("W4 scale (p50 / p99 µs):");
+    println!();
+    println!("| messages | sessions | list50 | count | database bytes | fill secs |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for p in points {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.1} |",
+            p.messages,
+            p.sessions,
+            pair(p.read(bench::ReadOp::List50)),
+            pair(p.read(bench::ReadOp::Count)),
+            p.db_bytes,
+            p.fill.secs
+        );
+    }
+    println!();
+    if let (Some(small), Some(big)) = (points.first(), points.last()) {
+        for (op, p50, p99) in w4_ratios(points) {
+            println!(
+                "bench=W4 backend=sqlite op={op} ratio={}/{} p50_ratio={} p99_ratio={}",
+                big.messages,
+                small.messages,
+                fmt_ratio(p50),
+                fmt_ratio(p99)
+            );
+        }
+    }
+}
+
+/// W4 as JSON: one object per size, then the ratios.
+fn w4_json(points: &[W4Point]) -> serde_json::Value {
+    let sizes: Vec<serde_json::Value> = points
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "messages": p.messages,
+                "sessions": p.sessions,
+                "database_bytes": p.db_bytes,
+                "fill": p.fill.to_json(),
+                "reads": bench::to_json(&p.reads),
+            })
+        })
+        .collect();
+    let ratios: Vec<serde_json::Value> = w4_ratios(points)
+        .into_iter()
+        .map(|(op, p50, p99)| serde_json::json!({"op": op, "p50_ratio": p50, "p99_ratio": p99}))
+        .collect();
+    serde_json::json!({"sizes": sizes, "ratios": ratios})
+}
+
+/// The W1/W1b/W3 workloads on the store, then the rusqlite baselines; returns the results and
+/// the W1 database's size. Exits the process on failure.
+fn run_w1_to_w3(
+    args: &Args,
+    dir: &Path,
+    runtime: &tokio::runtime::Runtime,
+) -> (Vec<BenchResult>, u64) {
+    let (mut results, db_bytes) = match runtime.block_on(run_store(args, dir)) {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("chat_bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    for (mode, file) in [
+        (Baseline::TxnPerMessage, "raw-txn-per-msg.db"),
+        (Baseline::OneTxn, "raw-one-txn.db"),
+    ] {
+        match run_baseline(args, &dir.join(file), mode) {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                eprintln!("chat_bench: rusqlite baseline: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    (results, db_bytes)
+}
+
+fn print_header(args: &Args, dir: &Path) {
+    let smoke = if args.smoke {
+        " (smoke run; `cargo bench` for the full workload)"
+    } else {
+        ""
+    };
+    if !args.w4 {
+        println!(
+            "chat-bench on sqlite: {} sessions × {} turns = {} messages, {} reads per W3 op{smoke}",
+            args.workload.sessions,
+            args.workload.turns,
+            args.workload.message_count(),
+            args.ops,
+        );
+    }
+    if args.w4 || args.smoke {
+        let sizes: Vec<String> = args.w4_sizes().iter().map(ToString::to_string).collect();
+        println!(
+            "chat-bench W4 on sqlite: {} messages, sessions of {} turns, {} reads per op, \
+             filled with store_batch({W4_FILL_BATCH}) at synchronous=normal{smoke}",
+            sizes.join(" / "),
+            args.workload.turns,
+            args.ops,
+        );
+    }
+    let defaults = SqliteConfig::new(dir.join("x.db"));
+    println!(
+        "settings: sqlite {} journal_mode=wal synchronous={} pool_size={} busy_timeout={:?} \
+         dir={}",
+        rusqlite::version(),
+        args.synchronous,
+        defaults.pool_size,
+        defaults.busy_timeout,
+        dir.display()
+    );
+}
+
 fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
@@ -253,66 +578,56 @@ fn main() {
         eprintln!("chat_bench: {}: {e}", dir.display());
         std::process::exit(1);
     }
-    let defaults = SqliteConfig::new(dir.join("x.db"));
-    println!(
-        "chat-bench on sqlite: {} sessions × {} turns = {} messages, {} reads per W3 op{}",
-        args.workload.sessions,
-        args.workload.turns,
-        args.workload.message_count(),
-        args.ops,
-        if args.smoke {
-            " (smoke run; `cargo bench` for the full workload)"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "settings: sqlite {} journal_mode=wal synchronous={} pool_size={} busy_timeout={:?} \
-         dir={}",
-        rusqlite::version(),
-        args.synchronous,
-        defaults.pool_size,
-        defaults.busy_timeout,
-        dir.display()
-    );
+    print_header(&args, &dir);
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let (mut results, db_bytes) = match runtime.block_on(run_store(&args, &dir)) {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("chat_bench: {e}");
-            std::process::exit(1);
-        }
+    // `--w4` runs W4 alone; the smoke run does everything.
+    let (results, db_bytes) = if args.w4 {
+        (Vec::new(), None)
+    } else {
+        let (results, bytes) = run_w1_to_w3(&args, &dir, &runtime);
+        (results, Some(bytes))
     };
-    for (mode, file) in [
-        (Baseline::TxnPerMessage, "raw-txn-per-msg.db"),
-        (Baseline::OneTxn, "raw-one-txn.db"),
-    ] {
-        match run_baseline(&args, &dir.join(file), mode) {
-            Ok(result) => results.push(result),
+    let w4 = if args.w4 || args.smoke {
+        match runtime.block_on(run_w4_scale(&args, &dir)) {
+            Ok(points) => points,
             Err(e) => {
-                eprintln!("chat_bench: rusqlite baseline: {e}");
+                eprintln!("chat_bench: W4: {e}");
                 std::process::exit(1);
             }
         }
+    } else {
+        Vec::new()
+    };
+    let mut all = results.clone();
+    for p in &w4 {
+        all.push(p.fill.clone());
+        all.extend(p.reads.iter().cloned());
     }
-    for r in &results {
+    for r in &all {
         println!("{}", r.line());
     }
     println!();
-    print!("{}", bench::table(&results));
+    print!("{}", bench::table(&all));
     println!();
+    if !w4.is_empty() {
+        print_w4(&w4);
+        println!();
+    }
     println!("{}", bench::machine_summary());
-    println!("w1_database_bytes={db_bytes} (main file + WAL after the W3 reads)");
+    if let Some(db_bytes) = db_bytes {
+        println!("w1_database_bytes={db_bytes} (main file + WAL after the W3 reads)");
+    }
     if let Some(rss) = bench::peak_rss_bytes() {
         println!("peak_rss_bytes={rss}");
     }
     println!("total {:.2}s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.json {
-        let report = serde_json::json!({
+        let defaults = SqliteConfig::new(dir.join("x.db"));
+        let mut report = serde_json::json!({
             "machine": bench::Machine::current().to_json(),
             "backend": "sqlite",
             "settings": {
@@ -322,10 +637,17 @@ fn main() {
                 "pool_size": defaults.pool_size,
             },
             "workload": {"sessions": args.workload.sessions, "turns": args.workload.turns},
-            "w1_database_bytes": db_bytes,
             "results": bench::to_json(&results),
             "peak_rss_bytes": bench::peak_rss_bytes(),
         });
+        if let Some(map) = report.as_object_mut() {
+            if let Some(db_bytes) = db_bytes {
+                map.insert("w1_database_bytes".into(), db_bytes.into());
+            }
+            if !w4.is_empty() {
+                map.insert("w4".into(), w4_json(&w4));
+            }
+        }
         let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
         if let Err(e) = std::fs::write(path, text + "\n") {
             eprintln!("chat_bench: writing {path}: {e}");
