@@ -115,7 +115,8 @@ impl FromStr for OverflowPolicy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamConfig {
     /// A stream whose last chunk is older than this is expired: the flusher stores it as
-    /// interrupted (reason `expired`). Default 5 minutes. Must be > 0.
+    /// interrupted (reason `expired`). Default 5 minutes. Must be > 0 and at most
+    /// [`MAX_TIMEOUT`](Self::MAX_TIMEOUT) (1 day).
     pub timeout: Duration,
     /// At most this many streams are buffered at once; checked when a stream starts.
     /// Default 1000. Must be ≥ 1.
@@ -133,7 +134,8 @@ pub struct StreamConfig {
     /// What to do with a new stream when the buffers are full. Default
     /// [`OverflowPolicy::DirectStore`].
     pub overflow: OverflowPolicy,
-    /// How often the background flusher looks for expired streams. Default 30 s. Must be > 0.
+    /// How often the background flusher looks for expired streams. Default 30 s. Must be > 0
+    /// and at most [`MAX_FLUSH_INTERVAL`](Self::MAX_FLUSH_INTERVAL) (1 day).
     pub flush_interval: Duration,
 }
 
@@ -151,15 +153,14 @@ impl StreamConfig {
     /// The largest accepted `max_buffer_bytes`: the default content limit of a stored message,
     /// so that every part and every merged message can be stored.
     pub const MAX_BUFFER_BYTES_LIMIT: usize = ValidationLimits::DEFAULT_MAX_CONTENT_BYTES;
+    /// The largest accepted `timeout`: 1 day.
+    pub const MAX_TIMEOUT: Duration = Duration::from_hours(24);
+    /// The largest accepted `flush_interval`: 1 day.
+    pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_hours(24);
 
     /// Checks every value; the error names the offending key (`streaming.timeout`, …).
     pub fn validate(&self) -> Result<()> {
-        if self.timeout.is_zero() {
-            return Err(StorageError::invalid_config(
-                "streaming.timeout",
-                "must be greater than zero",
-            ));
-        }
+        check_duration("streaming.timeout", self.timeout, Self::MAX_TIMEOUT)?;
         if self.max_buffers == 0 {
             return Err(StorageError::invalid_config(
                 "streaming.max_buffers",
@@ -191,14 +192,29 @@ impl StreamConfig {
                 ),
             ));
         }
-        if self.flush_interval.is_zero() {
-            return Err(StorageError::invalid_config(
-                "streaming.flush_interval",
-                "must be greater than zero",
-            ));
-        }
+        check_duration(
+            "streaming.flush_interval",
+            self.flush_interval,
+            Self::MAX_FLUSH_INTERVAL,
+        )?;
         Ok(())
     }
+}
+
+fn check_duration(key: &str, value: Duration, max: Duration) -> Result<()> {
+    if value.is_zero() {
+        return Err(StorageError::invalid_config(
+            key,
+            "must be greater than zero",
+        ));
+    }
+    if value > max {
+        return Err(StorageError::invalid_config(
+            key,
+            format!("{value:?} exceeds the maximum of {max:?}"),
+        ));
+    }
+    Ok(())
 }
 
 impl Default for StreamConfig {
@@ -270,9 +286,25 @@ mod tests {
         assert_eq!(key_of(&small_total), "streaming.max_total_bytes");
         let zero_interval = StreamConfig {
             flush_interval: Duration::ZERO,
-            ..base
+            ..base.clone()
         };
         assert_eq!(key_of(&zero_interval), "streaming.flush_interval");
+        let one_ms = Duration::from_millis(1);
+        let long_timeout = StreamConfig {
+            timeout: StreamConfig::MAX_TIMEOUT + one_ms,
+            ..base.clone()
+        };
+        assert_eq!(key_of(&long_timeout), "streaming.timeout");
+        let long_interval = StreamConfig {
+            flush_interval: StreamConfig::MAX_FLUSH_INTERVAL + one_ms,
+            ..base.clone()
+        };
+        assert_eq!(key_of(&long_interval), "streaming.flush_interval");
+        let max_interval = StreamConfig {
+            flush_interval: Duration::MAX,
+            ..base
+        };
+        assert_eq!(key_of(&max_interval), "streaming.flush_interval");
     }
 
     #[test]
@@ -286,6 +318,13 @@ mod tests {
             ..StreamConfig::default()
         };
         edge.validate().unwrap();
+        let longest = StreamConfig {
+            timeout: StreamConfig::MAX_TIMEOUT,
+            flush_interval: StreamConfig::MAX_FLUSH_INTERVAL,
+            ..StreamConfig::default()
+        };
+        longest.validate().unwrap();
+        assert_eq!(StreamConfig::MAX_TIMEOUT, Duration::from_hours(24));
         let tiny = StreamConfig {
             max_buffer_bytes: 1,
             max_total_bytes: 1,

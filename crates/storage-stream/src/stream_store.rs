@@ -726,7 +726,16 @@ async fn flush_expired(shared: &Arc<Shared>) -> Result<usize> {
 }
 
 async fn run_flusher(shared: Weak<Shared>, interval: Duration) {
-    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+    // `validate()` bounds the interval (1 day); checked anyway, so no value can panic here.
+    let Some(start) = Instant::now().checked_add(interval) else {
+        tracing::error!(
+            ?interval,
+            "flush_interval is too large to schedule; expired streams are flushed only by \
+             flush_expired() and close()"
+        );
+        return;
+    };
+    let mut ticker = tokio::time::interval_at(start, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
