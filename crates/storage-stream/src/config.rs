@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use hotplex_storage_core::{Result, StorageError, ValidationLimits};
+use hotplex_storage_core::{ChatAppMessage, Result, StorageError, ValidationLimits};
 use serde::{Deserialize, Serialize};
 
 /// Which rows a stream produces.
@@ -124,7 +124,8 @@ pub struct StreamConfig {
     /// Upper bound of one buffer and of one chunk, in bytes. When appending a chunk would make a
     /// buffer larger, the buffer so far is stored as a part (`stream_status = "partial"`) and
     /// the chunk starts the next part. A single chunk larger than this is refused. Default
-    /// 1 MiB; must be between 1 and 4 MiB (the default content limit of one stored message).
+    /// 1 MiB; must be between 1 and `limits.max_content_bytes` (4 MiB by default), so that
+    /// every part and every merged message can be stored.
     pub max_buffer_bytes: usize,
     /// A new stream is admitted only while the bytes of all buffers plus its first chunk stay
     /// within this; checked when a stream starts. Default 256 MiB. Must be ≥ `max_buffer_bytes`.
@@ -137,6 +138,13 @@ pub struct StreamConfig {
     /// How often the background flusher looks for expired streams. Default 30 s. Must be > 0
     /// and at most [`MAX_FLUSH_INTERVAL`](Self::MAX_FLUSH_INTERVAL) (1 day).
     pub flush_interval: Duration,
+    /// The validation limits every row of a stream is built to pass. A template is accepted
+    /// only if the largest row a stream could build from it (every `stream_*` key present with
+    /// its longest value, a 256-byte key, content of `max_buffer_bytes`) passes them, so a
+    /// chunk accepted with `Ok` can always be stored. Default
+    /// [`ValidationLimits::default()`], the limits of every backend. **Must not exceed the
+    /// inner store's limits**: the stream store cannot see them.
+    pub limits: ValidationLimits,
 }
 
 impl StreamConfig {
@@ -150,8 +158,8 @@ impl StreamConfig {
     pub const DEFAULT_MAX_TOTAL_BYTES: usize = 256 * 1024 * 1024;
     /// Default `flush_interval`: 30 s.
     pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
-    /// The largest accepted `max_buffer_bytes`: the default content limit of a stored message,
-    /// so that every part and every merged message can be stored.
+    /// The largest accepted `max_buffer_bytes` under the default `limits`: the default content
+    /// limit of a stored message. In general the bound is `limits.max_content_bytes`.
     pub const MAX_BUFFER_BYTES_LIMIT: usize = ValidationLimits::DEFAULT_MAX_CONTENT_BYTES;
     /// The largest accepted `timeout`: 1 day.
     pub const MAX_TIMEOUT: Duration = Duration::from_hours(24);
@@ -173,13 +181,13 @@ impl StreamConfig {
                 "must be at least 1",
             ));
         }
-        if self.max_buffer_bytes > Self::MAX_BUFFER_BYTES_LIMIT {
+        if self.max_buffer_bytes > self.limits.max_content_bytes {
             return Err(StorageError::invalid_config(
                 "streaming.max_buffer_bytes",
                 format!(
-                    "{} exceeds {} (the content limit of one stored message)",
-                    self.max_buffer_bytes,
-                    Self::MAX_BUFFER_BYTES_LIMIT
+                    "{} exceeds {} (limits.max_content_bytes, the content limit of one stored \
+                     message)",
+                    self.max_buffer_bytes, self.limits.max_content_bytes
                 ),
             ));
         }
@@ -197,6 +205,15 @@ impl StreamConfig {
             self.flush_interval,
             Self::MAX_FLUSH_INTERVAL,
         )?;
+        // The rows of a stream started without a template: the key (up to 256 bytes) is their
+        // chat_session_id. Templates are checked against the same limits when captured.
+        let bare = ChatAppMessage::bot(crate::record::longest_key(), "");
+        crate::record::check_largest_row(&bare, &self.limits).map_err(|e| {
+            StorageError::invalid_config(
+                "streaming.limits",
+                format!("too small for the rows of a stream: {e}"),
+            )
+        })?;
         Ok(())
     }
 }
@@ -227,6 +244,7 @@ impl Default for StreamConfig {
             storage_policy: StoragePolicy::default(),
             overflow: OverflowPolicy::default(),
             flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
+            limits: ValidationLimits::default(),
         }
     }
 }
@@ -253,6 +271,7 @@ mod tests {
         assert_eq!(cfg.storage_policy, StoragePolicy::CompleteOnly);
         assert_eq!(cfg.overflow, OverflowPolicy::DirectStore);
         assert_eq!(cfg.flush_interval, Duration::from_secs(30));
+        assert_eq!(cfg.limits, ValidationLimits::default());
     }
 
     #[test]
@@ -302,9 +321,34 @@ mod tests {
         assert_eq!(key_of(&long_interval), "streaming.flush_interval");
         let max_interval = StreamConfig {
             flush_interval: Duration::MAX,
-            ..base
+            ..base.clone()
         };
         assert_eq!(key_of(&max_interval), "streaming.flush_interval");
+        let over_content_limit = StreamConfig {
+            max_buffer_bytes: 1001,
+            limits: ValidationLimits {
+                max_content_bytes: 1000,
+                ..ValidationLimits::default()
+            },
+            ..base.clone()
+        };
+        assert_eq!(key_of(&over_content_limit), "streaming.max_buffer_bytes");
+        for limits in [
+            ValidationLimits {
+                max_field_bytes: 255,
+                ..ValidationLimits::default()
+            },
+            ValidationLimits {
+                max_metadata_bytes: 1000,
+                ..ValidationLimits::default()
+            },
+        ] {
+            let small = StreamConfig {
+                limits,
+                ..base.clone()
+            };
+            assert_eq!(key_of(&small), "streaming.limits");
+        }
     }
 
     #[test]
@@ -325,6 +369,25 @@ mod tests {
         };
         longest.validate().unwrap();
         assert_eq!(StreamConfig::MAX_TIMEOUT, Duration::from_hours(24));
+        // The content limit bounds max_buffer_bytes, whatever it is.
+        let larger = StreamConfig {
+            max_buffer_bytes: 8 << 20,
+            limits: ValidationLimits {
+                max_content_bytes: 8 << 20,
+                ..ValidationLimits::default()
+            },
+            ..StreamConfig::default()
+        };
+        larger.validate().unwrap();
+        // The smallest field limit a 256-byte key (as chat_session_id) fits in.
+        let tight = StreamConfig {
+            limits: ValidationLimits {
+                max_field_bytes: 256,
+                ..ValidationLimits::default()
+            },
+            ..StreamConfig::default()
+        };
+        tight.validate().unwrap();
         let tiny = StreamConfig {
             max_buffer_bytes: 1,
             max_total_bytes: 1,

@@ -2,9 +2,11 @@
 //! the stream's template.
 
 use hotplex_storage_core::{
-    ChatAppMessage, MessageType, Result, StorageError, assign_identity, time, validate_message,
+    ChatAppMessage, MessageType, Result, StorageError, ValidationLimits, assign_identity, time,
+    validate_message_with,
 };
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::buffer::{Identity, Stream};
 
@@ -81,15 +83,24 @@ impl InterruptReason {
     }
 }
 
+/// The longest accepted stream key, in bytes.
+pub(crate) const MAX_KEY_BYTES: usize = 256;
+
+/// The longest stream key made of the characters that serialise longest as JSON (a control
+/// character is written as `\u0001`, 6 bytes): the worst case of `stream_key` in a row.
+pub(crate) fn longest_key() -> String {
+    "\u{1}".repeat(MAX_KEY_BYTES)
+}
+
 /// Rejects keys that cannot serve as a `chat_session_id` fallback.
 pub(crate) fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(StorageError::invalid_message("stream_key", "is required"));
     }
-    if key.len() > 256 {
+    if key.len() > MAX_KEY_BYTES {
         return Err(StorageError::invalid_message(
             "stream_key",
-            format!("is {} bytes, over the limit of 256", key.len()),
+            format!("is {} bytes, over the limit of {MAX_KEY_BYTES}", key.len()),
         ));
     }
     if key.contains('\0') {
@@ -112,10 +123,43 @@ pub(crate) fn validate_chunk(chunk: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that every row a stream could build from `row` (a prepared template, or the bare
+/// message of a stream without one) passes `limits`: `row` with every `stream_*` key at its
+/// longest value — a superset of the keys of any row, so its metadata is at least as large.
+///
+/// The content is not part of the check: it is at most `max_buffer_bytes`, which
+/// [`StreamConfig::validate`](crate::StreamConfig::validate) keeps within
+/// `limits.max_content_bytes`, and chunks with NUL are refused on arrival.
+pub(crate) fn check_largest_row(row: &ChatAppMessage, limits: &ValidationLimits) -> Result<()> {
+    let mut probe = ChatAppMessage {
+        content: String::new(),
+        ..row.clone()
+    };
+    if probe.id.is_empty() {
+        probe.id = Uuid::nil().to_string();
+    }
+    let longest_status = StreamStatus::Interrupted.as_str();
+    let longest_reason = InterruptReason::Overflow.as_str();
+    let m = &mut probe.metadata;
+    m.insert(keys::STREAM_STATUS.into(), longest_status.into());
+    m.insert(keys::STREAM_REASON.into(), longest_reason.into());
+    m.insert(keys::STREAM_LIMIT.into(), "max_total_bytes".into());
+    m.insert(keys::STREAM_ID.into(), Uuid::nil().to_string().into());
+    m.insert(keys::STREAM_KEY.into(), longest_key().into());
+    for key in [keys::STREAM_PART, keys::STREAM_SEQ, keys::STREAM_CHUNKS] {
+        m.insert(key.into(), Value::from(u64::MAX));
+    }
+    validate_message_with(&probe, limits)
+}
+
 /// The session fields kept for a stream: the template without content, identity and times,
-/// with the key as `chat_session_id` when it has none. Validated now, so that every row built
-/// from it later can be stored.
-pub(crate) fn prepare_template(key: &str, template: &ChatAppMessage) -> Result<ChatAppMessage> {
+/// with the key as `chat_session_id` when it has none. Checked now as the largest row it could
+/// become ([`check_largest_row`]), so that every row built from it later can be stored.
+pub(crate) fn prepare_template(
+    key: &str,
+    template: &ChatAppMessage,
+    limits: &ValidationLimits,
+) -> Result<ChatAppMessage> {
     let mut t = ChatAppMessage {
         content: String::new(),
         ..template.clone()
@@ -132,8 +176,29 @@ pub(crate) fn prepare_template(key: &str, template: &ChatAppMessage) -> Result<C
     if t.message_type.as_str().is_empty() {
         t.message_type = MessageType::FINAL_RESPONSE;
     }
-    validate_message(&t)?;
+    check_largest_row(&t, limits)?;
     Ok(t)
+}
+
+/// Checks the template given to `on_stream_complete` as the largest last row it could become
+/// ([`final_row`] with every `stream_*` key). An empty `chat_session_id` is checked as the key
+/// (the captured one was checked when it was captured).
+pub(crate) fn check_completion_template(
+    key: &str,
+    template: &ChatAppMessage,
+    limits: &ValidationLimits,
+) -> Result<()> {
+    let mut row = ChatAppMessage {
+        content: String::new(),
+        ..template.clone()
+    };
+    if row.chat_session_id.is_empty() {
+        key.clone_into(&mut row.chat_session_id);
+    }
+    if row.message_type.as_str().is_empty() {
+        row.message_type = MessageType::FINAL_RESPONSE;
+    }
+    check_largest_row(&row, limits)
 }
 
 /// A row of `key`'s stream: the caller's template if given, else the stream's, else a bare
@@ -226,29 +291,15 @@ pub(crate) fn chunk_row(key: &str, stream: &Stream, chunk: &str) -> ChatAppMessa
     msg
 }
 
-/// A chunk stored on its own because no buffer could be started for `key`.
+/// A chunk stored on its own because no buffer could be started for `key`. `template` is the
+/// prepared template ([`prepare_template`]), if the caller gave one.
 pub(crate) fn overflow_row(
     key: &str,
     template: Option<&ChatAppMessage>,
     chunk: &str,
     limit: &'static str,
 ) -> ChatAppMessage {
-    let mut msg = match template {
-        Some(t) => {
-            let mut msg = t.clone();
-            msg.id.clear();
-            msg.created_at = None;
-            msg.updated_at = None;
-            if msg.chat_session_id.is_empty() {
-                key.clone_into(&mut msg.chat_session_id);
-            }
-            if msg.message_type.as_str().is_empty() {
-                msg.message_type = MessageType::FINAL_RESPONSE;
-            }
-            msg
-        }
-        None => ChatAppMessage::bot(key, ""),
-    };
+    let mut msg = base(key, template);
     chunk.clone_into(&mut msg.content);
     fill_identity(&mut msg, None);
     let m = &mut msg.metadata;
@@ -287,12 +338,52 @@ mod tests {
             .with_id("m1")
             .with_platform("slack")
             .with_created_at(chrono::Utc::now());
-        let p = prepare_template("key-1", &t).unwrap();
+        let limits = ValidationLimits::default();
+        let p = prepare_template("key-1", &t, &limits).unwrap();
         assert_eq!(p.chat_session_id, "key-1");
         assert!(p.id.is_empty() && p.content.is_empty() && p.created_at.is_none());
         assert_eq!(p.chat_platform, "slack");
         let bad = ChatAppMessage::bot("s", "").with_user("u".repeat(300));
-        assert!(prepare_template("k", &bad).is_err());
+        assert!(prepare_template("k", &bad, &limits).is_err());
+    }
+
+    #[test]
+    fn templates_are_checked_as_the_largest_row_they_can_become() {
+        let limits = ValidationLimits::default();
+        let with_metadata = |bytes: usize| {
+            ChatAppMessage::bot("s", "").with_metadata_entry("k", "x".repeat(bytes - 8))
+        };
+        // The bare row of a stream without a template, with the longest key: its metadata is
+        // what the stream keys can take at most.
+        let mut bare = ChatAppMessage::bot(longest_key(), "");
+        bare.id = Uuid::nil().to_string();
+        let reserve = {
+            let mut probe = bare.clone();
+            let m = &mut probe.metadata;
+            m.insert(keys::STREAM_STATUS.into(), "interrupted".into());
+            m.insert(keys::STREAM_REASON.into(), "overflow".into());
+            m.insert(keys::STREAM_LIMIT.into(), "max_total_bytes".into());
+            m.insert(keys::STREAM_ID.into(), bare.id.clone().into());
+            m.insert(keys::STREAM_KEY.into(), longest_key().into());
+            for k in [keys::STREAM_PART, keys::STREAM_SEQ, keys::STREAM_CHUNKS] {
+                m.insert(k.into(), Value::from(u64::MAX));
+            }
+            serde_json::to_vec(&probe.metadata).unwrap().len()
+        };
+        assert!(
+            reserve > 6 * 256,
+            "the key is counted JSON-escaped: {reserve}"
+        );
+        check_largest_row(&bare, &limits).unwrap();
+        // `{"k":"…"}` plus the stream keys: `,` replaces one `{`/`}` pair.
+        let fits = limits.max_metadata_bytes - reserve + 1;
+        assert!(prepare_template("k", &with_metadata(fits), &limits).is_ok());
+        let err = prepare_template("k", &with_metadata(fits + 1), &limits).unwrap_err();
+        assert!(err.to_string().contains("metadata"), "{err}");
+        assert!(check_completion_template("k", &with_metadata(fits + 1), &limits).is_err());
+        assert!(check_completion_template("k", &with_metadata(fits), &limits).is_ok());
+        // A completion template without session or type is checked as the row it becomes.
+        check_completion_template("k", &ChatAppMessage::default(), &limits).unwrap();
     }
 
     #[test]

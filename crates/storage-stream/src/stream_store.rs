@@ -63,7 +63,20 @@ enum FinishStep<'a> {
     /// Nothing buffered for the key. Carries a write slot when the caller's message must be
     /// stored as it is.
     Nothing(Option<InFlight>),
+    /// The caller's template failed its check and there is a stream to write with it.
+    BadTemplate,
     Fail(StorageError),
+}
+
+/// The template given to end a stream, if any.
+#[derive(Clone, Copy)]
+enum Caller<'t> {
+    None,
+    /// `valid` is the outcome of [`record::check_completion_template`].
+    Template {
+        template: &'t ChatAppMessage,
+        valid: bool,
+    },
 }
 
 enum Flusher {
@@ -138,12 +151,17 @@ impl StreamMessageStore {
     /// [`on_stream_chunk`](Self::on_stream_chunk) with the stream's session fields.
     ///
     /// The template (platform, user, bot, channel, thread, engine and provider ids, message
-    /// type, metadata …) is captured — validated, without content, id and timestamps — by the
-    /// chunk that starts the stream, or by the first chunk that carries one. Every row of the
-    /// stream is built from it: parts, chunk rows, overflow rows and interrupted messages, so
-    /// these are stored in the right session even when `on_stream_complete` is never called.
-    /// An empty `chat_session_id` in the template is replaced by the key. Passing the template
-    /// with every chunk costs nothing after the first.
+    /// type, metadata …) is captured — without content, id and timestamps — by the chunk that
+    /// starts the stream, or by the first chunk that carries one. Every row of the stream is
+    /// built from it: parts, chunk rows, overflow rows and interrupted messages, so these are
+    /// stored in the right session even when `on_stream_complete` is never called. An empty
+    /// `chat_session_id` in the template is replaced by the key. Passing the template with
+    /// every chunk costs nothing after the first.
+    ///
+    /// The template is validated, against [`StreamConfig::limits`], as the largest row the
+    /// stream could build from it: with every `stream_*` metadata key at its longest value
+    /// (a 256-byte key included). A template that leaves no room for them — e.g. metadata at
+    /// the 64 KiB limit — refuses the chunk with `InvalidMessage`, and nothing is accepted.
     pub async fn on_stream_chunk_with(
         &self,
         key: &str,
@@ -160,6 +178,10 @@ impl StreamMessageStore {
     /// assigned here (a retried completion of unchanged content reuses it, so a lost
     /// acknowledgement never yields two rows).
     ///
+    /// - The template is validated first, as the largest row it could become (see
+    ///   [`on_stream_chunk_with`](Self::on_stream_chunk_with)); if it fails and a stream is
+    ///   buffered, the `InvalidMessage` is returned and the stream kept, untouched.
+    ///
     /// - The stream is taken out of the buffer map under the lock and stored outside it.
     ///   Calls for the same key wait meanwhile; after success a new chunk starts a new stream.
     /// - On failure the buffer is kept unchanged and the error returned: call again (or
@@ -175,10 +197,17 @@ impl StreamMessageStore {
         template: &ChatAppMessage,
     ) -> Result<StoreReceipt> {
         record::validate_key(key)?;
+        // Checked outside the lock; refused only if there is a stream to write with it.
+        let mut bad_template =
+            record::check_completion_template(key, template, &self.shared.config.limits).err();
         loop {
             let step = {
                 let mut st = self.shared.lock();
-                self.decide_finish(&mut st, key, Some(template), StreamStatus::Complete, None)
+                let caller = Caller::Template {
+                    template,
+                    valid: bad_template.is_none(),
+                };
+                self.decide_finish(&mut st, key, caller, StreamStatus::Complete, None)
             };
             match step {
                 FinishStep::Wait(notified) => notified.await,
@@ -195,6 +224,11 @@ impl StreamMessageStore {
                     }
                     drop(slot);
                     return result;
+                }
+                FinishStep::BadTemplate => {
+                    if let Some(e) = bad_template.take() {
+                        return Err(e);
+                    }
                 }
                 FinishStep::Nothing(None) => {
                     return Err(StorageError::invalid_message(
@@ -220,7 +254,7 @@ impl StreamMessageStore {
                 self.decide_finish(
                     &mut st,
                     key,
-                    None,
+                    Caller::None,
                     StreamStatus::Interrupted,
                     Some(InterruptReason::Aborted),
                 )
@@ -229,7 +263,7 @@ impl StreamMessageStore {
                 FinishStep::Wait(notified) => notified.await,
                 FinishStep::Write(job) => return job.start().wait().await.map(Some),
                 FinishStep::Fail(e) => return Err(e),
-                FinishStep::Nothing(_) => return Ok(None),
+                FinishStep::Nothing(_) | FinishStep::BadTemplate => return Ok(None),
             }
         }
     }
@@ -365,7 +399,8 @@ impl StreamMessageStore {
                 ChunkStep::Wait(notified) => notified.await,
                 ChunkStep::PrepareTemplate => {
                     if let Some(t) = template {
-                        prepared = Some(Arc::new(record::prepare_template(key, t)?));
+                        let limits = &self.shared.config.limits;
+                        prepared = Some(Arc::new(record::prepare_template(key, t, limits)?));
                     }
                 }
                 ChunkStep::Part(job) => {
@@ -393,7 +428,7 @@ impl StreamMessageStore {
                         chunk_bytes = chunk.len(),
                         "stream buffers full: storing the chunk directly as an overflow row"
                     );
-                    let msg = record::overflow_row(key, template, chunk, limit);
+                    let msg = record::overflow_row(key, prepared.as_deref(), chunk, limit);
                     let result = self.shared.store.store_bot_response(&msg).await;
                     {
                         let mut st = self.shared.lock();
@@ -570,7 +605,7 @@ impl StreamMessageStore {
         &'a self,
         st: &mut State,
         key: &str,
-        caller: Option<&ChatAppMessage>,
+        caller: Caller<'_>,
         status: StreamStatus,
         reason: Option<InterruptReason>,
     ) -> FinishStep<'a> {
@@ -578,6 +613,10 @@ impl StreamMessageStore {
         if st.closed {
             return FinishStep::Fail(StorageError::Closed);
         }
+        let (caller, valid) = match caller {
+            Caller::None => (None, true),
+            Caller::Template { template, valid } => (Some(template), valid),
+        };
         let nothing = |st: &mut State| {
             let slot = caller
                 .filter(|t| !t.content.is_empty())
@@ -599,6 +638,10 @@ impl StreamMessageStore {
             st.chunks = st.chunks.saturating_sub(stream.chunks);
             st.entries.remove(key);
             return nothing(st);
+        }
+        if !valid {
+            entry.stream = Some(stream);
+            return FinishStep::BadTemplate;
         }
         entry.busy = true;
         let content = mem::take(&mut stream.content);

@@ -1,5 +1,7 @@
 //! Regression tests for bugs found in review: each fails on the code before its fix.
 //!
+//! 1. A template validated without the `stream_*` keys let chunks be accepted whose rows could
+//!    never be stored.
 //! 4. `flush_interval: Duration::MAX` passed validation and panicked the flusher.
 
 mod support;
@@ -7,16 +9,34 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotplex_storage_core::StorageError;
-use hotplex_storage_stream::{StreamConfig, StreamMessageStore};
-use support::FaultyStore;
+use hotplex_storage_core::{ChatAppMessage, StorageError, ValidationLimits};
+use hotplex_storage_stream::{
+    OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore, keys,
+};
+use support::{FaultyStore, meta, status, template};
 
 const DAY: Duration = Duration::from_hours(24);
+
+fn cfg() -> StreamConfig {
+    StreamConfig {
+        timeout: DAY,
+        flush_interval: DAY,
+        ..StreamConfig::default()
+    }
+}
 
 fn setup(config: StreamConfig) -> (Arc<FaultyStore>, StreamMessageStore) {
     let inner = FaultyStore::new();
     let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
     (inner, streams)
+}
+
+#[track_caller]
+fn invalid_field(err: &StorageError) -> &str {
+    match err {
+        StorageError::InvalidMessage { field, .. } => field,
+        other => panic!("expected InvalidMessage, got {other:?}"),
+    }
 }
 
 #[track_caller]
@@ -26,6 +46,162 @@ fn config_key(result: hotplex_storage_core::Result<StreamMessageStore>) -> Strin
         Err(other) => panic!("expected InvalidConfig, got {other:?}"),
         Ok(_) => panic!("the config was accepted"),
     }
+}
+
+/// A template whose metadata serialises to exactly `bytes` bytes (`{"k":"xx…"}`).
+fn template_with_metadata(session: &str, bytes: usize) -> ChatAppMessage {
+    let t = ChatAppMessage::bot(session, "").with_metadata_entry("k", "x".repeat(bytes - 8));
+    assert_eq!(serde_json::to_vec(&t.metadata).unwrap().len(), bytes);
+    t
+}
+
+// ---- 1. templates are validated as the largest row a stream can write ----------------------
+
+#[tokio::test]
+async fn a_template_without_room_for_the_stream_keys_is_refused_before_any_chunk() {
+    let (inner, streams) = setup(cfg());
+    // Valid on its own (exactly the 64 KiB metadata limit), but no row built from it can be
+    // stored: the stream keys would push its metadata over the limit.
+    let t = template_with_metadata("sess", ValidationLimits::DEFAULT_MAX_METADATA_BYTES);
+    hotplex_storage_core::validate_message(&t).unwrap();
+    for chunk in ["hello ", "world"] {
+        let err = streams
+            .on_stream_chunk_with("key", chunk, &t)
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), "metadata", "{err}");
+    }
+    let m = streams.metrics();
+    assert_eq!(
+        (m.chunks_accepted, m.active_buffers, m.buffered_bytes),
+        (0, 0, 0)
+    );
+    // Nothing was accepted, so there is nothing to complete, abort or flush.
+    let err = streams.on_stream_complete("key", &t).await.unwrap_err();
+    assert_eq!(invalid_field(&err), "content");
+    assert!(streams.on_stream_abort("key").await.unwrap().is_none());
+    streams.close().await.unwrap();
+    assert_eq!(inner.calls(), 0);
+    assert_eq!(streams.metrics().write_failures, 0);
+}
+
+/// Every kind of row (chunk, part, overflow, complete, interrupted) of a stream whose template
+/// was accepted is stored, for metadata sizes on both sides of the acceptance boundary and the
+/// longest possible key (256 control characters, 6 bytes each as JSON).
+#[tokio::test]
+async fn every_accepted_template_yields_rows_the_store_accepts() {
+    let key = "\u{1}".repeat(256);
+    let other_key = "\u{2}".repeat(256);
+    let config = StreamConfig {
+        max_buffer_bytes: 10,
+        max_total_bytes: 100,
+        max_buffers: 1,
+        overflow: OverflowPolicy::DirectStore,
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    };
+    let limit = ValidationLimits::DEFAULT_MAX_METADATA_BYTES;
+    let (mut accepted, mut refused) = (0, 0);
+    for bytes in (limit - 2400..=limit).step_by(100) {
+        let (inner, streams) = setup(config.clone());
+        let t = template_with_metadata("sess", bytes);
+        match streams.on_stream_chunk_with(&key, "0123456789", &t).await {
+            Err(err) => {
+                assert_eq!(invalid_field(&err), "metadata", "{bytes}: {err}");
+                assert_eq!(inner.calls(), 0);
+                refused += 1;
+                continue;
+            }
+            Ok(()) => accepted += 1,
+        }
+        streams.on_stream_chunk_with(&key, "x", &t).await.unwrap(); // a part, then a chunk row
+        streams
+            .on_stream_chunk_with(&other_key, "o", &t)
+            .await
+            .unwrap(); // full: an overflow row
+        streams.on_stream_complete(&key, &t).await.unwrap();
+        streams
+            .on_stream_chunk_with(&other_key, "p", &t)
+            .await
+            .unwrap();
+        streams.close().await.unwrap();
+        let rows = inner.rows();
+        let kinds: Vec<_> = rows.iter().map(status).collect();
+        assert_eq!(
+            kinds,
+            [
+                "chunk",
+                "partial",
+                "chunk",
+                "interrupted",
+                "complete",
+                "chunk",
+                "interrupted"
+            ],
+            "{bytes}"
+        );
+        assert_eq!(meta(&rows[3], keys::STREAM_REASON), "overflow");
+        assert_eq!(meta(&rows[6], keys::STREAM_REASON), "closed");
+        assert_eq!(streams.metrics().write_failures, 0, "{bytes}");
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "the sizes must straddle the boundary"
+    );
+}
+
+#[tokio::test]
+async fn a_completion_template_without_room_is_refused_and_the_stream_kept() {
+    let (inner, streams) = setup(cfg());
+    let t = template("sess");
+    streams
+        .on_stream_chunk_with("k", "answer", &t)
+        .await
+        .unwrap();
+    let big = template_with_metadata("sess", ValidationLimits::DEFAULT_MAX_METADATA_BYTES);
+    let err = streams.on_stream_complete("k", &big).await.unwrap_err();
+    assert_eq!(invalid_field(&err), "metadata", "{err}");
+    assert_eq!(inner.calls(), 0, "refused before any write");
+    let m = streams.metrics();
+    assert_eq!((m.active_buffers, m.buffered_bytes), (1, 6));
+    streams.on_stream_complete("k", &t).await.unwrap();
+    assert_eq!(inner.recorder.contents(), ["answer"]);
+}
+
+#[tokio::test]
+async fn max_buffer_bytes_must_fit_the_configured_content_limit() {
+    let limits = ValidationLimits {
+        max_content_bytes: 100,
+        ..ValidationLimits::default()
+    };
+    let fits = StreamConfig {
+        limits,
+        max_buffer_bytes: 100,
+        max_total_bytes: 1000,
+        ..cfg()
+    };
+    fits.validate().unwrap();
+    let over = StreamConfig {
+        max_buffer_bytes: 101,
+        ..fits.clone()
+    };
+    assert_eq!(
+        config_key(StreamMessageStore::new(FaultyStore::new(), over)),
+        "streaming.max_buffer_bytes"
+    );
+    // Limits too small for the rows of a stream without a template (a 256-byte key as
+    // chat_session_id) are refused as well.
+    let tiny = StreamConfig {
+        limits: ValidationLimits {
+            max_field_bytes: 255,
+            ..limits
+        },
+        ..fits
+    };
+    assert_eq!(
+        config_key(StreamMessageStore::new(FaultyStore::new(), tiny)),
+        "streaming.limits"
+    );
 }
 
 // ---- 4. bounded durations ----------------------------------------------------------------------
