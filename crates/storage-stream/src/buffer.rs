@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use hotplex_storage_core::ChatAppMessage;
+use hotplex_storage_core::{ChatAppMessage, StoreReceipt};
 use tokio::time::Instant;
 
 use crate::StreamMetrics;
@@ -37,8 +37,12 @@ pub(crate) struct Stream {
     pub(crate) template: Option<Arc<ChatAppMessage>>,
     /// When the last chunk arrived.
     pub(crate) last_update: Instant,
-    /// Identity of a failed write of exactly `content`; cleared when `content` changes.
+    /// Identity of a failed write of exactly `content`; cleared when `content` changes. A
+    /// write answered `AlreadyStored` counts as stored only under this id.
     pub(crate) pending: Option<Identity>,
+    /// The receipt of the last part stored. Finishing the stream when no content followed it
+    /// writes nothing and answers with this receipt.
+    pub(crate) last_part: Option<StoreReceipt>,
 }
 
 impl Stream {
@@ -52,6 +56,7 @@ impl Stream {
             template,
             last_update: now,
             pending: None,
+            last_part: None,
         }
     }
 
@@ -84,6 +89,7 @@ pub(crate) struct Counters {
     pub(crate) rejected: u64,
     pub(crate) write_failures: u64,
     pub(crate) chunks_accepted: u64,
+    pub(crate) filtered: u64,
 }
 
 /// The whole mutable state of a stream store.
@@ -151,6 +157,7 @@ impl State {
             rejected: c.rejected,
             write_failures: c.write_failures,
             chunks_accepted: c.chunks_accepted,
+            filtered: c.filtered,
             closed: self.closed,
         }
     }

@@ -9,12 +9,12 @@
 use std::mem;
 use std::sync::Arc;
 
-use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreReceipt};
+use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreOutcome, StoreReceipt};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::buffer::{Identity, State, Stream};
-use crate::record::{InterruptReason, StreamStatus};
+use crate::record::{self, InterruptReason, StreamStatus};
 use crate::stream_store::Shared;
 
 /// Counts one store write in flight until dropped; `close()` waits for the count to reach 0.
@@ -50,11 +50,25 @@ pub(crate) enum JobKind {
         stream: Stream,
         status: StreamStatus,
         reason: Option<InterruptReason>,
+        /// The row's id came from the caller's template, not from this stream.
+        caller_id: bool,
     },
     /// The stream's content so far, as a part; the stream stays in its entry.
     Part { chunks: u64 },
     /// One chunk row (`all_chunks`); on success the chunk joins the buffer.
     ChunkRow,
+}
+
+/// How a write ended, as far as the buffer is concerned.
+enum Settlement {
+    /// The store has the row (`Stored`, or `AlreadyStored` under the job's own id), or its
+    /// strategy declined it (`Filtered`): either way the content leaves the buffer.
+    Written(StoreReceipt),
+    /// The write failed; its content goes back to the buffer.
+    Failed,
+    /// `AlreadyStored` under an id this stream never wrote: another message has it, nothing of
+    /// this write landed.
+    ForeignId,
 }
 
 /// One write of buffered content for `key`. While it exists, the key's entry is `busy`.
@@ -63,6 +77,13 @@ pub(crate) struct Job {
     pub(crate) key: String,
     pub(crate) msg: ChatAppMessage,
     kind: Option<JobKind>,
+    /// True when `AlreadyStored` can only mean this stream's own earlier write of the same
+    /// content: the id is one the stream generated (a fresh UUIDv7 belongs to no other
+    /// message, so the answer comes from a retry inside the inner store after a lost
+    /// acknowledgement), or the stream's pending id (a failed earlier write of the same
+    /// content, which may have landed). Not for a caller-supplied id met on its first write:
+    /// another message has it.
+    accepts_existing: bool,
     _in_flight: InFlight,
 }
 
@@ -75,11 +96,20 @@ impl Job {
         msg: ChatAppMessage,
         kind: JobKind,
     ) -> Self {
+        let (own_id, pending) = match &kind {
+            JobKind::Finish {
+                stream, caller_id, ..
+            } => (!caller_id, stream.pending.as_ref()),
+            // Parts and chunk rows are built from the prepared template, whose id is cleared.
+            JobKind::Part { .. } | JobKind::ChunkRow => (true, None),
+        };
+        let accepts_existing = own_id || pending.is_some_and(|p| p.id == msg.id);
         Self {
             shared: Arc::clone(shared),
             key: key.to_owned(),
             msg,
             kind: Some(kind),
+            accepts_existing,
             _in_flight: InFlight::begin(shared, state),
         }
     }
@@ -92,110 +122,236 @@ impl Job {
         }
     }
 
+    /// The reason of an interrupted stream's last row, if this job writes one.
+    fn interrupt_reason(&self) -> Option<InterruptReason> {
+        match &self.kind {
+            Some(JobKind::Finish {
+                status: StreamStatus::Interrupted,
+                reason,
+                ..
+            }) => *reason,
+            _ => None,
+        }
+    }
+
     async fn run(mut self) -> Result<StoreReceipt> {
-        let result = self.shared.store.store_bot_response(&self.msg).await;
-        if let Err(e) = &result {
+        let mut result = self.shared.store.store_bot_response(&self.msg).await;
+        if let Err(e @ StorageError::InvalidMessage { .. }) = &result
+            && let Some(reason) = self.interrupt_reason()
+        {
+            // Defence in depth: the template was checked against `StreamConfig::limits`, but
+            // the inner store's limits may be smaller. Accepted content must still land.
             tracing::warn!(
+                stream_key = %self.key,
+                stream_reason = reason.as_str(),
+                error = %e,
+                "the store refused the interrupted row as invalid; storing a minimal \
+                 interrupted row (session, content, stream_status, stream_reason, stream_id) \
+                 instead"
+            );
+            let minimal = record::minimal_row(&self.msg);
+            result = self.shared.store.store_bot_response(&minimal).await;
+        }
+        let settlement = match &result {
+            Ok(receipt)
+                if receipt.outcome == StoreOutcome::AlreadyStored && !self.accepts_existing =>
+            {
+                Settlement::ForeignId
+            }
+            Ok(receipt) => Settlement::Written(receipt.clone()),
+            Err(_) => Settlement::Failed,
+        };
+        if matches!(settlement, Settlement::ForeignId) {
+            result = Err(StorageError::invalid_message(
+                "id",
+                format!(
+                    "{:?} is already stored; a stream's message needs a new id (nothing was \
+                     stored, the stream is kept)",
+                    self.msg.id
+                ),
+            ));
+        }
+        match &result {
+            Err(e) => tracing::warn!(
                 stream_key = %self.key,
                 error = %e,
                 "stream write failed; the buffered content is kept"
-            );
+            ),
+            Ok(receipt) if receipt.outcome == StoreOutcome::Filtered => tracing::warn!(
+                stream_key = %self.key,
+                message_type = %self.msg.message_type,
+                stream_status = record::status_of(&self.msg),
+                bytes = self.msg.content.len(),
+                "stream row declined by the storage strategy (Filtered): its content is not \
+                 stored"
+            ),
+            Ok(_) => {}
         }
-        self.settle(result.is_ok());
+        self.settle(settlement);
         result
     }
 
     /// Applies the outcome to the buffer map and frees the entry.
-    fn settle(&mut self, ok: bool) {
+    fn settle(&mut self, settlement: Settlement) {
         let Some(kind) = self.kind.take() else { return };
+        let (written, foreign) = match settlement {
+            Settlement::Written(receipt) => (Some(receipt), false),
+            Settlement::Failed => (None, false),
+            Settlement::ForeignId => (None, true),
+        };
+        let shared = Arc::clone(&self.shared);
         {
-            let mut guard = self.shared.lock();
+            let mut guard = shared.lock();
             let st = &mut *guard;
-            if !ok {
+            let filtered = written
+                .as_ref()
+                .is_some_and(|r| r.outcome == StoreOutcome::Filtered);
+            if written.is_none() {
                 st.counters.write_failures += 1;
             }
-            let written = self.msg.content.len();
-            let identity = Identity {
-                id: self.msg.id.clone(),
-                created_at: self.msg.created_at.unwrap_or_default(),
-            };
-            let entry = st.entries.entry(self.key.clone()).or_default();
-            entry.busy = false;
+            if filtered {
+                // Not a stored row: counted here only, never as completed, partial, ….
+                st.counters.filtered += 1;
+            }
+            st.entries.entry(self.key.clone()).or_default().busy = false;
             match kind {
                 JobKind::Finish {
                     stream,
                     status,
                     reason,
-                } if ok => {
-                    st.bytes = st.bytes.saturating_sub(written);
-                    st.chunks = st.chunks.saturating_sub(stream.chunks);
-                    if status == StreamStatus::Complete {
-                        st.counters.completed += 1;
-                    } else {
-                        st.counters.interrupted += 1;
-                    }
-                    if reason == Some(InterruptReason::Expired) {
-                        st.counters.expired += 1;
-                    }
-                    if entry.stream.is_none() {
-                        st.entries.remove(&self.key);
-                    }
-                }
-                JobKind::Finish { mut stream, .. } => {
-                    stream.content = mem::take(&mut self.msg.content);
-                    stream.pending = Some(identity);
-                    if let Some(newer) = entry.stream.take() {
-                        // Unreachable while the entry was busy; merge defensively, in order.
-                        stream.content.push_str(&newer.content);
-                        stream.chunks += newer.chunks;
-                        stream.accepted += newer.accepted;
-                        stream.last_update = newer.last_update;
-                        stream.pending = None;
-                    }
-                    entry.stream = Some(stream);
-                }
-                JobKind::Part { chunks } => {
-                    if let Some(stream) = entry.stream.as_mut() {
-                        if ok {
-                            st.bytes = st.bytes.saturating_sub(written);
-                            st.chunks = st.chunks.saturating_sub(chunks);
-                            stream.parts += 1;
-                            stream.pending = None;
-                            st.counters.partial += 1;
+                    ..
+                } => {
+                    if written.is_some() {
+                        st.bytes = st.bytes.saturating_sub(self.msg.content.len());
+                        st.chunks = st.chunks.saturating_sub(stream.chunks);
+                        if filtered {
+                            // Counted above, as filtered only.
+                        } else if status == StreamStatus::Complete {
+                            st.counters.completed += 1;
                         } else {
-                            let rest = mem::take(&mut stream.content);
-                            stream.content = mem::take(&mut self.msg.content);
-                            stream.content.push_str(&rest);
-                            stream.chunks += chunks;
-                            stream.pending = rest.is_empty().then_some(identity);
+                            st.counters.interrupted += 1;
+                            if reason == Some(InterruptReason::Expired) {
+                                st.counters.expired += 1;
+                            }
                         }
+                    } else {
+                        self.restore_stream(st, stream, foreign);
                     }
                 }
+                JobKind::Part { chunks } => match written {
+                    Some(receipt) => self.part_stored(st, chunks, receipt, filtered),
+                    None => self.restore_part(st, chunks, foreign),
+                },
                 JobKind::ChunkRow => {
-                    if ok {
-                        if let Some(stream) = entry.stream.as_mut() {
-                            State::append(
-                                stream,
-                                &mut st.bytes,
-                                &mut st.chunks,
-                                &self.msg.content,
-                                Instant::now(),
-                            );
-                            st.counters.chunk_rows += 1;
-                            st.counters.chunks_accepted += 1;
-                        }
-                    } else if entry
-                        .stream
-                        .as_ref()
-                        .is_none_or(|s| s.is_empty() && s.chunks == 0)
+                    if written.is_some() {
+                        self.chunk_row_stored(st, filtered);
+                    } else if let Some(entry) = st.entries.get_mut(&self.key)
+                        && entry
+                            .stream
+                            .as_ref()
+                            .is_some_and(|s| s.is_empty() && s.chunks == 0)
                     {
                         // The stream was started by this chunk and holds nothing: forget it.
-                        st.entries.remove(&self.key);
+                        entry.stream = None;
                     }
                 }
             }
+            if st
+                .entries
+                .get(&self.key)
+                .is_some_and(|e| e.stream.is_none())
+            {
+                st.entries.remove(&self.key);
+            }
         }
-        self.shared.changed.notify_waiters();
+        shared.changed.notify_waiters();
+    }
+
+    /// A failed write of the whole stream: it goes back into its entry with its content.
+    fn restore_stream(&mut self, st: &mut State, mut stream: Stream, foreign: bool) {
+        stream.content = mem::take(&mut self.msg.content);
+        if !foreign {
+            // The write may have landed: the next write of this content reuses its id.
+            stream.pending = Some(self.identity());
+        }
+        let entry = st.entries.entry(self.key.clone()).or_default();
+        if let Some(newer) = entry.stream.take() {
+            // Unreachable while the entry was busy; merge defensively, in order.
+            stream.content.push_str(&newer.content);
+            stream.chunks += newer.chunks;
+            stream.accepted += newer.accepted;
+            stream.last_update = newer.last_update;
+            stream.pending = None;
+        }
+        entry.stream = Some(stream);
+    }
+
+    fn part_stored(&mut self, st: &mut State, chunks: u64, receipt: StoreReceipt, filtered: bool) {
+        let Some(stream) = st
+            .entries
+            .get_mut(&self.key)
+            .and_then(|e| e.stream.as_mut())
+        else {
+            return;
+        };
+        stream.parts += 1;
+        stream.pending = None;
+        stream.last_part = Some(receipt);
+        st.bytes = st.bytes.saturating_sub(self.msg.content.len());
+        st.chunks = st.chunks.saturating_sub(chunks);
+        if !filtered {
+            st.counters.partial += 1;
+        }
+    }
+
+    /// A failed part write: its content goes back in front of whatever the stream holds.
+    fn restore_part(&mut self, st: &mut State, chunks: u64, foreign: bool) {
+        let identity = self.identity();
+        let Some(stream) = st
+            .entries
+            .get_mut(&self.key)
+            .and_then(|e| e.stream.as_mut())
+        else {
+            return;
+        };
+        let rest = mem::take(&mut stream.content);
+        stream.content = mem::take(&mut self.msg.content);
+        stream.content.push_str(&rest);
+        stream.chunks += chunks;
+        if !rest.is_empty() {
+            stream.pending = None;
+        } else if !foreign {
+            stream.pending = Some(identity);
+        }
+    }
+
+    fn chunk_row_stored(&self, st: &mut State, filtered: bool) {
+        let Some(stream) = st
+            .entries
+            .get_mut(&self.key)
+            .and_then(|e| e.stream.as_mut())
+        else {
+            return;
+        };
+        State::append(
+            stream,
+            &mut st.bytes,
+            &mut st.chunks,
+            &self.msg.content,
+            Instant::now(),
+        );
+        if !filtered {
+            st.counters.chunk_rows += 1;
+        }
+        st.counters.chunks_accepted += 1;
+    }
+
+    /// The id and creation time this job wrote under.
+    fn identity(&self) -> Identity {
+        Identity {
+            id: self.msg.id.clone(),
+            created_at: self.msg.created_at.unwrap_or_default(),
+        }
     }
 }
 
@@ -207,7 +363,7 @@ impl Drop for Job {
                 stream_key = %self.key,
                 "stream write abandoned before it finished; the buffered content is kept"
             );
-            self.settle(false);
+            self.settle(Settlement::Failed);
         }
     }
 }

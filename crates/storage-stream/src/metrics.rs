@@ -36,6 +36,12 @@ pub struct StreamMetrics {
     pub write_failures: u64,
     /// Chunks accepted with `Ok`.
     pub chunks_accepted: u64,
+    /// Rows the inner store answered [`Filtered`](hotplex_storage_core::StoreOutcome::Filtered):
+    /// a [`StrategyStore`](hotplex_storage_core::StrategyStore) declined their message type.
+    /// Their content is not stored — by the configured strategy's decision — and they are not
+    /// counted in `flushed`, `completed`, `interrupted`, `partial`, `chunk_rows` or
+    /// `overflowed`. Each is logged as a warning with the stream key and the message type.
+    pub filtered: u64,
     /// True once `close()` has been called.
     pub closed: bool,
 }

@@ -224,6 +224,14 @@ fn stamp(msg: &mut ChatAppMessage, key: &str, stream_id: &str, status: StreamSta
     m.insert(keys::STREAM_KEY.into(), key.into());
 }
 
+/// The `stream_status` of a row built here (empty for any other message).
+pub(crate) fn status_of(msg: &ChatAppMessage) -> &str {
+    msg.metadata
+        .get(keys::STREAM_STATUS)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// The last row of a stream (complete or interrupted), carrying `content`.
 ///
 /// `caller` is the template given to `on_stream_complete`: it wins over the captured one; its
@@ -288,6 +296,27 @@ pub(crate) fn chunk_row(key: &str, stream: &Stream, chunk: &str) -> ChatAppMessa
     stamp(&mut msg, key, &stream.id, StreamStatus::Chunk);
     msg.metadata
         .insert(keys::STREAM_SEQ.into(), Value::from(stream.accepted + 1));
+    msg
+}
+
+/// The smallest interrupted row that still keeps `row`'s content, identity and session: a bare
+/// `final_response` with only `stream_status`, `stream_reason` and `stream_id` (plus
+/// `stream_part` when the stream was stored in parts). Written when the store refuses `row`
+/// itself as invalid, so that accepted content still lands.
+pub(crate) fn minimal_row(row: &ChatAppMessage) -> ChatAppMessage {
+    let mut msg = ChatAppMessage::bot(row.chat_session_id.clone(), row.content.clone());
+    msg.id.clone_from(&row.id);
+    msg.created_at = row.created_at;
+    for key in [
+        keys::STREAM_STATUS,
+        keys::STREAM_REASON,
+        keys::STREAM_ID,
+        keys::STREAM_PART,
+    ] {
+        if let Some(value) = row.metadata.get(key) {
+            msg.metadata.insert(key.into(), value.clone());
+        }
+    }
     msg
 }
 
@@ -384,6 +413,45 @@ mod tests {
         assert!(check_completion_template("k", &with_metadata(fits), &limits).is_ok());
         // A completion template without session or type is checked as the row it becomes.
         check_completion_template("k", &ChatAppMessage::default(), &limits).unwrap();
+    }
+
+    #[test]
+    fn minimal_rows_keep_content_identity_session_and_the_stream_keys_only() {
+        let mut stream = Stream::new(
+            Some(std::sync::Arc::new(
+                ChatAppMessage::bot("sess", "")
+                    .with_platform("slack")
+                    .with_metadata_entry("model", "m"),
+            )),
+            Instant::now(),
+        );
+        stream.parts = 1;
+        let row = final_row(
+            "k",
+            &stream,
+            "text".into(),
+            None,
+            StreamStatus::Interrupted,
+            Some(InterruptReason::Expired),
+        );
+        let min = minimal_row(&row);
+        assert_eq!(
+            (min.id.as_str(), min.created_at),
+            (row.id.as_str(), row.created_at)
+        );
+        assert_eq!(
+            (min.chat_session_id.as_str(), min.content.as_str()),
+            ("sess", "text")
+        );
+        assert_eq!(min.message_type, MessageType::FINAL_RESPONSE);
+        assert!(min.chat_platform.is_empty());
+        let mut names: Vec<_> = min.metadata.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["stream_id", "stream_part", "stream_reason", "stream_status"]
+        );
+        assert_eq!(min.metadata[keys::STREAM_REASON], "expired");
     }
 
     #[test]

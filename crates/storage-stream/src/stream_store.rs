@@ -6,13 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreReceipt, WriteOnlyStore};
+use hotplex_storage_core::{
+    ChatAppMessage, Result, StorageError, StoreOutcome, StoreReceipt, WriteOnlyStore,
+};
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::buffer::{State, Stream};
+use crate::buffer::{Counters, State, Stream};
 use crate::job::{InFlight, Job, JobKind, Pending};
 use crate::record::{self, InterruptReason, StreamStatus};
 use crate::{OverflowPolicy, StoragePolicy, StreamConfig, StreamMetrics};
@@ -63,6 +65,9 @@ enum FinishStep<'a> {
     /// Nothing buffered for the key. Carries a write slot when the caller's message must be
     /// stored as it is.
     Nothing(Option<InFlight>),
+    /// Everything the stream accepted is already stored in parts and nothing followed the
+    /// last one: no row to write; the receipt names the last part (`AlreadyStored`).
+    StoredInParts(StoreReceipt),
     /// The caller's template failed its check and there is a stream to write with it.
     BadTemplate,
     Fail(StorageError),
@@ -181,6 +186,21 @@ impl StreamMessageStore {
     /// - The template is validated first, as the largest row it could become (see
     ///   [`on_stream_chunk_with`](Self::on_stream_chunk_with)); if it fails and a stream is
     ///   buffered, the `InvalidMessage` is returned and the stream kept, untouched.
+    /// - `AlreadyStored` counts as stored only for an id that is the stream's own: one it
+    ///   generated, or the id of its own earlier write of the same content that failed (a
+    ///   retry after a lost acknowledgement). A template `id` already used by another message
+    ///   — e.g. one template with a fixed id reused for two answers — fails with
+    ///   `InvalidMessage` on field `id` ("already stored; a stream's message needs a new id")
+    ///   and the stream is kept: complete it again with a new or empty id. A caller-supplied
+    ///   id must therefore be new; through a `RetryStore`, a lost acknowledgement of the very
+    ///   first write under such an id is indistinguishable from a reused id and is refused too.
+    /// - A receipt with outcome `Filtered` means the inner store's strategy (a
+    ///   [`StrategyStore`](hotplex_storage_core::StrategyStore)) declined the message type:
+    ///   nothing was stored, by that strategy's decision, and the stream is gone. It is
+    ///   counted in [`StreamMetrics::filtered`] and logged as a warning.
+    /// - When everything the stream accepted is already stored in parts (the last chunk that
+    ///   would have followed a part was not accepted), no row is written — never an empty
+    ///   one — and the receipt names the last part, with outcome `AlreadyStored`.
     ///
     /// - The stream is taken out of the buffer map under the lock and stored outside it.
     ///   Calls for the same key wait meanwhile; after success a new chunk starts a new stream.
@@ -215,16 +235,11 @@ impl StreamMessageStore {
                 FinishStep::Fail(e) => return Err(e),
                 FinishStep::Nothing(Some(slot)) => {
                     let result = self.shared.store.store_bot_response(template).await;
-                    {
-                        let mut st = self.shared.lock();
-                        match &result {
-                            Ok(_) => st.counters.completed += 1,
-                            Err(_) => st.counters.write_failures += 1,
-                        }
-                    }
+                    self.count_direct_write(key, template, &result, |c| c.completed += 1, false);
                     drop(slot);
                     return result;
                 }
+                FinishStep::StoredInParts(receipt) => return Ok(receipt),
                 FinishStep::BadTemplate => {
                     if let Some(e) = bad_template.take() {
                         return Err(e);
@@ -245,7 +260,12 @@ impl StreamMessageStore {
 
     /// Ends the stream `key` without completion: its chunks are stored as one message marked
     /// `stream_status = "interrupted"`, `stream_reason = "aborted"`. `Ok(None)` when nothing is
-    /// buffered for the key. On failure the buffer is kept and the error returned.
+    /// buffered for the key; the last part's receipt (`AlreadyStored`) when everything
+    /// accepted is already stored in parts. On failure the buffer is kept and the error
+    /// returned. If the store refuses the row as invalid (`InvalidMessage`: its limits are
+    /// smaller than [`StreamConfig::limits`]), a minimal row — session, content,
+    /// `stream_status`, `stream_reason`, `stream_id` (and `stream_part`) — is stored instead;
+    /// the same holds for rows of expired and closed streams.
     pub async fn on_stream_abort(&self, key: &str) -> Result<Option<StoreReceipt>> {
         record::validate_key(key)?;
         loop {
@@ -262,6 +282,7 @@ impl StreamMessageStore {
             match step {
                 FinishStep::Wait(notified) => notified.await,
                 FinishStep::Write(job) => return job.start().wait().await.map(Some),
+                FinishStep::StoredInParts(receipt) => return Ok(Some(receipt)),
                 FinishStep::Fail(e) => return Err(e),
                 FinishStep::Nothing(_) | FinishStep::BadTemplate => return Ok(None),
             }
@@ -276,6 +297,38 @@ impl StreamMessageStore {
     /// The background flusher calls this every `flush_interval`.
     pub async fn flush_expired(&self) -> Result<usize> {
         flush_expired(&self.shared).await
+    }
+
+    /// Counts a write a call made itself (not through a [`Job`]) and logs a filtered one.
+    /// `stored` counts a row that was stored; `chunk` says the write carried an accepted chunk.
+    fn count_direct_write(
+        &self,
+        key: &str,
+        msg: &ChatAppMessage,
+        result: &Result<StoreReceipt>,
+        stored: fn(&mut Counters),
+        chunk: bool,
+    ) {
+        let filtered = matches!(result, Ok(r) if r.outcome == StoreOutcome::Filtered);
+        if filtered {
+            tracing::warn!(
+                stream_key = %key,
+                message_type = %msg.message_type,
+                stream_status = record::status_of(msg),
+                bytes = msg.content.len(),
+                "stream row declined by the storage strategy (Filtered): its content is not \
+                 stored"
+            );
+        }
+        let mut st = self.shared.lock();
+        match result {
+            Ok(_) if filtered => st.counters.filtered += 1,
+            Ok(_) => stored(&mut st.counters),
+            Err(_) => st.counters.write_failures += 1,
+        }
+        if chunk && result.is_ok() {
+            st.counters.chunks_accepted += 1;
+        }
     }
 
     /// A snapshot of the buffers and counters, taken under the lock (never blocked by a write).
@@ -430,16 +483,7 @@ impl StreamMessageStore {
                     );
                     let msg = record::overflow_row(key, prepared.as_deref(), chunk, limit);
                     let result = self.shared.store.store_bot_response(&msg).await;
-                    {
-                        let mut st = self.shared.lock();
-                        match &result {
-                            Ok(_) => {
-                                st.counters.overflowed += 1;
-                                st.counters.chunks_accepted += 1;
-                            }
-                            Err(_) => st.counters.write_failures += 1,
-                        }
-                    }
+                    self.count_direct_write(key, &msg, &result, |c| c.overflowed += 1, true);
                     drop(slot);
                     return result.map(|_| ());
                 }
@@ -633,11 +677,15 @@ impl StreamMessageStore {
             st.entries.remove(key);
             return nothing(st);
         };
-        if stream.is_empty() {
-            // Only empty chunks: nothing to store.
+        if stream.content.is_empty() {
+            // Only empty chunks since the start or since the last stored part: nothing to
+            // store, never an empty row. A stream stored in parts answers with its last part.
             st.chunks = st.chunks.saturating_sub(stream.chunks);
             st.entries.remove(key);
-            return nothing(st);
+            return match stream.last_part {
+                Some(part) => FinishStep::StoredInParts(already_stored(part)),
+                None => nothing(st),
+            };
         }
         if !valid {
             entry.stream = Some(stream);
@@ -655,6 +703,7 @@ impl StreamMessageStore {
                 stream,
                 status,
                 reason,
+                caller_id: caller.is_some_and(|t| !t.id.is_empty()),
             },
         )))
     }
@@ -675,6 +724,15 @@ impl Drop for StreamMessageStore {
     }
 }
 
+/// The receipt for a stream whose content is all in stored parts: the last part's id,
+/// `AlreadyStored` (or `Filtered`, if the strategy declined that part).
+fn already_stored(last_part: StoreReceipt) -> StoreReceipt {
+    match last_part.outcome {
+        StoreOutcome::Filtered => last_part,
+        _ => StoreReceipt::already_stored(last_part.id),
+    }
+}
+
 /// Takes stream `key` out of its (idle) entry for an interrupted write. Empty streams are
 /// forgotten instead (`None`).
 fn take_stream(
@@ -691,7 +749,8 @@ fn take_stream(
         st.entries.remove(key);
         return None;
     };
-    if stream.is_empty() {
+    if stream.content.is_empty() {
+        // Only empty chunks since the start or the last stored part: never an empty row.
         st.chunks = st.chunks.saturating_sub(stream.chunks);
         st.entries.remove(key);
         return None;
@@ -709,6 +768,7 @@ fn take_stream(
             stream,
             status,
             reason: Some(reason),
+            caller_id: false,
         },
     ))
 }

@@ -2,6 +2,8 @@
 //!
 //! 1. A template validated without the `stream_*` keys let chunks be accepted whose rows could
 //!    never be stored.
+//! 2. `AlreadyStored` of a foreign id and `Filtered` receipts counted as persisted.
+//! 3. Finishing a stream right after a stored part wrote an empty row.
 //! 4. `flush_interval: Duration::MAX` passed validation and panicked the flusher.
 
 mod support;
@@ -9,11 +11,14 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotplex_storage_core::{ChatAppMessage, StorageError, ValidationLimits};
+use hotplex_storage_core::{
+    ChatAppMessage, DefaultStrategy, MessageType, StorageError, StoreOutcome, StrategyStore,
+    ValidationLimits, WriteOnlyStore,
+};
 use hotplex_storage_stream::{
     OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore, keys,
 };
-use support::{FaultyStore, meta, status, template};
+use support::{Capture, FaultyStore, StrictStore, meta, status, template};
 
 const DAY: Duration = Duration::from_hours(24);
 
@@ -202,6 +207,221 @@ async fn max_buffer_bytes_must_fit_the_configured_content_limit() {
         config_key(StreamMessageStore::new(FaultyStore::new(), tiny)),
         "streaming.limits"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_row_the_store_refuses_is_stored_as_a_minimal_row() {
+    let (capture, _guard) = Capture::install();
+    // The backend's metadata limit is smaller than the stream store's: a misconfiguration.
+    let inner = StrictStore::new(ValidationLimits {
+        max_metadata_bytes: 256,
+        ..ValidationLimits::default()
+    });
+    let config = StreamConfig {
+        timeout: Duration::from_secs(10),
+        ..cfg()
+    };
+    let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
+    let t = template("sess").with_metadata_entry("notes", "n".repeat(1000));
+    for key in ["aborted", "expired", "closed"] {
+        streams
+            .on_stream_chunk_with(key, "kept ", &t)
+            .await
+            .unwrap();
+        streams.on_stream_chunk_with(key, key, &t).await.unwrap();
+    }
+    // A completion is not rewritten: its error is returned and the stream kept.
+    let err = streams.on_stream_complete("aborted", &t).await.unwrap_err();
+    assert_eq!(invalid_field(&err), "metadata");
+    assert_eq!(streams.metrics().active_buffers, 3);
+
+    let receipt = streams.on_stream_abort("aborted").await.unwrap().unwrap();
+    assert!(receipt.is_persisted());
+    tokio::time::advance(Duration::from_secs(5)).await;
+    streams
+        .on_stream_chunk_with("closed", "!", &t)
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(streams.flush_expired().await.unwrap(), 1);
+    streams.close().await.unwrap();
+
+    let rows = inner.rows();
+    assert_eq!(rows[0].id, receipt.id);
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.content.as_str(),
+                meta(r, keys::STREAM_REASON).as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("kept aborted", "aborted"),
+            ("kept expired", "expired"),
+            ("kept closed!", "closed")
+        ]
+    );
+    for row in &rows {
+        let mut names: Vec<_> = row.metadata.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["stream_id", "stream_reason", "stream_status"]);
+        assert_eq!(status(row), "interrupted");
+        assert_eq!(row.chat_session_id, "sess");
+        assert_eq!(row.message_type, MessageType::FINAL_RESPONSE);
+    }
+    let m = streams.metrics();
+    assert_eq!(
+        (m.interrupted, m.active_buffers, m.buffered_bytes),
+        (3, 0, 0)
+    );
+    assert_eq!(capture.matching("minimal interrupted row").len(), 3);
+}
+
+// ---- 2. AlreadyStored of a foreign id, Filtered -----------------------------------------------
+
+#[tokio::test]
+async fn a_completion_id_already_used_by_another_message_is_refused_and_the_stream_kept() {
+    let (inner, streams) = setup(cfg());
+    // A caller reusing one response template (with a fixed id) for two answers.
+    let t = template("sess").with_id("resp-1");
+    streams
+        .on_stream_chunk_with("sess", "first answer", &t)
+        .await
+        .unwrap();
+    let first = streams.on_stream_complete("sess", &t).await.unwrap();
+    assert_eq!(first.outcome, StoreOutcome::Stored);
+    streams
+        .on_stream_chunk_with("sess", "second answer", &t)
+        .await
+        .unwrap();
+    let err = streams.on_stream_complete("sess", &t).await.unwrap_err();
+    assert_eq!(invalid_field(&err), "id", "{err}");
+    assert!(err.to_string().contains("new id"), "{err}");
+    let m = streams.metrics();
+    assert_eq!(
+        (m.active_buffers, m.buffered_bytes, m.completed),
+        (1, 13, 1)
+    );
+    // Asking again with the same id is refused again; nothing was lost meanwhile.
+    assert!(streams.on_stream_complete("sess", &t).await.is_err());
+    let receipt = streams
+        .on_stream_complete("sess", &template("sess"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.outcome, StoreOutcome::Stored);
+    assert_eq!(inner.recorder.contents(), ["first answer", "second answer"]);
+}
+
+#[tokio::test]
+async fn a_fixed_completion_id_retried_after_a_lost_ack_is_already_stored() {
+    let (inner, streams) = setup(cfg());
+    let t = template("sess").with_id("resp-1");
+    streams
+        .on_stream_chunk_with("k", "answer", &t)
+        .await
+        .unwrap();
+    inner.fail_after_write_next(1);
+    assert!(streams.on_stream_complete("k", &t).await.is_err());
+    let receipt = streams.on_stream_complete("k", &t).await.unwrap();
+    assert_eq!(
+        (receipt.id.as_str(), receipt.outcome),
+        ("resp-1", StoreOutcome::AlreadyStored)
+    );
+    assert_eq!(inner.recorder.contents(), ["answer"]);
+    assert_eq!(streams.metrics().active_buffers, 0);
+}
+
+#[tokio::test]
+async fn a_stream_declined_by_the_strategy_is_reported_as_filtered() {
+    let (capture, _guard) = Capture::install();
+    let inner = FaultyStore::new();
+    let strategy: Arc<dyn WriteOnlyStore> =
+        Arc::new(StrategyStore::new(inner.clone(), DefaultStrategy));
+    let streams = StreamMessageStore::new(strategy, cfg()).unwrap();
+    let answer = ChatAppMessage::of_type("sess", MessageType::ANSWER, "");
+    streams
+        .on_stream_chunk_with("done", "the whole answer", &answer)
+        .await
+        .unwrap();
+    let receipt = streams.on_stream_complete("done", &answer).await.unwrap();
+    assert_eq!(receipt.outcome, StoreOutcome::Filtered);
+    assert!(!receipt.is_persisted());
+    streams
+        .on_stream_chunk_with("open", "interrupted", &answer)
+        .await
+        .unwrap();
+    streams.close().await.unwrap();
+    assert_eq!(inner.calls(), 0);
+    let m = streams.metrics();
+    assert_eq!(
+        (m.filtered, m.completed, m.interrupted, m.flushed),
+        (2, 0, 0, 0)
+    );
+    assert_eq!((m.active_buffers, m.buffered_bytes), (0, 0));
+    let warned = capture.matching("declined by the storage strategy");
+    assert_eq!(warned.len(), 2);
+    assert_eq!(warned[0].level, tracing::Level::WARN);
+    assert_eq!(warned[0].fields["stream_key"], "done");
+    assert_eq!(warned[0].fields["message_type"], "answer");
+    assert_eq!(warned[1].fields["stream_key"], "open");
+}
+
+// ---- 3. no empty row after a part ------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn finishing_right_after_a_stored_part_writes_no_empty_row() {
+    let config = StreamConfig {
+        max_buffer_bytes: 10,
+        max_total_bytes: 1000,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    let t = template("sess");
+    for key in ["complete", "abort", "close"] {
+        streams
+            .on_stream_chunk_with(key, "0123456789", &t)
+            .await
+            .unwrap();
+        // This chunk needs a part write; its caller gives up while the write runs, so the
+        // part is stored and the chunk is not accepted: the stream is left with no content.
+        inner.block();
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(20),
+            streams.on_stream_chunk_with(key, "abc", &t),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        inner.release();
+        while streams.metrics().in_flight_writes > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(streams.metrics().buffered_bytes, 0, "the part was stored");
+    }
+    let done = streams.on_stream_complete("complete", &t).await.unwrap();
+    let aborted = streams.on_stream_abort("abort").await.unwrap().unwrap();
+    streams.close().await.unwrap();
+
+    let rows = inner.rows();
+    assert_eq!(
+        inner.recorder.contents(),
+        ["0123456789", "0123456789", "0123456789"]
+    );
+    assert!(rows.iter().all(|r| status(r) == "partial"));
+    // The receipts name the stream's last stored row: its content is already persisted.
+    assert_eq!(
+        (done.id.as_str(), done.outcome),
+        (rows[0].id.as_str(), StoreOutcome::AlreadyStored)
+    );
+    assert_eq!(
+        (aborted.id.as_str(), aborted.outcome),
+        (rows[1].id.as_str(), StoreOutcome::AlreadyStored)
+    );
+    let m = streams.metrics();
+    assert_eq!((m.partial, m.active_buffers, m.buffered_bytes), (3, 0, 0));
 }
 
 // ---- 4. bounded durations ----------------------------------------------------------------------

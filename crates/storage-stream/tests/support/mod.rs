@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use hotplex_storage_core::{
     ChatAppMessage, Result, StorageError, StoreReceipt, ValidationLimits, WriteOnlyStore,
-    prepare_message,
+    prepare_message, validate_message_with,
 };
 use tokio::sync::{Notify, watch};
 
@@ -201,6 +201,44 @@ impl WriteOnlyStore for FaultyStore {
     }
     async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
         self.call(|| self.recorder.write_batch(msgs)).await
+    }
+}
+
+/// A [`RecordingStore`] behind stricter [`ValidationLimits`] than the stream store's: stands
+/// for a backend whose limits are smaller than the ones the stream store was configured with.
+pub struct StrictStore {
+    pub recorder: Arc<RecordingStore>,
+    limits: ValidationLimits,
+}
+
+impl StrictStore {
+    pub fn new(limits: ValidationLimits) -> Arc<Self> {
+        Arc::new(Self {
+            recorder: RecordingStore::new(),
+            limits,
+        })
+    }
+
+    pub fn rows(&self) -> Vec<ChatAppMessage> {
+        self.recorder.rows()
+    }
+
+    fn write(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        validate_message_with(msg, &self.limits)?;
+        self.recorder.write(msg)
+    }
+}
+
+#[async_trait]
+impl WriteOnlyStore for StrictStore {
+    async fn store_user_message(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        self.write(msg)
+    }
+    async fn store_bot_response(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        self.write(msg)
+    }
+    async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
+        msgs.iter().map(|m| self.write(m)).collect()
     }
 }
 
