@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{ChatAppMessage, StoreReceipt};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::StreamMetrics;
 
@@ -23,7 +24,7 @@ pub(crate) struct Identity {
 #[derive(Debug)]
 pub(crate) struct Stream {
     /// `stream_id` of every row of this stream (UUIDv7).
-    pub(crate) id: String,
+    pub(crate) id: Uuid,
     /// The accepted chunks, concatenated in order.
     pub(crate) content: String,
     /// Number of chunks in `content` (empty chunks included).
@@ -48,7 +49,7 @@ pub(crate) struct Stream {
 impl Stream {
     pub(crate) fn new(template: Option<Arc<ChatAppMessage>>, now: Instant) -> Self {
         Self {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: Uuid::now_v7(),
             content: String::new(),
             chunks: 0,
             accepted: 0,

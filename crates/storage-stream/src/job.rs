@@ -64,8 +64,9 @@ enum Settlement {
     /// The store has the row (`Stored`, or `AlreadyStored` under the job's own id), or its
     /// strategy declined it (`Filtered`): either way the content leaves the buffer.
     Written(StoreReceipt),
-    /// The write failed; its content goes back to the buffer.
-    Failed,
+    /// The write failed. It may have landed when the error was transient, retries were
+    /// exhausted, or the job was abandoned.
+    Failed { may_have_landed: bool },
     /// `AlreadyStored` under an id this stream never wrote: another message has it, nothing of
     /// this write landed.
     ForeignId,
@@ -80,9 +81,9 @@ pub(crate) struct Job {
     /// True when `AlreadyStored` can only mean this stream's own earlier write of the same
     /// content: the id is one the stream generated (a fresh UUIDv7 belongs to no other
     /// message, so the answer comes from a retry inside the inner store after a lost
-    /// acknowledgement), or the stream's pending id (a failed earlier write of the same
-    /// content, which may have landed). Not for a caller-supplied id met on its first write:
-    /// another message has it.
+    /// acknowledgement), the stream's pending id (a failed earlier write of the same content,
+    /// which may have landed), or a chunk row's id, which names the chunk and its position.
+    /// Not for a caller-supplied id met on its first write: another message has it.
     accepts_existing: bool,
     _in_flight: InFlight,
 }
@@ -100,7 +101,7 @@ impl Job {
             JobKind::Finish {
                 stream, caller_id, ..
             } => (!caller_id, stream.pending.as_ref()),
-            // Parts and chunk rows are built from the prepared template, whose id is cleared.
+            // Parts are built from the prepared template, whose id is cleared.
             JobKind::Part { .. } | JobKind::ChunkRow => (true, None),
         };
         let accepts_existing = own_id || pending.is_some_and(|p| p.id == msg.id);
@@ -159,7 +160,10 @@ impl Job {
                 Settlement::ForeignId
             }
             Ok(receipt) => Settlement::Written(receipt.clone()),
-            Err(_) => Settlement::Failed,
+            Err(e) => Settlement::Failed {
+                may_have_landed: e.is_transient()
+                    || matches!(e, StorageError::RetryExhausted { .. }),
+            },
         };
         if matches!(settlement, Settlement::ForeignId) {
             result = Err(StorageError::invalid_message(
@@ -194,10 +198,10 @@ impl Job {
     /// Applies the outcome to the buffer map and frees the entry.
     fn settle(&mut self, settlement: Settlement) {
         let Some(kind) = self.kind.take() else { return };
-        let (written, foreign) = match settlement {
-            Settlement::Written(receipt) => (Some(receipt), false),
-            Settlement::Failed => (None, false),
-            Settlement::ForeignId => (None, true),
+        let (written, foreign, may_have_landed) = match settlement {
+            Settlement::Written(receipt) => (Some(receipt), false, false),
+            Settlement::Failed { may_have_landed } => (None, false, may_have_landed),
+            Settlement::ForeignId => (None, true, false),
         };
         let shared = Arc::clone(&self.shared);
         {
@@ -245,13 +249,17 @@ impl Job {
                 JobKind::ChunkRow => {
                     if written.is_some() {
                         self.chunk_row_stored(st, filtered);
-                    } else if let Some(entry) = st.entries.get_mut(&self.key)
+                    } else if !may_have_landed
+                        && let Some(entry) = st.entries.get_mut(&self.key)
                         && entry
                             .stream
                             .as_ref()
                             .is_some_and(|s| s.is_empty() && s.chunks == 0)
                     {
-                        // The stream was started by this chunk and holds nothing: forget it.
+                        // The stream was started by this chunk, holds nothing and nothing of it
+                        // landed: forget it. When the row may have landed, the (empty) stream is
+                        // kept so that a retry of the chunk reuses its stream id and position,
+                        // hence the row's id, and is answered `AlreadyStored`.
                         entry.stream = None;
                     }
                 }
@@ -363,7 +371,9 @@ impl Drop for Job {
                 stream_key = %self.key,
                 "stream write abandoned before it finished; the buffered content is kept"
             );
-            self.settle(Settlement::Failed);
+            self.settle(Settlement::Failed {
+                may_have_landed: true,
+            });
         }
     }
 }

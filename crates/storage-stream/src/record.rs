@@ -1,6 +1,8 @@
 //! The rows a stream produces: their `metadata.stream_*` vocabulary and how each is built from
 //! the stream's template.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+
 use hotplex_storage_core::{
     ChatAppMessage, MessageType, Result, StorageError, ValidationLimits, assign_identity, time,
     validate_message_with,
@@ -217,10 +219,10 @@ fn fill_identity(msg: &mut ChatAppMessage, pending: Option<&Identity>) {
     assign_identity(msg, time::now_micros());
 }
 
-fn stamp(msg: &mut ChatAppMessage, key: &str, stream_id: &str, status: StreamStatus) {
+fn stamp(msg: &mut ChatAppMessage, key: &str, stream_id: &Uuid, status: StreamStatus) {
     let m = &mut msg.metadata;
     m.insert(keys::STREAM_STATUS.into(), status.as_str().into());
-    m.insert(keys::STREAM_ID.into(), stream_id.into());
+    m.insert(keys::STREAM_ID.into(), stream_id.to_string().into());
     m.insert(keys::STREAM_KEY.into(), key.into());
 }
 
@@ -289,14 +291,44 @@ pub(crate) fn part_row(key: &str, stream: &Stream, content: String, chunks: u64)
 }
 
 /// The row of one chunk under `all_chunks`: chunk number `stream.accepted + 1`.
+///
+/// Its id is derived from the stream, the position and the chunk ([`chunk_row_id`]): writing
+/// the same chunk at the same position again — a retry after a lost acknowledgement — can only
+/// be answered `AlreadyStored`, never make a second row.
 pub(crate) fn chunk_row(key: &str, stream: &Stream, chunk: &str) -> ChatAppMessage {
+    let seq = stream.accepted + 1;
     let mut msg = base(key, stream.template.as_deref());
     chunk.clone_into(&mut msg.content);
+    msg.id = chunk_row_id(&stream.id, seq, chunk);
     fill_identity(&mut msg, None);
     stamp(&mut msg, key, &stream.id, StreamStatus::Chunk);
     msg.metadata
-        .insert(keys::STREAM_SEQ.into(), Value::from(stream.accepted + 1));
+        .insert(keys::STREAM_SEQ.into(), Value::from(seq));
     msg
+}
+
+/// The id of chunk row `seq` of stream `stream_id` carrying `chunk`: a UUIDv7 with the stream's
+/// timestamp (so the rows of a stream sort together) whose other 74 bits are a hash of the
+/// three. Deterministic within the process, which is as long as a stream lives.
+///
+/// The chunk is part of the name on purpose: if a chunk row's write failed and the caller then
+/// sends a *different* chunk, that chunk must get its own row rather than be acknowledged by
+/// the row of the chunk it replaced.
+pub(crate) fn chunk_row_id(stream_id: &Uuid, seq: u64, chunk: &str) -> String {
+    let mut bits = [0u8; 16];
+    for (half, salt) in bits.chunks_exact_mut(8).zip([0u8, 1]) {
+        let mut h = DefaultHasher::new();
+        (salt, stream_id.as_u128(), seq, chunk).hash(&mut h);
+        half.copy_from_slice(&h.finish().to_be_bytes());
+    }
+    // A UUIDv7 starts with its 48-bit Unix timestamp in milliseconds.
+    let b = stream_id.as_bytes();
+    let millis = u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&bits[..10]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random)
+        .into_uuid()
+        .to_string()
 }
 
 /// The smallest interrupted row that still keeps `row`'s content, identity and session: a bare
@@ -413,6 +445,24 @@ mod tests {
         assert!(check_completion_template("k", &with_metadata(fits), &limits).is_ok());
         // A completion template without session or type is checked as the row it becomes.
         check_completion_template("k", &ChatAppMessage::default(), &limits).unwrap();
+    }
+
+    #[test]
+    fn chunk_row_ids_name_the_stream_the_position_and_the_chunk() {
+        let stream = Stream::new(None, Instant::now());
+        let a = chunk_row("k", &stream, "a");
+        assert_eq!(a.id, chunk_row("k", &stream, "a").id);
+        assert_ne!(a.id, chunk_row("k", &stream, "b").id);
+        let other = Stream::new(None, Instant::now());
+        assert_ne!(a.id, chunk_row("k", &other, "a").id);
+        let mut next = Stream::new(None, Instant::now());
+        next.id = stream.id;
+        next.accepted = 1;
+        assert_ne!(a.id, chunk_row("k", &next, "a").id);
+        let id = Uuid::parse_str(&a.id).unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        // The stream's timestamp: the rows of a stream sort together.
+        assert_eq!(id.as_bytes()[..6], stream.id.as_bytes()[..6]);
     }
 
     #[test]

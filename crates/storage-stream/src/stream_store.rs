@@ -592,19 +592,23 @@ impl StreamMessageStore {
         if has_template && prepared.is_none() {
             return ChunkStep::PrepareTemplate;
         }
-        let full = if st.entries.len() >= cfg.max_buffers {
-            Some(("max_buffers", cfg.max_buffers as u64))
-        } else if st.bytes + chunk.len() > cfg.max_total_bytes {
-            Some(("max_total_bytes", cfg.max_total_bytes as u64))
-        } else {
-            None
-        };
-        if let Some((limit, value)) = full {
+        loop {
+            let full = if st.entries.len() >= cfg.max_buffers {
+                Some(("max_buffers", cfg.max_buffers as u64))
+            } else if st.bytes + chunk.len() > cfg.max_total_bytes {
+                Some(("max_total_bytes", cfg.max_total_bytes as u64))
+            } else {
+                None
+            };
+            let Some((limit, value)) = full else { break };
             if may_evict
                 && let Some(victim) = st.oldest_expired(now, cfg.timeout).map(str::to_owned)
-                && let Some(job) = take_stream(shared, st, &victim, InterruptReason::Expired)
             {
-                return ChunkStep::Evict(Box::new(job));
+                match take_stream(shared, st, &victim, InterruptReason::Expired) {
+                    Some(job) => return ChunkStep::Evict(Box::new(job)),
+                    // The victim held no content and was forgotten: look again.
+                    None => continue,
+                }
             }
             return match cfg.overflow {
                 OverflowPolicy::Reject => {

@@ -5,6 +5,7 @@
 //! 2. `AlreadyStored` of a foreign id and `Filtered` receipts counted as persisted.
 //! 3. Finishing a stream right after a stored part wrote an empty row.
 //! 4. `flush_interval: Duration::MAX` passed validation and panicked the flusher.
+//! 5. Under `all_chunks`, a chunk row retried after a lost acknowledgement became a second row.
 
 mod support;
 
@@ -473,4 +474,69 @@ async fn flush_interval_and_timeout_have_an_upper_bound() {
     streams.on_stream_chunk("k", "x").await.unwrap();
     streams.close().await.unwrap();
     assert_eq!(inner.recorder.contents(), ["x"]);
+}
+
+// ---- 5. deterministic chunk-row ids -----------------------------------------------------------
+
+#[tokio::test]
+async fn a_chunk_row_retried_after_a_lost_ack_is_stored_once() {
+    let config = StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    let t = template("s");
+    // The first chunk of the stream and a later one: each write lands, its ack is lost.
+    for chunk in ["a", "b"] {
+        inner.fail_after_write_next(1);
+        let err = streams
+            .on_stream_chunk_with("k", chunk, &t)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient());
+        streams.on_stream_chunk_with("k", chunk, &t).await.unwrap();
+    }
+    streams.on_stream_complete("k", &t).await.unwrap();
+    let chunks = inner.recorder.with_status("chunk");
+    let got: Vec<_> = chunks
+        .iter()
+        .map(|r| {
+            (
+                r.content.as_str(),
+                meta(r, keys::STREAM_SEQ).as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("a", 1), ("b", 2)]);
+    let complete = inner.recorder.with_status("complete");
+    assert_eq!(complete[0].content, "ab");
+    assert!(
+        chunks
+            .iter()
+            .all(|r| meta(r, keys::STREAM_ID) == meta(&complete[0], keys::STREAM_ID))
+    );
+    let m = streams.metrics();
+    assert_eq!((m.chunk_rows, m.chunks_accepted), (2, 2));
+}
+
+/// The empty stream kept after a failed first chunk row holds a buffer slot until it expires;
+/// when the buffers are full, expiring it makes room without writing a row.
+#[tokio::test(start_paused = true)]
+async fn an_expired_stream_without_content_makes_room_without_a_row() {
+    let config = StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        max_buffers: 1,
+        overflow: OverflowPolicy::Reject,
+        timeout: Duration::from_secs(10),
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    inner.fail_next(1);
+    assert!(streams.on_stream_chunk("gone", "a").await.is_err());
+    assert_eq!(streams.metrics().active_buffers, 1);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    streams.on_stream_chunk("next", "b").await.unwrap();
+    let m = streams.metrics();
+    assert_eq!((m.active_buffers, m.rejected, m.interrupted), (1, 0, 0));
+    assert_eq!(inner.recorder.contents(), ["b"]);
 }

@@ -645,10 +645,20 @@ async fn all_chunks_stores_each_chunk_as_it_arrives_and_the_merge_at_the_end() {
     };
     let (inner, streams) = setup(config);
     let t = template("s");
-    // A failing first chunk leaves no stream behind.
-    inner.fail_next(1);
+    // A first chunk refused for good leaves no stream behind.
+    inner.set_permanent_failure(true);
     assert!(streams.on_stream_chunk_with("k", "z", &t).await.is_err());
     assert_eq!(streams.metrics().active_buffers, 0);
+    inner.set_permanent_failure(false);
+    // After a transient failure its row may have landed: the empty stream is kept, so that a
+    // retry reuses its stream id and position (see tests/regressions.rs). Nothing is accepted.
+    inner.fail_next(1);
+    assert!(streams.on_stream_chunk_with("k", "z", &t).await.is_err());
+    let m = streams.metrics();
+    assert_eq!(
+        (m.active_buffers, m.buffered_bytes, m.chunks_accepted),
+        (1, 0, 0)
+    );
 
     streams.on_stream_chunk_with("k", "a", &t).await.unwrap();
     assert_eq!(inner.rows().len(), 1, "stored before Ok");
