@@ -19,23 +19,7 @@ use hotplex_storage_core::{
 use hotplex_storage_stream::{
     OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore, keys,
 };
-use support::{Capture, FaultyStore, StrictStore, meta, status, template};
-
-const DAY: Duration = Duration::from_hours(24);
-
-fn cfg() -> StreamConfig {
-    StreamConfig {
-        timeout: DAY,
-        flush_interval: DAY,
-        ..StreamConfig::default()
-    }
-}
-
-fn setup(config: StreamConfig) -> (Arc<FaultyStore>, StreamMessageStore) {
-    let inner = FaultyStore::new();
-    let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
-    (inner, streams)
-}
+use support::{Capture, DAY, FaultyStore, StrictStore, cfg, meta, setup, status, template};
 
 #[track_caller]
 fn invalid_field(err: &StorageError) -> &str {

@@ -9,24 +9,7 @@ use hotplex_storage_core::{ChatAppMessage, StorageError, StoreOutcome};
 use hotplex_storage_stream::{
     OverflowPolicy, RetryConfig, RetryStore, StoragePolicy, StreamConfig, StreamMessageStore,
 };
-use support::{Capture, FaultyStore, meta, status, template};
-
-const DAY: Duration = Duration::from_hours(24);
-
-/// Long timeout and flush interval: nothing expires unless a test advances time on purpose.
-fn cfg() -> StreamConfig {
-    StreamConfig {
-        timeout: DAY,
-        flush_interval: DAY,
-        ..StreamConfig::default()
-    }
-}
-
-fn setup(config: StreamConfig) -> (Arc<FaultyStore>, StreamMessageStore) {
-    let inner = FaultyStore::new();
-    let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
-    (inner, streams)
-}
+use support::{Capture, FaultyStore, cfg, meta, setup, status, template};
 
 #[track_caller]
 fn capacity_limit(err: &StorageError) -> u64 {

@@ -2,7 +2,11 @@
 //! injects faults (fails N times, fails after writing, blocks, is slow, fails permanently), and
 //! a `tracing` subscriber that captures events.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test crate that includes this module uses a different part of it"
+)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -15,7 +19,27 @@ use hotplex_storage_core::{
     ChatAppMessage, Result, StorageError, StoreReceipt, ValidationLimits, WriteOnlyStore,
     prepare_message, validate_message_with,
 };
+use hotplex_storage_stream::{StreamConfig, StreamMessageStore};
 use tokio::sync::{Notify, watch};
+
+/// A day: longer than any test runs.
+pub const DAY: Duration = Duration::from_hours(24);
+
+/// Long timeout and flush interval: nothing expires unless a test advances time on purpose.
+pub fn cfg() -> StreamConfig {
+    StreamConfig {
+        timeout: DAY,
+        flush_interval: DAY,
+        ..StreamConfig::default()
+    }
+}
+
+/// A stream store over a fresh [`FaultyStore`].
+pub fn setup(config: StreamConfig) -> (Arc<FaultyStore>, StreamMessageStore) {
+    let inner = FaultyStore::new();
+    let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
+    (inner, streams)
+}
 
 /// Keeps every stored row; an id stored twice is `AlreadyStored` (the contract of every
 /// backend). `store_batch` is all-or-nothing.
