@@ -148,13 +148,21 @@ where
         }
     } else {
         let mut number = 0_u64;
-        for line in input.lines() {
-            let line = line.map_err(|e| StorageError::io("import: read line", e))?;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = input
+                .read_until(b'\n', &mut line)
+                .map_err(|e| StorageError::io("import: read line", e))?;
+            if read == 0 {
+                break;
+            }
             number += 1;
-            if line.trim().is_empty() {
+            // Bytes, not `str`: a line that is not UTF-8 is rejected like any other bad line.
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let parsed = serde_json::from_str::<ChatAppMessage>(&line).map_err(|e| e.to_string());
+            let parsed = serde_json::from_slice::<ChatAppMessage>(&line).map_err(|e| e.to_string());
             batch.push(number, parsed, &mut report);
             if batch.is_full() {
                 batch.flush(&mut report).await?;

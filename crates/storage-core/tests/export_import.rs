@@ -196,3 +196,18 @@ async fn a_line_the_store_rejects_is_reported_and_the_rest_of_its_batch_imported
     assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 2);
     assert!(store.get("b").await.unwrap_err().is_not_found());
 }
+
+#[tokio::test]
+async fn a_line_that_is_not_utf8_is_rejected_not_fatal() {
+    let mut input = serde_json::to_vec(&ChatAppMessage::user("s", "a").with_id("a")).unwrap();
+    input.extend_from_slice(b"\r\n{\"chat_session_id\":\"s\",\"content\":\"caf\xe9\"}\n");
+    input.extend_from_slice(
+        &serde_json::to_vec(&ChatAppMessage::user("s", "c").with_id("c")).unwrap(),
+    );
+    let store = MemoryStore::new();
+    let report = import_jsonl(&store, &input[..]).await.unwrap();
+    assert_eq!(report.imported, 2);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 2);
+    assert_eq!(store.get("c").await.unwrap().content, "c");
+}
