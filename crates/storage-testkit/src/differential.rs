@@ -5,9 +5,12 @@
 //! combinations nobody thought to name. Sequences mix writes (single and batched, with
 //! repeated ids, colliding timestamps, deleted imports and invalid messages), reads with random
 //! filters and cursors, session queries, soft deletes and purges. Ids are always given by the
-//! caller (generated ids are covered by the conformance suite). Values the stores assign
-//! independently — `seq`, `deleted_at`, and the meta's own timestamps — are compared by
-//! presence and order, not by value. proptest shrinks a failing sequence to a minimal one.
+//! caller (generated ids are covered by the conformance suite), and so are the `deleted_at` of
+//! most deleted imports, which purges with cutoffs between them then tell apart. Values the
+//! stores assign independently are not compared by value: `seq` (compared through the order of
+//! results), a `deleted_at` the store set to "now" (compared by presence), and the meta's own
+//! `created_at` / `updated_at` (each store must keep `created_at <= updated_at`). proptest
+//! shrinks a failing sequence to a minimal one.
 //!
 //! ```no_run
 //! use hotplex_storage_memory::MemoryStore;
@@ -60,8 +63,18 @@ pub enum Op {
     DeleteSession(String),
     /// `purge_session`.
     PurgeSession(String),
-    /// `purge_deleted_before` a cutoff far in the past (`false`) or the future (`true`).
-    PurgeDeleted(bool),
+    /// `purge_deleted_before` this cutoff.
+    PurgeDeleted(Cutoff),
+}
+
+/// A retention cutoff: a generated instant (among the imported `deleted_at` values), or a day
+/// after the real now (past every deletion a store made).
+#[derive(Debug, Clone, Copy)]
+pub enum Cutoff {
+    /// This instant.
+    At(DateTime<Utc>),
+    /// A day from now.
+    Future,
 }
 
 /// A [`MessageQuery`] whose cursors are named by message id and resolved against each store.
@@ -124,12 +137,13 @@ fn message() -> impl Strategy<Value = ChatAppMessage> {
             instant(),
             proptest::bool::weighted(0.1),
             0..3_i64,
+            proptest::option::weighted(0.7, instant()),
         ),
     )
         .prop_map(
             |(
                 (session, id, platform, user, kind),
-                (engine, ptype, psession, content, at, deleted, meta),
+                (engine, ptype, psession, content, at, deleted, meta, deleted_at),
             )| {
                 let mut msg = ChatAppMessage::of_type(session, kind, content)
                     .with_platform(platform)
@@ -140,6 +154,7 @@ fn message() -> impl Strategy<Value = ChatAppMessage> {
                     .with_metadata_entry("n", meta);
                 msg.id = id;
                 msg.deleted = deleted;
+                msg.deleted_at = deleted_at.filter(|_| deleted);
                 msg
             },
         )
@@ -213,7 +228,8 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(p, u)| Op::UserSessions(p.to_owned(), u.to_owned())),
         1 => session().prop_map(Op::DeleteSession),
         1 => session().prop_map(Op::PurgeSession),
-        1 => any::<bool>().prop_map(Op::PurgeDeleted),
+        1 => prop_oneof![instant().prop_map(Cutoff::At), Just(Cutoff::Future)]
+            .prop_map(Op::PurgeDeleted),
     ]
 }
 
@@ -319,6 +335,11 @@ pub async fn run(
             }
             Op::Meta(session) => {
                 let strip = |mut meta: hotplex_storage_core::SessionMeta| {
+                    // Each store's own clock: only their order is checked.
+                    if meta.created_at > meta.updated_at {
+                        meta.chat_session_id
+                            .push_str(" <meta created_at is after updated_at>");
+                    }
                     meta.created_at = base_time();
                     meta.updated_at = base_time();
                     meta
@@ -340,11 +361,10 @@ pub async fn run(
                 show(model.purge_session(session).await),
                 show(subject.purge_session(session).await),
             ),
-            Op::PurgeDeleted(future) => {
-                let cutoff = if *future {
-                    Utc::now() + Duration::days(1)
-                } else {
-                    base_time() - Duration::days(1)
+            Op::PurgeDeleted(cutoff) => {
+                let cutoff = match cutoff {
+                    Cutoff::At(at) => *at,
+                    Cutoff::Future => Utc::now() + Duration::days(1),
                 };
                 (
                     show(model.purge_deleted_before(cutoff).await),
@@ -396,11 +416,15 @@ async fn position(store: &Arc<dyn ChatAppMessageStore>, id: &str) -> Option<Curs
     all.iter().find(|m| m.id == id).map(Cursor::of)
 }
 
-/// Clears what each store assigns on its own (`seq`, the value of `deleted_at`).
+/// Clears what each store assigns on its own: `seq`, and a `deleted_at` the store set to its
+/// "now" (generated values lie within a minute of [`base_time`] and are kept).
 fn normalise(mut msg: ChatAppMessage) -> ChatAppMessage {
     msg.seq = 0;
-    if msg.deleted_at.is_some() {
-        msg.deleted_at = Some(base_time());
+    if msg
+        .deleted_at
+        .is_some_and(|d| d > base_time() + Duration::days(1))
+    {
+        msg.deleted_at = Some(base_time() - Duration::days(1));
     }
     msg
 }
