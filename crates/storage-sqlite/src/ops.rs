@@ -114,7 +114,8 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (id, chat_session_id, chat_pl
     RETURNING seq";
 
 /// Creates the meta of a session's first live message, or folds a further live message
-/// into it: count + 1, empty platform/user filled, last message by `(created_at, seq)`.
+/// into it: count + 1, empty platform/user filled, last message by `(created_at, seq)`,
+/// `updated_at` never moving backwards (as in the memory model, even if the clock steps back).
 const UPSERT_SESSION_META: &str = "INSERT INTO session_meta (chat_session_id, chat_platform, \
     chat_user_id, last_message_id, last_message_at, last_message_seq, message_count, \
     created_at, updated_at) \
@@ -132,7 +133,7 @@ const UPSERT_SESSION_META: &str = "INSERT INTO session_meta (chat_session_id, ch
                          THEN excluded.last_message_seq ELSE last_message_seq END, \
       last_message_at = max(last_message_at, excluded.last_message_at), \
       message_count = message_count + 1, \
-      updated_at = excluded.updated_at";
+      updated_at = max(updated_at, excluded.updated_at)";
 
 /// Inserts one prepared message and, when it is live, updates its session meta.
 /// An existing id changes nothing and yields `AlreadyStored`.
