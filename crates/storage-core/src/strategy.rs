@@ -25,7 +25,9 @@ pub trait StorageStrategy: Send + Sync {
         Ok(())
     }
 
-    /// Observes a completed write.
+    /// Observes a completed write. The message is already stored when this runs: an error is
+    /// returned to the caller, but nothing is undone, so reject messages in
+    /// [`before_store`](Self::before_store), not here.
     fn after_store(&self, msg: &ChatAppMessage, receipt: &StoreReceipt) -> Result<()> {
         let _ = (msg, receipt);
         Ok(())
