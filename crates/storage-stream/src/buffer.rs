@@ -18,6 +18,10 @@ use crate::StreamMetrics;
 pub(crate) struct Identity {
     pub(crate) id: String,
     pub(crate) created_at: DateTime<Utc>,
+    /// The id came from the caller's completion template, not from this stream: it may be
+    /// another message's, so it is reused only by a completion under that same id, never by a
+    /// part or an interrupted row.
+    pub(crate) caller: bool,
 }
 
 /// One stream: the chunks accepted so far and not yet handed to a write.
@@ -38,8 +42,10 @@ pub(crate) struct Stream {
     pub(crate) template: Option<Arc<ChatAppMessage>>,
     /// When the last chunk arrived.
     pub(crate) last_update: Instant,
-    /// Identity of a failed write of exactly `content`; cleared when `content` changes. A
-    /// write answered `AlreadyStored` counts as stored only under this id.
+    /// Identity of a failed write of exactly `content` that may have landed (a transient
+    /// error, exhausted retries or an abandoned write; never a permanent error). A write
+    /// answered `AlreadyStored` counts as stored only under this id (or an id the stream
+    /// generated). Cleared when `content` is stored.
     pub(crate) pending: Option<Identity>,
     /// The receipt of the last part stored. Finishing the stream when no content followed it
     /// writes nothing and answers with this receipt.

@@ -223,7 +223,7 @@ impl Job {
                     stream,
                     status,
                     reason,
-                    ..
+                    caller_id,
                 } => {
                     if written.is_some() {
                         st.bytes = st.bytes.saturating_sub(self.msg.content.len());
@@ -239,12 +239,12 @@ impl Job {
                             }
                         }
                     } else {
-                        self.restore_stream(st, stream, foreign);
+                        self.restore_stream(st, stream, caller_id, foreign, may_have_landed);
                     }
                 }
                 JobKind::Part { chunks } => match written {
                     Some(receipt) => self.part_stored(st, chunks, receipt, filtered),
-                    None => self.restore_part(st, chunks, foreign),
+                    None => self.restore_part(st, chunks, foreign, may_have_landed),
                 },
                 JobKind::ChunkRow => {
                     if written.is_some() {
@@ -276,11 +276,22 @@ impl Job {
     }
 
     /// A failed write of the whole stream: it goes back into its entry with its content.
-    fn restore_stream(&mut self, st: &mut State, mut stream: Stream, foreign: bool) {
+    ///
+    /// Only a write that may have landed becomes the stream's pending identity; after a
+    /// permanent error or a foreign id, an earlier pending write (of the same content) stays.
+    fn restore_stream(
+        &mut self,
+        st: &mut State,
+        mut stream: Stream,
+        caller_id: bool,
+        foreign: bool,
+        may_have_landed: bool,
+    ) {
         stream.content = mem::take(&mut self.msg.content);
-        if !foreign {
-            // The write may have landed: the next write of this content reuses its id.
-            stream.pending = Some(self.identity());
+        if !foreign && may_have_landed {
+            // The next write of this content reuses its id (a caller's id: only a completion
+            // under that same id).
+            stream.pending = Some(self.identity(caller_id));
         }
         let entry = st.entries.entry(self.key.clone()).or_default();
         if let Some(newer) = entry.stream.take() {
@@ -313,8 +324,8 @@ impl Job {
     }
 
     /// A failed part write: its content goes back in front of whatever the stream holds.
-    fn restore_part(&mut self, st: &mut State, chunks: u64, foreign: bool) {
-        let identity = self.identity();
+    fn restore_part(&mut self, st: &mut State, chunks: u64, foreign: bool, may_have_landed: bool) {
+        let identity = self.identity(false);
         let Some(stream) = st
             .entries
             .get_mut(&self.key)
@@ -328,7 +339,7 @@ impl Job {
         stream.chunks += chunks;
         if !rest.is_empty() {
             stream.pending = None;
-        } else if !foreign {
+        } else if !foreign && may_have_landed {
             stream.pending = Some(identity);
         }
     }
@@ -354,11 +365,12 @@ impl Job {
         st.counters.chunks_accepted += 1;
     }
 
-    /// The id and creation time this job wrote under.
-    fn identity(&self) -> Identity {
+    /// The id and creation time this job wrote under; `caller` says the id is the caller's.
+    fn identity(&self, caller: bool) -> Identity {
         Identity {
             id: self.msg.id.clone(),
             created_at: self.msg.created_at.unwrap_or_default(),
+            caller,
         }
     }
 }

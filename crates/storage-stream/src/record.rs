@@ -209,9 +209,11 @@ fn base(key: &str, stream_template: Option<&ChatAppMessage>) -> ChatAppMessage {
     stream_template.map_or_else(|| ChatAppMessage::bot(key, ""), Clone::clone)
 }
 
+/// Gives `msg` an id: its own (a caller's template), else the pending one — unless that came
+/// from a caller, whose id may be another message's — else a fresh one.
 fn fill_identity(msg: &mut ChatAppMessage, pending: Option<&Identity>) {
     if msg.id.is_empty()
-        && let Some(p) = pending
+        && let Some(p) = pending.filter(|p| !p.caller)
     {
         msg.id.clone_from(&p.id);
         msg.created_at = Some(p.created_at);
@@ -527,6 +529,7 @@ mod tests {
         stream.pending = Some(Identity {
             id: "fixed".into(),
             created_at: row.created_at.unwrap(),
+            caller: false,
         });
         stream.parts = 2;
         let again = final_row(
@@ -544,6 +547,19 @@ mod tests {
         assert_eq!(part.metadata[keys::STREAM_STATUS], "partial");
         let chunk = chunk_row("k", &stream, "c");
         assert_eq!(chunk.metadata[keys::STREAM_SEQ], 1);
+        // A caller's id is never borrowed by a part or an interrupted row.
+        stream.pending.as_mut().unwrap().caller = true;
+        let part = part_row("k", &stream, "x".into(), 1);
+        assert_ne!(part.id, "fixed");
+        let row = final_row(
+            "k",
+            &stream,
+            "x".into(),
+            None,
+            StreamStatus::Interrupted,
+            None,
+        );
+        assert_ne!(row.id, "fixed");
         assert_ne!(chunk.id, "fixed");
         let over = overflow_row("k", None, "c", "max_buffers");
         assert_eq!(over.metadata[keys::STREAM_STATUS], "interrupted");

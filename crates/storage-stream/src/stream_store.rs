@@ -187,13 +187,17 @@ impl StreamMessageStore {
     ///   [`on_stream_chunk_with`](Self::on_stream_chunk_with)); if it fails and a stream is
     ///   buffered, the `InvalidMessage` is returned and the stream kept, untouched.
     /// - `AlreadyStored` counts as stored only for an id that is the stream's own: one it
-    ///   generated, or the id of its own earlier write of the same content that failed (a
-    ///   retry after a lost acknowledgement). A template `id` already used by another message
+    ///   generated, or the id of its own earlier write of the same content that failed in a
+    ///   way that may have landed (transient error, exhausted retries — a retry after a lost
+    ///   acknowledgement; not a permanent error). A template `id` already used by another message
     ///   — e.g. one template with a fixed id reused for two answers — fails with
     ///   `InvalidMessage` on field `id` ("already stored; a stream's message needs a new id")
     ///   and the stream is kept: complete it again with a new or empty id. A caller-supplied
     ///   id must therefore be new; through a `RetryStore`, a lost acknowledgement of the very
     ///   first write under such an id is indistinguishable from a reused id and is refused too.
+    ///   A caller's id is never reused for the stream's parts or interrupted rows; after a
+    ///   failure under it that may have landed, a retry under the same id accepts
+    ///   `AlreadyStored` (see the [crate documentation](crate) for this residual ambiguity).
     /// - A receipt with outcome `Filtered` means the inner store's strategy (a
     ///   [`StrategyStore`](hotplex_storage_core::StrategyStore)) declined the message type:
     ///   nothing was stored, by that strategy's decision, and the stream is gone. It is
