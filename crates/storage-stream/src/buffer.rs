@@ -114,7 +114,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Appends `chunk` to `stream` and updates the totals. The stream is not busy.
+    /// Appends `chunk` to `stream` and updates the totals. The stream is not busy, and has no
+    /// pending identity of its own: content whose write may have landed is first written as
+    /// a part under that identity. A caller's pending id is forgotten here.
     pub(crate) fn append(
         stream: &mut Stream,
         bytes: &mut usize,

@@ -542,8 +542,12 @@ impl StreamMessageStore {
                         None => return ChunkStep::PrepareTemplate,
                     }
                 }
+                // Content whose earlier write may have landed (its acknowledgement lost) is
+                // written again, as a part under that write's id, before anything is appended:
+                // appended to, it would be rewritten under a new id — a duplicate.
+                let landed_maybe = stream.pending.as_ref().is_some_and(|p| !p.caller);
                 if !stream.content.is_empty()
-                    && stream.content.len() + chunk.len() > cfg.max_buffer_bytes
+                    && (landed_maybe || stream.content.len() + chunk.len() > cfg.max_buffer_bytes)
                 {
                     let content = mem::take(&mut stream.content);
                     let chunks = mem::replace(&mut stream.chunks, 0);

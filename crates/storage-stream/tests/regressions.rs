@@ -607,7 +607,6 @@ async fn rows_after_a_failed_completion_under_a_caller_id_get_the_streams_own_id
 // ---- 7. a write that may have landed is not forgotten by the next chunk ------------------------
 
 #[tokio::test(start_paused = true)]
-#[ignore = "TEMP-PENDING-FIX"]
 async fn a_chunk_after_a_lost_ack_of_an_expiry_flush_stores_the_content_once() {
     let config = StreamConfig {
         timeout: Duration::from_secs(1),
@@ -635,7 +634,6 @@ async fn a_chunk_after_a_lost_ack_of_an_expiry_flush_stores_the_content_once() {
 }
 
 #[tokio::test]
-#[ignore = "TEMP-PENDING-FIX"]
 async fn a_chunk_after_a_lost_ack_of_a_part_stores_the_content_once() {
     let config = StreamConfig {
         max_buffer_bytes: 10,
@@ -667,7 +665,6 @@ async fn a_chunk_after_a_lost_ack_of_a_part_stores_the_content_once() {
 }
 
 #[tokio::test]
-#[ignore = "TEMP-PENDING-FIX"]
 async fn a_chunk_after_a_lost_ack_of_a_completion_stores_the_content_once() {
     let (inner, streams) = setup(cfg());
     streams.on_stream_chunk("k", "one ").await.unwrap();

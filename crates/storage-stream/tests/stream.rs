@@ -296,8 +296,11 @@ async fn a_failed_completion_keeps_the_buffer_and_returns_the_error() {
         (1, 3, 1)
     );
     assert!(inner.rows().is_empty());
-    // Chunks after the failure follow the kept ones.
+    // Chunks after the failure follow the kept ones. The failed write may have landed, so the
+    // kept content is first written as a part under its id (once, whichever way it went).
     streams.on_stream_chunk_with("k", "def", &t).await.unwrap();
+    assert_eq!(inner.recorder.contents(), ["abc"]);
+    assert_eq!(status(&inner.rows()[0]), "partial");
     inner.set_permanent_failure(true);
     assert!(
         !streams
@@ -308,7 +311,8 @@ async fn a_failed_completion_keeps_the_buffer_and_returns_the_error() {
     );
     inner.set_permanent_failure(false);
     streams.on_stream_complete("k", &t).await.unwrap();
-    assert_eq!(inner.recorder.contents(), ["abcdef"]);
+    assert_eq!(inner.recorder.contents(), ["abc", "def"]);
+    assert_eq!(meta(&inner.rows()[1], "stream_part"), 2);
     assert_eq!(streams.metrics().active_buffers, 0);
 }
 
