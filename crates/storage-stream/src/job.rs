@@ -105,6 +105,11 @@ impl Job {
             JobKind::Part { .. } | JobKind::ChunkRow => (true, None),
         };
         let accepts_existing = own_id || pending.is_some_and(|p| p.id == msg.id);
+        if matches!(kind, JobKind::ChunkRow) {
+            // The chunk is in flight: counted against `max_total_bytes` until it is settled
+            // (joins the buffer or is released), so concurrent new streams cannot all pass.
+            state.bytes += msg.content.len();
+        }
         Self {
             shared: Arc::clone(shared),
             key: key.to_owned(),
@@ -247,6 +252,8 @@ impl Job {
                     None => self.restore_part(st, chunks, foreign, may_have_landed),
                 },
                 JobKind::ChunkRow => {
+                    // Release the reservation; a stored chunk joins the buffer below.
+                    st.bytes = st.bytes.saturating_sub(self.msg.content.len());
                     if written.is_some() {
                         self.chunk_row_stored(st, filtered);
                     } else if !may_have_landed

@@ -51,8 +51,9 @@
 //!   [`StreamMetrics::filtered`] (not in `flushed`) and logged as a warning with the key and
 //!   the message type.
 //! - **Capacity is checked only when a stream starts** (its first chunk): at most
-//!   `max_buffers` streams, and a new stream only while the buffered bytes plus its first
-//!   chunk stay within `max_total_bytes`. When full, the oldest expired stream is stored as
+//!   `max_buffers` streams, and a new stream only while the buffered bytes (content whose
+//!   write is in flight included, chunk rows of `all_chunks` too) plus its first chunk stay
+//!   within `max_total_bytes`. When full, the oldest expired stream is stored as
 //!   interrupted to make room; otherwise the overflow policy applies — `reject`
 //!   (`CapacityExceeded`, nothing accepted) or `direct_store` (the chunk is stored at once as
 //!   its own row, `stream_status = "interrupted"`, `stream_reason = "overflow"`, `stream_limit` naming the limit). Either way a

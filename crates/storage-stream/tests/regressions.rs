@@ -684,7 +684,6 @@ async fn a_chunk_after_a_lost_ack_of_a_completion_stores_the_content_once() {
 // ---- 8. max_total_bytes counts chunk rows in flight ----------------------------------------------
 
 #[tokio::test(start_paused = true)]
-#[ignore = "TEMP-PENDING-FIX"]
 async fn all_chunks_first_chunks_in_flight_count_against_max_total_bytes() {
     let config = StreamConfig {
         storage_policy: StoragePolicy::AllChunks,
