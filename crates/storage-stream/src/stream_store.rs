@@ -211,7 +211,8 @@ impl StreamMessageStore {
     /// - On failure the buffer is kept unchanged and the error returned: call again (or
     ///   `on_stream_abort`, or let it expire). Nothing is ever stored twice.
     /// - With no chunks buffered for `key`: a template with content is stored as it is (the
-    ///   caller sent the whole answer); a template without content stores nothing and fails
+    ///   caller sent the whole answer; `AlreadyStored` under a template `id` fails with
+    ///   `InvalidMessage` on field `id`, as above); a template without content stores nothing and fails
     ///   with `InvalidMessage` (field `content`) — never an empty row.
     /// - A stream longer than `max_buffer_bytes` was stored in parts while it ran; this
     ///   stores the last part (with `stream_part`).
@@ -238,7 +239,20 @@ impl StreamMessageStore {
                 FinishStep::Write(job) => return job.start().wait().await,
                 FinishStep::Fail(e) => return Err(e),
                 FinishStep::Nothing(Some(slot)) => {
-                    let result = self.shared.store.store_bot_response(template).await;
+                    let mut result = self.shared.store.store_bot_response(template).await;
+                    if !template.id.is_empty()
+                        && matches!(&result, Ok(r) if r.outcome == StoreOutcome::AlreadyStored)
+                    {
+                        // Never written by this store: another message has the caller's id.
+                        result = Err(StorageError::invalid_message(
+                            "id",
+                            format!(
+                                "{:?} is already stored; the message needs a new id (nothing \
+                                 was stored)",
+                                template.id
+                            ),
+                        ));
+                    }
                     self.count_direct_write(key, template, &result, |c| c.completed += 1, false);
                     drop(slot);
                     return result;
@@ -294,7 +308,9 @@ impl StreamMessageStore {
     }
 
     /// Stores every stream whose last chunk is older than `timeout` as interrupted
-    /// (`stream_reason = "expired"`) and returns how many were stored. Streams whose write is
+    /// (`stream_reason = "expired"`) and returns how many were stored (rows the inner store's
+    /// strategy declined — `Filtered` — are not: they are counted in
+    /// [`StreamMetrics::filtered`]). Streams whose write is
     /// in flight are left for the next run. A failed write keeps its stream; the first error
     /// is returned after every expired stream was tried. `Closed` after `close()`.
     ///
@@ -831,6 +847,8 @@ async fn flush_expired(shared: &Arc<Shared>) -> Result<usize> {
     let mut first_error = None;
     for p in pending {
         match p.wait().await {
+            // Declined by the strategy: counted in `filtered`, not stored.
+            Ok(r) if r.outcome == StoreOutcome::Filtered => {}
             Ok(_) => stored += 1,
             Err(e) => {
                 first_error.get_or_insert(e);

@@ -730,7 +730,6 @@ async fn all_chunks_first_chunks_in_flight_count_against_max_total_bytes() {
 // ---- 9. nothing buffered; flush_expired and Filtered --------------------------------------------
 
 #[tokio::test]
-#[ignore = "TEMP-PENDING-FIX"]
 async fn a_direct_completion_under_another_messages_id_is_refused() {
     let (inner, streams) = setup(cfg());
     inner
@@ -751,7 +750,6 @@ async fn a_direct_completion_under_another_messages_id_is_refused() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "TEMP-PENDING-FIX"]
 async fn flush_expired_does_not_count_filtered_rows_as_stored() {
     let inner = FaultyStore::new();
     let strategy: Arc<dyn WriteOnlyStore> =
