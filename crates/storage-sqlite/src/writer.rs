@@ -410,6 +410,23 @@ mod tests {
         release
     }
 
+    /// Rows in `messages` and the `message_count` of session `s`.
+    async fn rows_and_meta_count(handle: &WriterHandle) -> (i64, i64) {
+        handle
+            .run(|conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT (SELECT count(*) FROM messages), \
+                         (SELECT message_count FROM session_meta WHERE chat_session_id = 's')",
+                        [],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .unwrap())
+            })
+            .await
+            .unwrap()
+    }
+
     async fn wait_until_queued(handle: &WriterHandle, n: usize) {
         while queued(handle) < n {
             tokio::task::yield_now().await;
@@ -476,20 +493,7 @@ mod tests {
         assert!(!err.is_transient(), "{err:?}");
         assert!(results[2].is_ok());
         assert_eq!(stats.snapshot()["commits"], 1);
-        let (count, meta_count) = handle
-            .run(|conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT (SELECT count(*) FROM messages), \
-                         (SELECT message_count FROM session_meta WHERE chat_session_id = 's')",
-                        [],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                    )
-                    .unwrap())
-            })
-            .await
-            .unwrap();
-        assert_eq!((count, meta_count), (2, 2));
+        assert_eq!(rows_and_meta_count(&handle).await, (2, 2));
         writer.shutdown().await.unwrap();
     }
 
@@ -521,20 +525,7 @@ mod tests {
             results[1]
         );
         assert!(results[2].is_ok(), "{:?}", results[2]);
-        let (count, meta_count) = handle
-            .run(|conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT (SELECT count(*) FROM messages), \
-                         (SELECT message_count FROM session_meta WHERE chat_session_id = 's')",
-                        [],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                    )
-                    .unwrap())
-            })
-            .await
-            .unwrap();
-        assert_eq!((count, meta_count), (2, 2));
+        assert_eq!(rows_and_meta_count(&handle).await, (2, 2));
         let integrity: String = handle
             .run(|conn| {
                 Ok(conn
