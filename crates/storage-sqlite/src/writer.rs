@@ -469,25 +469,20 @@ mod tests {
         let stats = Arc::new(WriterStats::default());
         let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
         let handle = writer.handle();
-        let release = block_writer(&handle).await;
         // Violates CHECK (deleted = 1 OR deleted_at IS NULL): only validation bypassed here.
         let mut bad = row("s", "bad");
         bad.deleted_at = Some(Utc::now());
         let good_before = row("s", "before");
         let good_after = row("s", "after");
-        let ops = [
-            WriteOp::Store(vec![good_before.clone()]),
-            WriteOp::Store(vec![row("s", "in the failing batch"), bad]),
-            WriteOp::Store(vec![good_after.clone()]),
-        ];
-        let mut tasks = Vec::new();
-        for (i, op) in ops.into_iter().enumerate() {
-            let h = handle.clone();
-            tasks.push(tokio::spawn(async move { h.write(op).await }));
-            wait_until_queued(&handle, i + 1).await;
-        }
-        release.send(()).unwrap();
-        let results: Vec<_> = futures_join(tasks).await;
+        let results = run_queued(
+            &handle,
+            vec![
+                WriteOp::Store(vec![good_before.clone()]),
+                WriteOp::Store(vec![row("s", "in the failing batch"), bad]),
+                WriteOp::Store(vec![good_after.clone()]),
+            ],
+        )
+        .await;
         assert!(results[0].is_ok());
         let err = results[1].as_ref().unwrap_err();
         assert!(!err.is_transient(), "{err:?}");
@@ -504,20 +499,15 @@ mod tests {
         let stats = Arc::new(WriterStats::default());
         let writer = Writer::spawn(conn, Arc::clone(&stats)).unwrap();
         let handle = writer.handle();
-        let release = block_writer(&handle).await;
-        let ops = [
-            WriteOp::Store(vec![row("s", "small one")]),
-            WriteOp::Store(vec![row("s", &"x".repeat(512 * 1024))]),
-            WriteOp::Store(vec![row("s", "small two")]),
-        ];
-        let mut tasks = Vec::new();
-        for (i, op) in ops.into_iter().enumerate() {
-            let h = handle.clone();
-            tasks.push(tokio::spawn(async move { h.write(op).await }));
-            wait_until_queued(&handle, i + 1).await;
-        }
-        release.send(()).unwrap();
-        let results = futures_join(tasks).await;
+        let results = run_queued(
+            &handle,
+            vec![
+                WriteOp::Store(vec![row("s", "small one")]),
+                WriteOp::Store(vec![row("s", &"x".repeat(512 * 1024))]),
+                WriteOp::Store(vec![row("s", "small two")]),
+            ],
+        )
+        .await;
         assert!(results[0].is_ok(), "{:?}", results[0]);
         assert!(
             matches!(results[1], Err(StorageError::StorageFull { .. })),
@@ -544,21 +534,16 @@ mod tests {
         let stats = Arc::new(WriterStats::default());
         let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
         let handle = writer.handle();
-        let release = block_writer(&handle).await;
         // What SQLite may do on SQLITE_FULL or an I/O error: roll the transaction back.
-        let ops = [
-            WriteOp::Store(vec![row("s", "one")]),
-            WriteOp::Sql("ROLLBACK; SELECT * FROM no_such_table"),
-            WriteOp::Store(vec![row("s", "two")]),
-        ];
-        let mut tasks = Vec::new();
-        for (i, op) in ops.into_iter().enumerate() {
-            let h = handle.clone();
-            tasks.push(tokio::spawn(async move { h.write(op).await }));
-            wait_until_queued(&handle, i + 1).await;
-        }
-        release.send(()).unwrap();
-        let results = futures_join(tasks).await;
+        let results = run_queued(
+            &handle,
+            vec![
+                WriteOp::Store(vec![row("s", "one")]),
+                WriteOp::Sql("ROLLBACK; SELECT * FROM no_such_table"),
+                WriteOp::Store(vec![row("s", "two")]),
+            ],
+        )
+        .await;
         assert!(results[0].is_ok(), "{:?}", results[0]);
         assert!(results[1].is_err());
         assert!(results[2].is_ok(), "{:?}", results[2]);
@@ -577,14 +562,22 @@ mod tests {
         writer.shutdown().await.unwrap();
     }
 
-    async fn futures_join(
-        tasks: Vec<tokio::task::JoinHandle<Result<WriteOutput>>>,
-    ) -> Vec<Result<WriteOutput>> {
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap());
+    /// Queues `ops` in order behind a blocked writer, so they form one group, then releases
+    /// it and returns each result in order.
+    async fn run_queued(handle: &WriterHandle, ops: Vec<WriteOp>) -> Vec<Result<WriteOutput>> {
+        let release = block_writer(handle).await;
+        let mut tasks = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            let h = handle.clone();
+            tasks.push(tokio::spawn(async move { h.write(op).await }));
+            wait_until_queued(handle, i + 1).await;
         }
-        out
+        release.send(()).unwrap();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
