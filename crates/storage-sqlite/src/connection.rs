@@ -6,7 +6,7 @@
 //! the writer carries `max_page_count` (the size limit), since only it writes.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -80,8 +80,7 @@ pub(crate) fn configure(
     role: Role,
 ) -> rusqlite::Result<()> {
     conn.busy_timeout(settings.busy_timeout)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode = enter_wal_mode(conn, settings.busy_timeout)?;
     if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
         tracing::warn!(journal_mode = %mode, "sqlite refused WAL mode");
     }
@@ -92,6 +91,37 @@ pub(crate) fn configure(
     }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(())
+}
+
+/// Switches `conn` to WAL and returns the journal mode in force.
+///
+/// Switching a new rollback-journal file to WAL needs an exclusive lock, and SQLite answers
+/// `SQLITE_BUSY` at once, without calling the busy handler, when another connection is
+/// opening the same file at that moment (two processes starting together). So the switch is
+/// retried here, with short pauses, for up to `busy_timeout`, as the busy handler would.
+fn enter_wal_mode(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<String> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(e) if is_busy(&e) && started.elapsed() < busy_timeout => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(MAX_WAL_RETRY_PAUSE);
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The longest pause between two attempts of [`enter_wal_mode`].
+const MAX_WAL_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Whether `e` is `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code).
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Sets `max_page_count` on the writer so that the database cannot grow past `max_bytes`;

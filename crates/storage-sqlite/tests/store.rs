@@ -285,26 +285,55 @@ async fn edited_migration_is_refused() {
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_stores_initialize_one_new_file_concurrently() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shared.db");
-    let a = SqliteStore::new(SqliteConfig::new(&path)).unwrap();
-    let b = SqliteStore::new(SqliteConfig::new(&path)).unwrap();
-    let (ra, rb) = tokio::join!(a.initialize(), b.initialize());
-    ra.unwrap();
-    rb.unwrap();
-    a.store_user_message(&msg("s", 1)).await.unwrap();
-    b.store_user_message(&msg("s", 2)).await.unwrap();
-    assert_eq!(a.count(&MessageQuery::default()).await.unwrap(), 2);
-    assert_eq!(b.get_session_meta("s").await.unwrap().message_count, 2);
-    let conn = Connection::open(&path).unwrap();
-    let versions: i64 = conn
-        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(versions, SCHEMA_VERSION);
-    a.close().await.unwrap();
-    b.close().await.unwrap();
+/// Stores opening one new file at the same moment race to switch it to WAL; SQLite answers
+/// that race with an immediate `SQLITE_BUSY` (no busy handler), which the store must wait
+/// out. One pair loses the race about a third of the time, so ten rounds of four stores
+/// make the race all but certain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_initialize_one_new_file_concurrently() {
+    const ROUNDS: usize = 10;
+    const STORES: usize = 4;
+    for round in 0..ROUNDS {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let stores: Vec<Arc<SqliteStore>> = (0..STORES)
+            .map(|_| Arc::new(SqliteStore::new(SqliteConfig::new(&path)).unwrap()))
+            .collect();
+        let opening: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let store = Arc::clone(store);
+                tokio::spawn(async move { store.initialize().await })
+            })
+            .collect();
+        for (i, task) in opening.into_iter().enumerate() {
+            let opened = task.await.unwrap();
+            assert!(opened.is_ok(), "round {round}, store {i}: {opened:?}");
+        }
+        for (i, store) in stores.iter().enumerate() {
+            store.store_user_message(&msg("s", i + 1)).await.unwrap();
+        }
+        assert_eq!(
+            stores[0].count(&MessageQuery::default()).await.unwrap(),
+            u64::try_from(STORES).unwrap()
+        );
+        assert_eq!(
+            stores[STORES - 1]
+                .get_session_meta("s")
+                .await
+                .unwrap()
+                .message_count,
+            i64::try_from(STORES).unwrap()
+        );
+        let conn = Connection::open(&path).unwrap();
+        let versions: i64 = conn
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(versions, SCHEMA_VERSION);
+        for store in &stores {
+            store.close().await.unwrap();
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
