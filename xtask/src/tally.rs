@@ -14,15 +14,18 @@ pub(crate) struct TestTally {
 
 impl TestTally {
     /// Sums the closing lines of nextest and libtest found in `output`.
+    ///
+    /// A libtest line counts only at the start of a line: nextest reprints a failed test's
+    /// captured output indented, and that output holds the test binary's own
+    /// `test result:` line, which the nextest summary already counts.
     pub(crate) fn from_output(output: &str) -> Self {
         let mut tally = Self::default();
         for line in output.lines() {
-            let line = line.trim();
             if let Some(rest) = line.strip_prefix("test result: ") {
                 tally.passed += count_before(rest, " passed");
                 tally.failed += count_before(rest, " failed");
                 tally.skipped += count_before(rest, " ignored");
-            } else if line.starts_with("Summary [") && line.contains(" tests run: ") {
+            } else if line.trim_start().starts_with("Summary [") && line.contains(" tests run: ") {
                 tally.passed += count_before(line, " passed");
                 tally.failed += count_before(line, " failed");
                 tally.skipped += count_before(line, " skipped");
@@ -94,6 +97,28 @@ some other line with 99 passed in it";
         );
         assert_eq!(tally.to_string(), "519 passed, 5 failed, 4 skipped");
         assert!(tally.ran_any());
+    }
+
+    #[test]
+    fn a_failed_tests_captured_output_is_not_counted_twice() {
+        let output = "\
+        FAIL [   0.159s] (445/544) hotplex-storage-sqlite::store opens
+  stdout ───
+
+    running 1 test
+    test opens ... FAILED
+
+    test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 13 filtered out
+     Summary [  74.800s] 544 tests run: 543 passed, 1 failed, 0 skipped
+test result: ok. 27 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(
+            TestTally::from_output(output),
+            TestTally {
+                passed: 570,
+                failed: 1,
+                skipped: 0
+            }
+        );
     }
 
     #[test]
