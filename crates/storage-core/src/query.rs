@@ -15,7 +15,7 @@ use crate::{ChatAppMessage, MessageType, Result, StorageError, time};
 /// Results are ordered by `(created_at, seq)`, ascending or descending. `after` and `before`
 /// are positions on that time axis, independent of the direction: `after` keeps messages
 /// strictly newer than the cursor, `before` strictly older. Page forwards in ascending order
-/// with `after = Cursor::of(last)`, backwards (newest first) with `before = Cursor::of(last)`.
+/// with `after = Cursor::of(last)?`, backwards (newest first) with `before = Cursor::of(last)?`.
 ///
 /// ```
 /// use hotplex_storage_core::MessageQuery;
@@ -202,10 +202,14 @@ pub struct Cursor {
 impl Cursor {
     /// The position of a stored message.
     ///
-    /// # Panics
-    /// Panics if `msg.created_at` is `None`, which no message returned by a store has.
-    pub fn of(msg: &ChatAppMessage) -> Self {
-        Self::try_of(msg).expect("Cursor::of needs a stored message (created_at is set)")
+    /// Every message a store returns has one; a message that was never stored (no
+    /// `created_at`) is refused with [`StorageError::InvalidQuery`].
+    pub fn of(msg: &ChatAppMessage) -> Result<Self> {
+        Self::try_of(msg).ok_or_else(|| {
+            StorageError::invalid_query(
+                "a cursor needs a stored message: this one has no created_at",
+            )
+        })
     }
 
     /// The position of a message, or `None` when it has no `created_at` yet.
@@ -302,9 +306,9 @@ mod tests {
 
     #[test]
     fn cursor_orders_by_time_then_seq_and_round_trips() {
-        let a = Cursor::of(&stored(5, 100));
-        let b = Cursor::of(&stored(2, 200));
-        let c = Cursor::of(&stored(3, 200));
+        let a = Cursor::of(&stored(5, 100)).unwrap();
+        let b = Cursor::of(&stored(2, 200)).unwrap();
+        let c = Cursor::of(&stored(3, 200)).unwrap();
         assert!(a < b && b < c);
         let token = c.to_string();
         assert_eq!(token.parse::<Cursor>().unwrap(), c);
@@ -319,10 +323,18 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_of_a_message_never_stored_is_an_invalid_query() {
+        let unstored = ChatAppMessage::user("s", "c");
+        let err = Cursor::of(&unstored).unwrap_err();
+        assert!(matches!(err, StorageError::InvalidQuery { .. }), "{err:?}");
+        assert_eq!(Cursor::try_of(&unstored), None);
+    }
+
+    #[test]
     fn cursors_bound_strictly() {
         let q = MessageQuery::default()
-            .with_after(Cursor::of(&stored(1, 100)))
-            .with_before(Cursor::of(&stored(3, 100)));
+            .with_after(Cursor::of(&stored(1, 100)).unwrap())
+            .with_before(Cursor::of(&stored(3, 100)).unwrap());
         assert!(!q.matches(&stored(1, 100)));
         assert!(q.matches(&stored(2, 100)));
         assert!(!q.matches(&stored(3, 100)));
@@ -337,8 +349,8 @@ mod tests {
         };
         assert!(q.validate().unwrap_err().is_invalid_input());
         let q = MessageQuery::default()
-            .with_after(Cursor::of(&stored(3, 100)))
-            .with_before(Cursor::of(&stored(3, 100)));
+            .with_after(Cursor::of(&stored(3, 100)).unwrap())
+            .with_before(Cursor::of(&stored(3, 100)).unwrap());
         assert!(q.validate().is_err());
         assert!(MessageQuery::default().validate().is_ok());
     }

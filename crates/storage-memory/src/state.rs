@@ -449,7 +449,7 @@ mod tests {
         // A cursor after the end time: the range would be inverted.
         let q = MessageQuery {
             end_time: Some(at(15)),
-            after: Some(Cursor::of(&second)),
+            after: Some(Cursor::of(&second).unwrap()),
             ..MessageQuery::default()
         };
         assert!(state.list(&q).is_empty());

@@ -189,7 +189,7 @@ async fn read_back(store: &Stack) -> DemoResult {
             );
         }
         match messages.last() {
-            Some(last) if messages.len() == 2 => query = query.with_before(Cursor::of(last)),
+            Some(last) if messages.len() == 2 => query = query.with_before(Cursor::of(last)?),
             _ => break,
         }
         page += 1;

@@ -413,7 +413,7 @@ async fn position(store: &Arc<dyn ChatAppMessageStore>, id: &str) -> Option<Curs
         .list(&MessageQuery::default().with_include_deleted(true))
         .await
         .ok()?;
-    all.iter().find(|m| m.id == id).map(Cursor::of)
+    all.iter().find(|m| m.id == id).and_then(Cursor::try_of)
 }
 
 /// Clears what each store assigns on its own: `seq`, and a `deleted_at` the store set to its

@@ -31,7 +31,7 @@ async fn page_through(
         let batch = list(store, &q).await;
         assert!(batch.len() <= page, "a page holds at most `limit` messages");
         let Some(last) = batch.last() else { break };
-        let cursor = Cursor::of(last);
+        let cursor = Cursor::of(last).unwrap();
         // The cursor token is what clients keep between requests.
         let cursor: Cursor = cursor.to_string().parse().expect("cursor token parses");
         seen.extend(ids(&batch));
@@ -91,8 +91,8 @@ pub async fn cursor_window_after_and_before(store: Store) {
         .map(|i| timed("s", &format!("m{i}"), i / 3))
         .collect();
     let all = put_each(&store, &msgs).await;
-    let after = Cursor::of(&get(&store, &all[4]).await);
-    let before = Cursor::of(&get(&store, &all[15]).await);
+    let after = Cursor::of(&get(&store, &all[4]).await).unwrap();
+    let before = Cursor::of(&get(&store, &all[15]).await).unwrap();
     let window = MessageQuery::for_session("s")
         .with_after(after)
         .with_before(before);
@@ -119,7 +119,7 @@ pub async fn cursor_window_after_and_before(store: Store) {
 pub async fn cursor_direction_independent(store: Store) {
     let msgs: Vec<ChatAppMessage> = (0..10).map(|i| timed("s", &format!("m{i}"), i)).collect();
     let all = put_each(&store, &msgs).await;
-    let mid = Cursor::of(&get(&store, &all[5]).await);
+    let mid = Cursor::of(&get(&store, &all[5]).await).unwrap();
     let newer_desc = list_ids(
         &store,
         &MessageQuery::for_session("s").with_after(mid).with_limit(2),
@@ -174,18 +174,18 @@ pub async fn cursor_with_filters(store: Store) {
         &MessageQuery::for_session("other").with_ascending(true),
     )
     .await;
-    let from_other = Cursor::of(&other[3]);
+    let from_other = Cursor::of(&other[3]).unwrap();
     let newer = list(&store, &q.clone().with_after(from_other)).await;
     assert!(
         newer
             .iter()
-            .all(|m| Cursor::of(m) > from_other && m.chat_session_id == "s"),
+            .all(|m| Cursor::of(m).unwrap() > from_other && m.chat_session_id == "s"),
         "a foreign cursor bounds by position only"
     );
     let expected_after = list(&store, &q)
         .await
         .into_iter()
-        .filter(|m| Cursor::of(m) > from_other)
+        .filter(|m| Cursor::of(m).unwrap() > from_other)
         .count();
     assert_eq!(newer.len(), expected_after);
 }

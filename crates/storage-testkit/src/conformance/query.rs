@@ -474,7 +474,7 @@ pub async fn order_ties_broken_by_seq(store: Store) {
         .windows(2)
     {
         assert!(
-            Cursor::of(&pair[0]) < Cursor::of(&pair[1]),
+            Cursor::of(&pair[0]).unwrap() < Cursor::of(&pair[1]).unwrap(),
             "positions strictly increase"
         );
     }
@@ -520,8 +520,8 @@ pub async fn count_ignores_paging(store: Store) {
         .with_limit(2)
         .with_offset(1)
         .with_ascending(true)
-        .with_after(Cursor::of(&anchor))
-        .with_before(Cursor::of(&get(&store, "q09").await));
+        .with_after(Cursor::of(&anchor).unwrap())
+        .with_before(Cursor::of(&get(&store, "q09").await).unwrap());
     assert_eq!(
         count(&store, &q).await,
         6,
@@ -553,8 +553,8 @@ pub async fn invalid_query_time_range(store: Store) {
 /// An `after` cursor not older than `before` (equal or newer) is `InvalidQuery`.
 pub async fn invalid_query_cursor_window(store: Store) {
     let ids = put_each(&store, &[timed("s", "a", 10), timed("s", "b", 20)]).await;
-    let older = Cursor::of(&get(&store, &ids[0]).await);
-    let newer = Cursor::of(&get(&store, &ids[1]).await);
+    let older = Cursor::of(&get(&store, &ids[0]).await).unwrap();
+    let newer = Cursor::of(&get(&store, &ids[1]).await).unwrap();
     let equal = MessageQuery::default().with_after(older).with_before(older);
     assert_invalid_query(store.list(&equal).await, "list with after == before");
     assert_invalid_query(store.count(&equal).await, "count with after == before");
