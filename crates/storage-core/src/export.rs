@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::import_input;
 use crate::{
     ChatAppMessage, Cursor, MessageQuery, MessageType, Metadata, ReadOnlyStore, Result,
     StorageError, StoreOutcome, ValidationLimits, WriteOnlyStore, validate_message_with,
@@ -132,11 +133,10 @@ where
 {
     let mut report = ImportReport::default();
     let mut batch = Batch::new(store, limits);
+    let cap = import_input::max_record_bytes(limits);
     if starts_with_array(&mut input)? {
-        let records: Option<Vec<serde_json::Value>> = serde_json::from_reader(input)
-            .map_err(|e| StorageError::data("import Go export", e.to_string()))?;
-        for (index, record) in records.unwrap_or_default().into_iter().enumerate() {
-            let number = index as u64 + 1;
+        let mut array = import_input::GoArray::open(input, cap)?;
+        while let Some((number, record)) = array.next_element()? {
             let parsed = serde_json::from_value::<GoMessage>(record)
                 .map(ChatAppMessage::from)
                 .map_err(|e| e.to_string());
@@ -149,20 +149,18 @@ where
     } else {
         let mut number = 0_u64;
         let mut line = Vec::new();
-        loop {
-            line.clear();
-            let read = input
-                .read_until(b'\n', &mut line)
-                .map_err(|e| StorageError::io("import: read line", e))?;
-            if read == 0 {
-                break;
-            }
+        while let Some(read) = import_input::read_line(&mut input, &mut line, cap)? {
             number += 1;
-            // Bytes, not `str`: a line that is not UTF-8 is rejected like any other bad line.
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let parsed = serde_json::from_slice::<ChatAppMessage>(&line).map_err(|e| e.to_string());
+            let parsed = match read {
+                import_input::Line::TooLong => Err(format!(
+                    "the line is over {cap} bytes, longer than any message within the limits"
+                )),
+                // Bytes, not `str`: a line that is not UTF-8 is rejected like any other.
+                import_input::Line::Read if line.iter().all(u8::is_ascii_whitespace) => continue,
+                import_input::Line::Read => {
+                    serde_json::from_slice::<ChatAppMessage>(&line).map_err(|e| e.to_string())
+                }
+            };
             batch.push(number, parsed, &mut report);
             if batch.is_full() {
                 batch.flush(&mut report).await?;
@@ -174,6 +172,7 @@ where
     Ok(report)
 }
 
+/// Whether the input is a Go export (a JSON array, or `null`); consumes leading whitespace.
 fn starts_with_array(input: &mut impl BufRead) -> Result<bool> {
     loop {
         let buf = input
@@ -221,6 +220,12 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
         report: &mut ImportReport,
     ) {
         let checked = parsed.and_then(|msg| {
+            if msg.id.is_empty() {
+                // A fresh id on every import would store the record again each time.
+                return Err(
+                    "id is required: import keeps ids so that a re-import adds nothing".to_owned(),
+                );
+            }
             validate_message_with(&msg, self.limits)
                 .map(|()| msg)
                 .map_err(|e| e.to_string())

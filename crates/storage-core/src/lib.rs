@@ -22,6 +22,7 @@
 mod error;
 mod export;
 mod health;
+mod import_input;
 mod message;
 mod message_type;
 mod query;
@@ -58,8 +59,8 @@ pub use utils::{
     sanitize_content, truncate_for_log,
 };
 pub use validation::{
-    ValidationLimits, assign_identity, prepare_batch, prepare_message, validate_message,
-    validate_message_with,
+    MAX_METADATA_DEPTH, ValidationLimits, assign_identity, prepare_batch, prepare_message,
+    validate_message, validate_message_with,
 };
 
 /// This crate's version, for [`ChatAppMessageStore::version`] implementations.

@@ -37,6 +37,11 @@ impl Default for ValidationLimits {
     }
 }
 
+/// How deeply metadata may nest: the metadata object is level 1, each array or object inside
+/// it one more. A fixed rule, like NUL: deeper JSON cannot be read back by `serde_json` (its
+/// parser stops at 128 levels) and walking it recursively could overflow the stack.
+pub const MAX_METADATA_DEPTH: usize = 32;
+
 /// Validates `msg` against the default [`ValidationLimits`].
 ///
 /// ```
@@ -51,8 +56,9 @@ pub fn validate_message(msg: &ChatAppMessage) -> Result<()> {
 
 /// Validates `msg`: `chat_session_id` and `message_type` non-empty; `content` at most
 /// `max_content_bytes`; every other text field at most `max_field_bytes`; no NUL character in
-/// any text field, metadata key or metadata string (PostgreSQL cannot store it); metadata at
-/// most `max_metadata_bytes` as JSON; `deleted_at` only on a deleted message.
+/// any text field, metadata key or metadata string (PostgreSQL cannot store it); metadata
+/// nested at most [`MAX_METADATA_DEPTH`] levels and at most `max_metadata_bytes` as JSON;
+/// `deleted_at` only on a deleted message.
 ///
 /// Fails with [`StorageError::InvalidMessage`] naming the first offending field.
 pub fn validate_message_with(msg: &ChatAppMessage, limits: &ValidationLimits) -> Result<()> {
@@ -85,15 +91,8 @@ pub fn validate_message_with(msg: &ChatAppMessage, limits: &ValidationLimits) ->
         check_text(field, value, limits.max_field_bytes)?;
     }
     check_text("content", &msg.content, limits.max_content_bytes)?;
-    for (key, value) in &msg.metadata {
-        if key.contains('\0') {
-            return Err(StorageError::invalid_message(
-                "metadata",
-                "a key contains NUL",
-            ));
-        }
-        check_json_value(value)?;
-    }
+    // Depth and NUL first, without recursion: serialising deeply nested JSON recurses.
+    check_metadata_values(&msg.metadata)?;
     let metadata_bytes = serde_json::to_vec(&msg.metadata)
         .map_err(|e| StorageError::invalid_message("metadata", e.to_string()))?
         .len();
@@ -131,25 +130,55 @@ fn check_text(field: &str, value: &str, max_bytes: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_json_value(value: &Value) -> Result<()> {
-    match value {
-        Value::String(s) if s.contains('\0') => Err(StorageError::invalid_message(
-            "metadata",
-            "a string value contains a NUL character",
-        )),
-        Value::Array(items) => items.iter().try_for_each(check_json_value),
-        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            if k.contains('\0') {
-                Err(StorageError::invalid_message(
-                    "metadata",
-                    "a key contains NUL",
-                ))
-            } else {
-                check_json_value(v)
-            }
-        }),
-        _ => Ok(()),
+/// Checks every key and value of `metadata` for NUL and its nesting against
+/// [`MAX_METADATA_DEPTH`], walking it with an explicit stack (no recursion, so any input is
+/// safe to check).
+fn check_metadata_values(metadata: &crate::Metadata) -> Result<()> {
+    let nul_key = || StorageError::invalid_message("metadata", "a key contains NUL");
+    // Each entry: a value and the level of the object or array that holds it.
+    let mut pending: Vec<(&Value, usize)> = Vec::new();
+    for (key, value) in metadata {
+        if key.contains('\0') {
+            return Err(nul_key());
+        }
+        pending.push((value, 1));
     }
+    while let Some((value, level)) = pending.pop() {
+        let inner = level + 1;
+        let too_deep = || {
+            StorageError::invalid_message(
+                "metadata",
+                format!("nests deeper than {MAX_METADATA_DEPTH} levels"),
+            )
+        };
+        match value {
+            Value::String(s) if s.contains('\0') => {
+                return Err(StorageError::invalid_message(
+                    "metadata",
+                    "a string value contains a NUL character",
+                ));
+            }
+            Value::Array(items) => {
+                if inner > MAX_METADATA_DEPTH {
+                    return Err(too_deep());
+                }
+                pending.extend(items.iter().map(|v| (v, inner)));
+            }
+            Value::Object(map) => {
+                if inner > MAX_METADATA_DEPTH {
+                    return Err(too_deep());
+                }
+                for (key, v) in map {
+                    if key.contains('\0') {
+                        return Err(nul_key());
+                    }
+                    pending.push((v, inner));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Fills what a store (or a retrying decorator, before its first attempt) must fix once:
@@ -215,6 +244,57 @@ mod tests {
             Err(StorageError::InvalidMessage { field, .. }) => field,
             other => panic!("expected InvalidMessage, got {other:?}"),
         }
+    }
+
+    /// A metadata value `levels` deep counting the metadata object: `levels - 1` nested
+    /// arrays (objects alternate in, to cover both).
+    fn nested(levels: usize) -> Value {
+        let mut value = Value::Null;
+        for level in 1..levels {
+            value = if level % 2 == 0 {
+                json!({ "k": value })
+            } else {
+                json!([value])
+            };
+        }
+        value
+    }
+
+    #[test]
+    fn metadata_depth_limit_is_inclusive() {
+        let at_limit =
+            ChatAppMessage::user("s", "c").with_metadata_entry("k", nested(MAX_METADATA_DEPTH));
+        assert!(validate_message(&at_limit).is_ok());
+        let over =
+            ChatAppMessage::user("s", "c").with_metadata_entry("k", nested(MAX_METADATA_DEPTH + 1));
+        let err = validate_message(&over).unwrap_err();
+        assert!(err.to_string().contains("deeper than 32"), "{err}");
+        assert_eq!(field_of(Err(err)), "metadata");
+        let flat = ChatAppMessage::user("s", "c").with_metadata_entry("k", json!(1));
+        assert!(validate_message(&flat).is_ok());
+    }
+
+    #[test]
+    fn deep_but_small_metadata_is_refused_without_recursing() {
+        // 20,000 levels in 40 KB: under the byte limit, far over the depth limit. A recursive
+        // walk (or serialising first) overflows a 256 KiB stack on it.
+        let mut deep = Value::Null;
+        for _ in 0..20_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        let msg = ChatAppMessage::user("s", "c").with_metadata_entry("k", deep);
+        let outcome = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let field = field_of(validate_message(&msg));
+                // Dropping 20,000 nested arrays recurses too: leak it inside the thread.
+                std::mem::forget(msg);
+                field
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(outcome, "metadata");
     }
 
     #[test]

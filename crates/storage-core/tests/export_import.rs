@@ -156,7 +156,10 @@ async fn import_accepts_the_go_plugin_export_format() {
 #[tokio::test]
 async fn import_batches_larger_inputs() {
     let lines: Vec<String> = (0..=IMPORT_BATCH_SIZE * 2)
-        .map(|i| serde_json::to_string(&ChatAppMessage::bot("s", format!("{i}"))).unwrap())
+        .map(|i| {
+            let msg = ChatAppMessage::bot("s", format!("{i}")).with_id(format!("m{i}"));
+            serde_json::to_string(&msg).unwrap()
+        })
         .collect();
     let store = MemoryStore::new();
     let report = import_jsonl(&store, lines.join("\n").as_bytes())
@@ -210,4 +213,108 @@ async fn a_line_that_is_not_utf8_is_rejected_not_fatal() {
     assert_eq!(report.rejected.len(), 1);
     assert_eq!(report.rejected[0].line, 2);
     assert_eq!(store.get("c").await.unwrap().content, "c");
+}
+
+#[tokio::test]
+async fn a_record_without_an_id_is_rejected_so_a_reimport_adds_nothing() {
+    let input = [
+        serde_json::to_string(&ChatAppMessage::user("s", "kept").with_id("a")).unwrap(),
+        serde_json::to_string(&ChatAppMessage::user("s", "no id")).unwrap(),
+    ]
+    .join("\n");
+    let go = r#"[{"ID":"","ChatSessionID":"s","MessageType":"user_input","Content":"go"}]"#;
+    let store = MemoryStore::new();
+    for _ in 0..2 {
+        let report = import_jsonl(&store, input.as_bytes()).await.unwrap();
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        assert_eq!(report.rejected[0].line, 2);
+        assert!(report.rejected[0].reason.contains("id is required"));
+        let report = import_jsonl(&store, go.as_bytes()).await.unwrap();
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        assert_eq!(report.imported, 0);
+    }
+    assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_line_longer_than_any_valid_message_is_skipped_unread() {
+    use hotplex_storage_core::ValidationLimits;
+    let limits = ValidationLimits {
+        max_content_bytes: 10,
+        max_field_bytes: 10,
+        max_metadata_bytes: 10,
+    };
+    // The cap for these limits: 6 × (14 × 10 + 10 + 10) + 64 KiB = 66,496 bytes.
+    let huge = format!("{{\"id\":\"x\",\"content\":\"{}\"}}\n", "y".repeat(70_000));
+    let ok = serde_json::to_string(&ChatAppMessage::user("s", "fine").with_id("ok")).unwrap();
+    let input = format!("{huge}{ok}\n");
+    let store = MemoryStore::new();
+    let report = hotplex_storage_core::import_jsonl_with_progress(
+        &store,
+        input.as_bytes(),
+        &limits,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.imported, 1, "{report:?}");
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 1);
+    assert!(
+        report.rejected[0].reason.contains("over 66496 bytes"),
+        "{report:?}"
+    );
+    assert_eq!(store.get("ok").await.unwrap().content, "fine");
+}
+
+#[tokio::test]
+async fn a_go_export_is_imported_element_by_element_across_batches() {
+    let elements: Vec<String> = (0..=IMPORT_BATCH_SIZE)
+        .map(|i| {
+            format!(
+                r#"{{"ID":"g{i}","ChatSessionID":"s","MessageType":"user_input","Content":"{i}"}}"#
+            )
+        })
+        .collect();
+    let input = format!("[\n  {}\n]\n", elements.join(",\n  "));
+    let store = MemoryStore::new();
+    let report = import_jsonl(&store, input.as_bytes()).await.unwrap();
+    assert_eq!(
+        report.imported,
+        (IMPORT_BATCH_SIZE + 1) as u64,
+        "{report:?}"
+    );
+    let again = import_jsonl(&store, input.as_bytes()).await.unwrap();
+    assert_eq!(again.already_present, (IMPORT_BATCH_SIZE + 1) as u64);
+    assert_eq!(store.get("g7").await.unwrap().content, "7");
+    let broken = format!("[{}, 42]", elements[0].replace("g0", "h0"));
+    let err = import_jsonl(&store, broken.as_bytes()).await.unwrap_err();
+    assert!(err.to_string().contains("not a JSON object"), "{err}");
+}
+
+#[tokio::test]
+async fn floats_and_the_deepest_metadata_survive_export_and_import() {
+    use hotplex_storage_core::MAX_METADATA_DEPTH;
+    // A float that the default (fast, lossy) serde_json parser reads back one ulp off.
+    let float = f64::from_bits(0x305f_050c_368d_cc74);
+    let mut deep = serde_json::Value::Null;
+    for _ in 1..MAX_METADATA_DEPTH {
+        deep = serde_json::Value::Array(vec![deep]);
+    }
+    let msg = ChatAppMessage::user("s", "c")
+        .with_id("f")
+        .with_metadata_entry("float", float)
+        .with_metadata_entry("deep", deep.clone());
+    let source = MemoryStore::new();
+    source.store_user_message(&msg).await.unwrap();
+    let mut out = Vec::new();
+    export_jsonl(&source, &MessageQuery::default(), &mut out)
+        .await
+        .unwrap();
+    let target = MemoryStore::new();
+    let report = import_jsonl(&target, &out[..]).await.unwrap();
+    assert_eq!(report.imported, 1, "{report:?}");
+    let back = target.get("f").await.unwrap();
+    assert_eq!(back.metadata["float"].as_f64().unwrap().to_bits(), float.to_bits());
+    assert_eq!(back.metadata["deep"], deep);
 }
