@@ -199,8 +199,13 @@ impl SqliteStore {
         self.handles()?.writer.write(op).await
     }
 
-    async fn store_rows(&self, rows: Vec<ChatAppMessage>) -> Result<Vec<StoreReceipt>> {
-        match self.write(WriteOp::Store(rows)).await? {
+    /// Queues `rows` on `writer` (taken from [`handles`](Self::handles) before the rows were
+    /// validated, so that a closed store answers `Closed` whatever the input).
+    async fn store_rows(
+        writer: &WriterHandle,
+        rows: Vec<ChatAppMessage>,
+    ) -> Result<Vec<StoreReceipt>> {
+        match writer.write(WriteOp::Store(rows)).await? {
             WriteOutput::Receipts(receipts) => Ok(receipts),
             WriteOutput::Rows(_) => Err(StorageError::query("store", "unexpected writer reply")),
         }
@@ -215,8 +220,9 @@ impl SqliteStore {
     }
 
     async fn store_one(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        let handles = self.handles()?;
         let row = prepare_message(msg, &self.config.limits, Utc::now())?;
-        self.store_rows(vec![row])
+        Self::store_rows(&handles.writer, vec![row])
             .await?
             .pop()
             .ok_or_else(|| StorageError::query("store", "the writer returned no receipt"))
@@ -292,18 +298,20 @@ impl ReadOnlyStore for SqliteStore {
     }
 
     async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
+        let handles = self.handles()?;
         query.validate()?;
         let query = query.clone();
-        self.handles()?
+        handles
             .reader
             .read("list", move |conn| query::list(conn, &query))
             .await
     }
 
     async fn count(&self, query: &MessageQuery) -> Result<u64> {
+        let handles = self.handles()?;
         query.validate()?;
         let query = query.clone();
-        self.handles()?
+        handles
             .reader
             .read("count", move |conn| query::count(conn, &query))
             .await
@@ -321,12 +329,12 @@ impl WriteOnlyStore for SqliteStore {
     }
 
     async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
+        let handles = self.handles()?;
         let rows = prepare_batch(msgs, &self.config.limits, Utc::now())?;
         if rows.is_empty() {
-            self.handles()?;
             return Ok(Vec::new());
         }
-        self.store_rows(rows).await
+        Self::store_rows(&handles.writer, rows).await
     }
 }
 

@@ -233,6 +233,7 @@ macro_rules! __conformance_cases {
             concurrent_restore_same_id,
             concurrent_batches_visible_atomically,
             close_then_every_call_fails,
+            closed_store_answers_closed_before_validating_input,
             closed_store_is_unhealthy,
             health_check_healthy_when_open,
             metrics_counts,

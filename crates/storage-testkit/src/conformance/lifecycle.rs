@@ -48,6 +48,57 @@ pub async fn close_then_every_call_fails(store: Store) {
         .expect("close after everything is still Ok");
 }
 
+/// A closed store answers `Closed` before it looks at the input: an invalid message, an
+/// invalid batch or an invalid query given to a closed store is `Closed`, not
+/// `InvalidMessage` / `InvalidQuery`, on every backend.
+pub async fn closed_store_answers_closed_before_validating_input(store: Store) {
+    let invalid_msg = ChatAppMessage::user("", "no session id");
+    let valid_msg = ChatAppMessage::user("s", "fine");
+    let mut nul = ChatAppMessage::user("s", "nul \0 in content");
+    nul.chat_platform = "slack".into();
+    let invalid_batch = [valid_msg, nul];
+    let invalid_query = MessageQuery {
+        start_time: Some(Utc::now()),
+        end_time: Some(Utc::now() - chrono::Duration::seconds(60)),
+        ..MessageQuery::default()
+    };
+    // While open, each input is rejected as invalid: the precedence below is what is tested.
+    let invalid = |result: Result<_, StorageError>, op: &str| match result {
+        Err(e) if e.is_invalid_input() => {}
+        other => panic!("{op} on an open store must be rejected as invalid, got {other:?}"),
+    };
+    invalid(
+        store.store_user_message(&invalid_msg).await.map(drop),
+        "store_user_message(empty session id)",
+    );
+    invalid(
+        store.store_batch(&invalid_batch).await.map(drop),
+        "store_batch(with a NUL in content)",
+    );
+    invalid(
+        store.list(&invalid_query).await.map(drop),
+        "list(start_time > end_time)",
+    );
+    store.close().await.expect("close");
+    assert_closed(
+        store.store_user_message(&invalid_msg).await,
+        "store_user_message of an invalid message",
+    );
+    assert_closed(
+        store.store_bot_response(&invalid_msg).await,
+        "store_bot_response of an invalid message",
+    );
+    assert_closed(
+        store.store_batch(&invalid_batch).await,
+        "store_batch of an invalid batch",
+    );
+    assert_closed(store.list(&invalid_query).await, "list of an invalid query");
+    assert_closed(
+        store.count(&invalid_query).await,
+        "count of an invalid query",
+    );
+}
+
 /// A closed store reports itself unhealthy.
 pub async fn closed_store_is_unhealthy(store: Store) {
     store.close().await.expect("close");
