@@ -3,7 +3,8 @@
 //! Every connection (writer, pooled readers, backup source) is opened without URI
 //! interpretation and initialised with `journal_mode = WAL`, `busy_timeout`,
 //! `foreign_keys = ON` and the configured `synchronous`. Readers are also `query_only`. Only
-//! the writer carries `max_page_count` (the size limit), since only it writes.
+//! the writer carries the size limit (`max_page_count`, and with it a smaller
+//! `wal_autocheckpoint` and a `journal_size_limit`, see [`limit_size`]), since only it writes.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -124,13 +125,93 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Sets `max_page_count` on the writer so that the database cannot grow past `max_bytes`;
-/// returns the limit in force (SQLite never sets it below the current size).
-pub(crate) fn limit_size(conn: &Connection, max_bytes: u64) -> rusqlite::Result<i64> {
+/// SQLite's default `wal_autocheckpoint`, in pages: the most a size limit sets it to.
+const MAX_AUTOCHECKPOINT_PAGES: i64 = 1000;
+/// The fewest pages a size limit sets `wal_autocheckpoint` to, so that a tiny limit does not
+/// turn every commit into a checkpoint (one more fsync of the database file).
+const MIN_AUTOCHECKPOINT_PAGES: i64 = 32;
+/// Bytes of the WAL file header.
+const WAL_HEADER_BYTES: i64 = 32;
+/// Bytes of the header of each WAL frame (one page follows it).
+const WAL_FRAME_HEADER_BYTES: i64 = 24;
+
+/// The limits in force on the writer, as [`limit_size`] set them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriterLimits {
+    /// `page_size` of the database, in bytes.
+    pub(crate) page_size: i64,
+    /// `max_page_count` in force.
+    pub(crate) max_pages: i64,
+    /// `wal_autocheckpoint` in force, in pages.
+    pub(crate) wal_autocheckpoint: i64,
+    /// `journal_size_limit` in force, in bytes.
+    pub(crate) journal_size_limit: i64,
+}
+
+impl WriterLimits {
+    /// `max_page_count × page_size`: the most bytes the main database may hold.
+    pub(crate) fn max_bytes(&self) -> u64 {
+        u64::try_from(self.max_pages.saturating_mul(self.page_size)).unwrap_or(u64::MAX)
+    }
+}
+
+/// `wal_autocheckpoint` for a database of at most `max_pages` pages: a tenth of them, at
+/// least [`MIN_AUTOCHECKPOINT_PAGES`], at most SQLite's default of 1,000.
+fn autocheckpoint_pages(max_pages: i64) -> i64 {
+    (max_pages / 10).clamp(MIN_AUTOCHECKPOINT_PAGES, MAX_AUTOCHECKPOINT_PAGES)
+}
+
+/// Bytes of a WAL file holding `frames` pages of `page_size` bytes.
+fn wal_bytes(frames: i64, page_size: i64) -> i64 {
+    WAL_HEADER_BYTES.saturating_add(frames.saturating_mul(page_size + WAL_FRAME_HEADER_BYTES))
+}
+
+/// Limits the writer's database to `max_bytes` and its WAL to a size in proportion.
+///
+/// - `max_page_count = ⌊max_bytes / page_size⌋` (at least 1): the write that would grow the
+///   database past it fails with `SQLITE_FULL`. SQLite never sets it below the current size.
+/// - `wal_autocheckpoint = N`, a tenth of those pages within 32 ..= 1000 (see
+///   [`autocheckpoint_pages`]): the commit that leaves N or more pages in the WAL copies them
+///   into the database (a passive checkpoint) instead of letting the WAL reach SQLite's
+///   default of 1,000 pages (4 MiB with 4 KiB pages) whatever the limit.
+/// - `journal_size_limit` = the size of a WAL of N pages (`32 + N × (page_size + 24)`): after
+///   a checkpoint, the next commit writes the WAL from its start again and, with this set,
+///   truncates the file to that size (or to the end of its own frames, if larger). Without
+///   it SQLite reuses the file at its largest size for as long as the database is open.
+///   A WAL of N pages is what a checkpoint cycle reaches anyway, so truncating to it only
+///   cuts off what the last commit before the checkpoint wrote past the mark, rather than a
+///   file that every cycle would have to regrow.
+///
+/// So, as long as checkpoints complete (no other connection is inside a read when one is
+/// due), the WAL never holds more than N − 1 pages plus one commit, and a commit writes
+/// each page once (at most `max_page_count` pages) plus at most one frame to mark the
+/// commit: `32 + (N + max_page_count) × (page_size + 24)` bytes at most. The first commit
+/// after each checkpoint cuts it back to `journal_size_limit`.
+pub(crate) fn limit_size(conn: &Connection, max_bytes: u64) -> rusqlite::Result<WriterLimits> {
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
-    let page_size = u64::try_from(page_size.max(1)).unwrap_or(4096);
-    let pages = i64::try_from((max_bytes / page_size).max(1)).unwrap_or(i64::MAX);
-    conn.pragma_update_and_check(None, "max_page_count", pages, |row| row.get(0))
+    let page_size = page_size.max(1);
+    let pages = max_bytes / u64::try_from(page_size).unwrap_or(4096);
+    let pages = i64::try_from(pages.max(1)).unwrap_or(i64::MAX);
+    let max_pages =
+        conn.pragma_update_and_check(None, "max_page_count", pages, |row| row.get(0))?;
+    let wal_autocheckpoint = conn.pragma_update_and_check(
+        None,
+        "wal_autocheckpoint",
+        autocheckpoint_pages(max_pages),
+        |row| row.get(0),
+    )?;
+    let journal_size_limit = conn.pragma_update_and_check(
+        None,
+        "journal_size_limit",
+        wal_bytes(wal_autocheckpoint, page_size),
+        |row| row.get(0),
+    )?;
+    Ok(WriterLimits {
+        page_size,
+        max_pages,
+        wal_autocheckpoint,
+        journal_size_limit,
+    })
 }
 
 /// `page_count * page_size` of the main database (what `max_size_mb` limits).
@@ -182,14 +263,47 @@ mod tests {
         assert!(reader.execute_batch("CREATE TABLE t (x)").is_err());
     }
 
+    fn pragma(conn: &Connection, name: &str) -> i64 {
+        conn.pragma_query_value(None, name, |r| r.get(0)).unwrap()
+    }
+
     #[test]
     fn size_limit_is_in_pages() {
         let conn = open_in_memory(settings(Synchronous::Full)).unwrap();
-        let pages = limit_size(&conn, 1024 * 1024).unwrap();
-        let page_size: i64 = conn
-            .pragma_query_value(None, "page_size", |r| r.get(0))
-            .unwrap();
-        assert_eq!(pages * page_size, 1024 * 1024);
+        let limit = limit_size(&conn, 1024 * 1024).unwrap();
+        let page_size = pragma(&conn, "page_size");
+        assert_eq!(limit.page_size, page_size);
+        assert_eq!(limit.max_pages * page_size, 1024 * 1024);
+        assert_eq!(limit.max_bytes(), 1024 * 1024);
+        assert_eq!(pragma(&conn, "max_page_count"), limit.max_pages);
         assert!(database_bytes(&conn).is_ok());
+    }
+
+    #[test]
+    fn size_limit_scales_the_wal_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(
+            &dir.path().join("w.db"),
+            settings(Synchronous::Full),
+            Role::Writer,
+        )
+        .unwrap();
+        assert_eq!(pragma(&conn, "wal_autocheckpoint"), 1000);
+        assert_eq!(pragma(&conn, "journal_size_limit"), -1);
+        // 1 MiB of 4 KiB pages: 256 pages, a tenth is 25, raised to the minimum of 32.
+        let limit = limit_size(&conn, 1024 * 1024).unwrap();
+        assert_eq!(limit.page_size, 4096);
+        assert_eq!(limit.wal_autocheckpoint, 32);
+        assert_eq!(limit.journal_size_limit, 32 + 32 * (4096 + 24));
+        assert_eq!(pragma(&conn, "wal_autocheckpoint"), 32);
+        assert_eq!(pragma(&conn, "journal_size_limit"), 32 + 32 * (4096 + 24));
+        // 20 MiB: 5,120 pages, a tenth is 512.
+        let limit = limit_size(&conn, 20 * 1024 * 1024).unwrap();
+        assert_eq!(limit.wal_autocheckpoint, 512);
+        assert_eq!(limit.journal_size_limit, 32 + 512 * (4096 + 24));
+        // 1 GiB: capped at SQLite's default of 1,000 pages.
+        let limit = limit_size(&conn, 1024 * 1024 * 1024).unwrap();
+        assert_eq!(limit.wal_autocheckpoint, 1000);
+        assert_eq!(pragma(&conn, "wal_autocheckpoint"), 1000);
     }
 }

@@ -248,11 +248,14 @@ impl SqliteStore {
         let max_bytes = match config.max_size_bytes() {
             None => None,
             Some(bytes) => {
-                let pages = connection::limit_size(&conn, bytes).map_err(open_error)?;
-                let page_size: i64 = conn
-                    .pragma_query_value(None, "page_size", |r| r.get(0))
-                    .map_err(open_error)?;
-                Some(u64::try_from(pages.saturating_mul(page_size)).unwrap_or(bytes))
+                let limit = connection::limit_size(&conn, bytes).map_err(open_error)?;
+                tracing::debug!(
+                    max_page_count = limit.max_pages,
+                    wal_autocheckpoint = limit.wal_autocheckpoint,
+                    journal_size_limit = limit.journal_size_limit,
+                    "sqlite size limit set"
+                );
+                Some(limit.max_bytes())
             }
         };
         let pool = match &path {

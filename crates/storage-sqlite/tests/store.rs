@@ -126,6 +126,80 @@ async fn size_limit_fails_the_write_and_keeps_the_database_intact() {
     assert_eq!(integrity(&path), "ok");
 }
 
+/// With `max_size_mb = 1` (256 pages of 4 KiB) the writer checkpoints once the WAL holds 32
+/// pages (a tenth of 256, raised to the minimum of 32) and has `journal_size_limit` = the
+/// size of a 32-page WAL. Checkpoints are never blocked here (no read runs during a write),
+/// so the bound of `docs/configuration.md` holds exactly: the `-wal` file never exceeds a
+/// header and 31 + 256 + 1 frames (31 pages waiting, then a commit of at most every page and
+/// a commit frame), and the first commit after a checkpoint truncates it to
+/// `journal_size_limit`. Before the WAL was scaled to the limit, the file grew to SQLite's
+/// default of 1,000 pages (about 4 MiB) and stayed there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limit_bounds_the_wal_file() {
+    const PAGE: u64 = 4096;
+    const FRAME: u64 = 24 + PAGE;
+    const WAL_HEADER: u64 = 32;
+    const MAX_PAGES: u64 = 1024 * 1024 / PAGE;
+    const AUTOCHECKPOINT: u64 = 32;
+    const JOURNAL_SIZE_LIMIT: u64 = WAL_HEADER + AUTOCHECKPOINT * FRAME;
+    const WAL_BOUND: u64 = WAL_HEADER + (AUTOCHECKPOINT + MAX_PAGES) * FRAME;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.db");
+    let wal = dir.path().join("small.db-wal");
+    let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let store = open(SqliteConfig::new(&path).with_max_size_mb(1)).await;
+    assert_eq!(store.metrics().await.unwrap().extra["page_size"], PAGE);
+
+    // Fill the database until the limit, watching the WAL after every commit.
+    let big = "x".repeat(16 * 1024);
+    let mut stored = 0_u64;
+    let mut largest = 0;
+    let err = loop {
+        assert!(stored < 200, "1 MiB limit never reached");
+        let m = ChatAppMessage::user("s", big.clone()).with_user("U1");
+        match store.store_user_message(&m).await {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+        largest = largest.max(wal_size());
+    };
+    assert!(matches!(err, StorageError::StorageFull { .. }), "{err:?}");
+    assert!(
+        largest <= WAL_BOUND,
+        "the WAL reached {largest} bytes, more than 32 + 256 pages ({WAL_BOUND})"
+    );
+    assert_eq!(store.purge_session("s").await.unwrap(), stored);
+    assert!(wal_size() <= WAL_BOUND, "{} bytes", wal_size());
+
+    // Checkpoint everything (from another connection, so the point is certain), then one
+    // small commit through the store: it restarts the WAL and truncates the file.
+    let other = Connection::open(&path).unwrap();
+    let (busy, frames, copied): (i64, i64, i64) = other
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((busy, copied), (0, frames), "the checkpoint completed");
+    drop(other);
+    let kept = store.store_user_message(&msg("t", 1)).await.unwrap();
+    assert!(
+        wal_size() <= JOURNAL_SIZE_LIMIT,
+        "after a checkpoint and a commit the WAL is {} bytes, more than journal_size_limit \
+         ({JOURNAL_SIZE_LIMIT})",
+        wal_size()
+    );
+    assert_eq!(store.get(&kept.id).await.unwrap().id, kept.id);
+    store.close().await.unwrap();
+    assert_eq!(integrity(&path), "ok");
+    let reopened = open(SqliteConfig::new(&path)).await;
+    assert_eq!(
+        reopened.count(&MessageQuery::default()).await.unwrap(),
+        1,
+        "only the message stored after the purge is left"
+    );
+    reopened.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn files_are_private_and_parents_are_created() {
     let dir = tempfile::tempdir().unwrap();
