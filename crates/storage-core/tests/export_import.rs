@@ -315,6 +315,9 @@ async fn floats_and_the_deepest_metadata_survive_export_and_import() {
     let report = import_jsonl(&target, &out[..]).await.unwrap();
     assert_eq!(report.imported, 1, "{report:?}");
     let back = target.get("f").await.unwrap();
-    assert_eq!(back.metadata["float"].as_f64().unwrap().to_bits(), float.to_bits());
+    assert_eq!(
+        back.metadata["float"].as_f64().unwrap().to_bits(),
+        float.to_bits()
+    );
     assert_eq!(back.metadata["deep"], deep);
 }
