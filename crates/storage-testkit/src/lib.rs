@@ -152,6 +152,7 @@ macro_rules! __conformance_cases {
         $crate::$callback! {
             { $($args)* }
             round_trip_every_field,
+            metadata_numbers_round_trip_exactly,
             timestamps_truncated_to_micros,
             caller_created_at_kept,
             generated_ids_are_unique_uuidv7,
@@ -221,6 +222,7 @@ macro_rules! __conformance_cases {
             nul_in_nested_metadata_rejected,
             nul_in_metadata_key_rejected,
             metadata_size_limit_edge,
+            metadata_depth_limit_edge,
             deleted_at_on_live_message_rejected,
             batch_is_atomic,
             batch_receipts_in_order,

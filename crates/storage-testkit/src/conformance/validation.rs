@@ -1,7 +1,10 @@
 //! Validation: every rule at its edge. A rejected write is `InvalidMessage` naming the field
 //! and leaves every row and the session meta unchanged, alone or inside a batch.
 
-use hotplex_storage_core::{ChatAppMessage, MessageType, ValidationLimits, time};
+use hotplex_storage_core::{
+    ChatAppMessage, MAX_METADATA_DEPTH, MessageQuery, MessageType, ReadOnlyStore, ValidationLimits,
+    time,
+};
 use serde_json::json;
 
 use super::support::{Store, assert_accepted, assert_rejected, timed};
@@ -147,6 +150,36 @@ pub async fn metadata_size_limit_edge(store: Store) {
     );
     assert_accepted(&store, &edge, "metadata of exactly 64 KiB").await;
     let over = timed("s", "c", 1).with_metadata_entry("k", "v".repeat(max - 7));
+    assert_rejected(&store, &over, "metadata").await;
+}
+
+/// Metadata nested exactly `MAX_METADATA_DEPTH` levels is accepted and read back (by `get`
+/// and by `list`); one level more is rejected, however few bytes it takes.
+pub async fn metadata_depth_limit_edge(store: Store) {
+    let nested = |levels: usize| {
+        // The metadata object is level 1; each array or object inside it adds one.
+        let mut value = json!("leaf");
+        for level in 1..levels {
+            value = if level % 2 == 0 {
+                json!({ "k": value })
+            } else {
+                json!([value])
+            };
+        }
+        value
+    };
+    let edge = timed("s", "c", 1).with_metadata_entry("k", nested(MAX_METADATA_DEPTH));
+    assert_accepted(&store, &edge, "metadata nested exactly to the limit").await;
+    let listed = store
+        .list(&MessageQuery::for_session("s"))
+        .await
+        .expect("list after storing the deepest metadata");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].metadata, edge.metadata,
+        "list reads the metadata back"
+    );
+    let over = timed("s", "c", 2).with_metadata_entry("k", nested(MAX_METADATA_DEPTH + 1));
     assert_rejected(&store, &over, "metadata").await;
 }
 

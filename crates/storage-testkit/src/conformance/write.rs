@@ -15,6 +15,37 @@ use super::support::{
     timed,
 };
 
+/// Metadata numbers read back exactly: integers at the `i64`/`u64` extremes and floats whose
+/// shortest decimal form a fast parser reads one ulp off.
+pub async fn metadata_numbers_round_trip_exactly(store: Store) {
+    let floats = [
+        f64::from_bits(0x305f_050c_368d_cc74),
+        0.1,
+        -2.5e-308,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        1.0 / 3.0,
+    ];
+    let msg = timed("s", "numbers", 1)
+        .with_metadata_entry("i64_min", i64::MIN)
+        .with_metadata_entry("i64_max", i64::MAX)
+        .with_metadata_entry("u64_max", u64::MAX)
+        .with_metadata_entry("floats", json!(floats));
+    let id = put(&store, &msg).await.id;
+    let back = get(&store, &id).await;
+    assert_eq!(back.metadata["i64_min"].as_i64(), Some(i64::MIN));
+    assert_eq!(back.metadata["i64_max"].as_i64(), Some(i64::MAX));
+    assert_eq!(back.metadata["u64_max"].as_u64(), Some(u64::MAX));
+    let read: Vec<u64> = back.metadata["floats"]
+        .as_array()
+        .expect("floats read back as an array")
+        .iter()
+        .map(|v| v.as_f64().expect("a float reads back as a float").to_bits())
+        .collect();
+    let written: Vec<u64> = floats.iter().map(|f| f.to_bits()).collect();
+    assert_eq!(read, written, "every float reads back bit-exact");
+}
+
 /// Every field of a message survives a store/get round trip, nested metadata and
 /// `engine_session_id` included; caller timestamps keep their microseconds, `seq` is assigned
 /// by the store and the input `seq` ignored; `list` returns the same message.
