@@ -13,8 +13,10 @@ use crate::connection::{self, ConnectionSettings, Role};
 use crate::error::{from_join, from_pool, from_sqlite};
 use crate::writer::WriterHandle;
 
-/// The shortest time a read waits for a pooled connection (r2d2 rejects zero).
-const MIN_CHECKOUT_TIMEOUT: Duration = Duration::from_millis(250);
+/// The shortest time a read waits for a pooled connection (r2d2 rejects zero). Generous: the
+/// first checkout, in `initialize`, waits for r2d2's background thread to open a connection,
+/// which a loaded machine may not schedule at once.
+const MIN_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A pool of reader connections.
 pub(crate) type ReadPool = r2d2::Pool<SqliteConnectionManager>;

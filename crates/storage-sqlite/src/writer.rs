@@ -100,12 +100,19 @@ fn writer_stopped() -> StorageError {
 impl WriterHandle {
     /// Queues `op` and waits until its group committed (or it failed).
     pub(crate) async fn write(&self, op: WriteOp) -> Result<WriteOutput> {
+        let answer = self.submit(op).await?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Queues `op` and returns where its acknowledgement will arrive; the job is in the queue
+    /// when this returns.
+    async fn submit(&self, op: WriteOp) -> Result<oneshot::Receiver<Result<WriteOutput>>> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job::Write { op, reply })
             .await
             .map_err(|_| StorageError::Closed)?;
-        answer.await.map_err(|_| writer_stopped())?
+        Ok(answer)
     }
 
     /// Runs `job` on the writer's connection between write groups and returns its result.
@@ -439,22 +446,12 @@ mod tests {
         let stats = Arc::new(WriterStats::default());
         let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
         let handle = writer.handle();
-        let release = block_writer(&handle).await;
-        let tasks: Vec<_> = (0..16)
-            .map(|i| {
-                let h = handle.clone();
-                tokio::spawn(async move {
-                    h.write(WriteOp::Store(vec![row(&format!("s{i}"), "hi")]))
-                        .await
-                })
-            })
+        let ops = (0..16)
+            .map(|i| WriteOp::Store(vec![row(&format!("s{i}"), "hi")]))
             .collect();
-        wait_until_queued(&handle, 16).await;
-        release.send(()).unwrap();
-        for task in tasks {
-            let out = task.await.unwrap().unwrap();
+        for out in run_queued(&handle, ops).await {
             assert!(
-                matches!(out, WriteOutput::Receipts(r) if r[0].outcome == StoreOutcome::Stored)
+                matches!(out, Ok(WriteOutput::Receipts(r)) if r[0].outcome == StoreOutcome::Stored)
             );
         }
         let snapshot = stats.snapshot();
@@ -563,19 +560,19 @@ mod tests {
     }
 
     /// Queues `ops` in order behind a blocked writer, so they form one group, then releases
-    /// it and returns each result in order.
+    /// it and returns each result in order. Each job is in the queue before the next is sent
+    /// and before the release (counting reserved channel slots instead would race: a slot is
+    /// reserved a moment before its job is pushed).
     async fn run_queued(handle: &WriterHandle, ops: Vec<WriteOp>) -> Vec<Result<WriteOutput>> {
         let release = block_writer(handle).await;
-        let mut tasks = Vec::new();
-        for (i, op) in ops.into_iter().enumerate() {
-            let h = handle.clone();
-            tasks.push(tokio::spawn(async move { h.write(op).await }));
-            wait_until_queued(handle, i + 1).await;
+        let mut answers = Vec::new();
+        for op in ops {
+            answers.push(handle.submit(op).await.unwrap());
         }
         release.send(()).unwrap();
         let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await.unwrap());
+        for answer in answers {
+            results.push(answer.await.unwrap());
         }
         results
     }

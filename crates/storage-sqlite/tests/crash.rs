@@ -196,7 +196,8 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
 }
 
 /// A thread sending the id of every complete `ack <id>` line of `stdout` (libtest's own lines
-/// are skipped; a line cut off by the kill has no newline and is not an ack).
+/// are skipped; a line cut off by the kill has no newline and is not an ack). The ack may
+/// follow libtest's `test crash_child_writer ... ` on the same line, which has no newline.
 fn read_acks(stdout: impl Read + Send + 'static, acks: mpsc::Sender<String>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -207,7 +208,8 @@ fn read_acks(stdout: impl Read + Send + 'static, acks: mpsc::Sender<String>) -> 
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
-            if let Some(id) = line.strip_prefix("ack ").and_then(|l| l.strip_suffix('\n'))
+            let ack = line.find("ack ").map(|at| &line[at + "ack ".len()..]);
+            if let Some(id) = ack.and_then(|l| l.strip_suffix('\n'))
                 && acks.send(id.to_owned()).is_err()
             {
                 return;
