@@ -97,7 +97,7 @@
 //! - **Cancellation-safe**: writes of buffered content run in their own Tokio tasks; dropping
 //!   a call's future neither cancels its write nor loses its content.
 //! - **`close()` flushes everything and waits** for every write in flight; later calls fail
-//!   with `Closed`. It does not close the inner store.
+//!   with `Closed`, before their input is validated. It does not close the inner store.
 //! - `storage_policy = all_chunks` stores each non-empty chunk as its own row
 //!   (`stream_status = "chunk"`, `stream_seq` = 1, 2, …) before `Ok` is returned; the final
 //!   message (the merge) is stored as well. A chunk row's id is derived from `stream_id`,

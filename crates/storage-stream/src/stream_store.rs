@@ -144,7 +144,8 @@ impl StreamMessageStore {
     /// prefer [`on_stream_chunk_with`](Self::on_stream_chunk_with).
     ///
     /// `Ok` means the chunk will be persisted exactly once, in order (under `all_chunks`: its
-    /// row is already stored). Errors: `Closed`; `InvalidMessage` for an empty, over-long
+    /// row is already stored). Errors: `Closed` (after [`close`](Self::close), whatever the
+    /// input); `InvalidMessage` for an empty, over-long
     /// (> 256 bytes) or NUL-containing key, or a chunk containing NUL; `CapacityExceeded` for a
     /// chunk larger than `max_buffer_bytes`, or when a new stream finds the buffers full under
     /// [`OverflowPolicy::Reject`]; the store's error when a write this chunk needed failed
@@ -221,6 +222,7 @@ impl StreamMessageStore {
         key: &str,
         template: &ChatAppMessage,
     ) -> Result<StoreReceipt> {
+        self.check_open()?;
         record::validate_key(key)?;
         // Checked outside the lock; refused only if there is a stream to write with it.
         let mut bad_template =
@@ -285,6 +287,7 @@ impl StreamMessageStore {
     /// `stream_status`, `stream_reason`, `stream_id` (and `stream_part`) — is stored instead;
     /// the same holds for rows of expired and closed streams.
     pub async fn on_stream_abort(&self, key: &str) -> Result<Option<StoreReceipt>> {
+        self.check_open()?;
         record::validate_key(key)?;
         loop {
             let step = {
@@ -359,6 +362,16 @@ impl StreamMessageStore {
     /// True once [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
+    }
+
+    /// `Closed` once [`close`](Self::close) was called. Checked before the input is looked
+    /// at, as the backends do: a closed store answers `Closed`, not `InvalidMessage`. (The
+    /// decisions under the lock check again: `close()` may run meanwhile.)
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(StorageError::Closed);
+        }
+        Ok(())
     }
 
     /// Stops accepting (every later call fails with `Closed`), stops the flusher, stores every
@@ -457,6 +470,7 @@ impl StreamMessageStore {
         chunk: &str,
         template: Option<&ChatAppMessage>,
     ) -> Result<()> {
+        self.check_open()?;
         record::validate_key(key)?;
         record::validate_chunk(chunk)?;
         self.ensure_flusher();

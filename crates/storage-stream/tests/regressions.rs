@@ -14,6 +14,7 @@
 //!    `max_total_bytes`.
 //! 9. A completion with nothing buffered accepted a foreign `AlreadyStored`; `flush_expired`
 //!    counted `Filtered` rows as stored.
+//! 10. After `close()`, invalid input was answered `InvalidMessage` instead of `Closed`.
 
 mod support;
 
@@ -773,4 +774,35 @@ async fn flush_expired_does_not_count_filtered_rows_as_stored() {
     let m = streams.metrics();
     assert_eq!((m.filtered, m.expired, m.active_buffers), (1, 1, 0));
     assert_eq!(inner.recorder.contents(), ["y"]);
+}
+
+// ---- 10. a closed store answers Closed before it looks at the input -----------------------------
+
+#[tokio::test]
+async fn after_close_invalid_input_is_answered_closed() {
+    let (inner, streams) = setup(cfg());
+    streams.close().await.unwrap();
+    let too_long = "k".repeat(300);
+    let bad_template = template_with_metadata("s", ValidationLimits::DEFAULT_MAX_METADATA_BYTES);
+    let errors = [
+        streams.on_stream_chunk("", "x").await.unwrap_err(),
+        streams.on_stream_chunk("k", "a\0b").await.unwrap_err(),
+        streams
+            .on_stream_chunk_with("k", "x", &bad_template)
+            .await
+            .unwrap_err(),
+        streams.on_stream_abort(&too_long).await.unwrap_err(),
+        streams
+            .on_stream_complete(&too_long, &template("s"))
+            .await
+            .unwrap_err(),
+        streams
+            .on_stream_complete("k", &bad_template)
+            .await
+            .unwrap_err(),
+    ];
+    for e in &errors {
+        assert!(matches!(e, StorageError::Closed), "{e:?}");
+    }
+    assert_eq!(inner.calls(), 0);
 }
