@@ -110,7 +110,8 @@
 //! [`on_stream_complete`](StreamMessageStore::on_stream_complete), else the one captured by
 //! [`on_stream_chunk_with`](StreamMessageStore::on_stream_chunk_with) when the stream
 //! started; only a stream started without any template falls back to the key as
-//! `chat_session_id` (the Go plugin's behaviour). Metadata keys are in [`keys`].
+//! `chat_session_id` (the Go plugin's behaviour). Rows are always live messages: a template's
+//! `deleted`, `deleted_at`, `updated_at` and `seq` are ignored. Metadata keys are in [`keys`].
 //!
 //! # Guarantees of [`RetryStore`]
 //!

@@ -1,6 +1,7 @@
 //! The rows a stream produces: their `metadata.stream_*` vocabulary and how each is built from
 //! the stream's template.
 
+use std::borrow::Cow;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use hotplex_storage_core::{
@@ -168,10 +169,7 @@ pub(crate) fn prepare_template(
     };
     t.id.clear();
     t.created_at = None;
-    t.updated_at = None;
-    t.deleted = false;
-    t.deleted_at = None;
-    t.seq = 0;
+    make_live(&mut t);
     if t.chat_session_id.is_empty() {
         key.clone_into(&mut t.chat_session_id);
     }
@@ -201,6 +199,33 @@ pub(crate) fn check_completion_template(
         row.message_type = MessageType::FINAL_RESPONSE;
     }
     check_largest_row(&row, limits)
+}
+
+/// Clears what only a stored message has: `deleted`, `deleted_at`, `updated_at` and `seq`.
+/// Every row a stream store writes is a live, new message; a template's lifecycle fields are
+/// ignored rather than stored (a completion marked `deleted` would otherwise be stored
+/// soft-deleted and answered `Stored`).
+pub(crate) fn make_live(msg: &mut ChatAppMessage) {
+    msg.updated_at = None;
+    msg.deleted = false;
+    msg.deleted_at = None;
+    msg.seq = 0;
+}
+
+/// `template` as the message a completion without buffered chunks stores: as it is, but live
+/// ([`make_live`]).
+pub(crate) fn live_message(template: &ChatAppMessage) -> Cow<'_, ChatAppMessage> {
+    if template.deleted
+        || template.deleted_at.is_some()
+        || template.updated_at.is_some()
+        || template.seq != 0
+    {
+        let mut msg = template.clone();
+        make_live(&mut msg);
+        Cow::Owned(msg)
+    } else {
+        Cow::Borrowed(template)
+    }
 }
 
 /// A row of `key`'s stream: the caller's template if given, else the stream's, else a bare
@@ -239,7 +264,8 @@ pub(crate) fn status_of(msg: &ChatAppMessage) -> &str {
 /// The last row of a stream (complete or interrupted), carrying `content`.
 ///
 /// `caller` is the template given to `on_stream_complete`: it wins over the captured one; its
-/// empty `chat_session_id` / `message_type` are filled from the stream or the key.
+/// empty `chat_session_id` / `message_type` are filled from the stream or the key, its
+/// lifecycle fields cleared ([`make_live`]).
 pub(crate) fn final_row(
     key: &str,
     stream: &Stream,
@@ -252,6 +278,7 @@ pub(crate) fn final_row(
     let mut msg = match caller {
         Some(t) => {
             let mut msg = t.clone();
+            make_live(&mut msg);
             if msg.chat_session_id.is_empty() {
                 msg.chat_session_id =
                     captured.map_or_else(|| key.to_owned(), |c| c.chat_session_id.clone());

@@ -211,8 +211,11 @@ impl StreamMessageStore {
     ///   Calls for the same key wait meanwhile; after success a new chunk starts a new stream.
     /// - On failure the buffer is kept unchanged and the error returned: call again (or
     ///   `on_stream_abort`, or let it expire). Nothing is ever stored twice.
-    /// - With no chunks buffered for `key`: a template with content is stored as it is (the
-    ///   caller sent the whole answer; `AlreadyStored` under a template `id` fails with
+    /// - The row is always a live message: the template's `deleted`, `deleted_at`,
+    ///   `updated_at` and `seq` are ignored (cleared), as they are for a captured template.
+    ///   A template marked `deleted` does not store a soft-deleted answer.
+    /// - With no chunks buffered for `key`: a template with content is stored as it is, live
+    ///   (the caller sent the whole answer; `AlreadyStored` under a template `id` fails with
     ///   `InvalidMessage` on field `id`, as above); a template without content stores nothing and fails
     ///   with `InvalidMessage` (field `content`) — never an empty row.
     /// - A stream longer than `max_buffer_bytes` was stored in parts while it ran; this
@@ -241,7 +244,8 @@ impl StreamMessageStore {
                 FinishStep::Write(job) => return job.start().wait().await,
                 FinishStep::Fail(e) => return Err(e),
                 FinishStep::Nothing(Some(slot)) => {
-                    let mut result = self.shared.store.store_bot_response(template).await;
+                    let msg = record::live_message(template);
+                    let mut result = self.shared.store.store_bot_response(&msg).await;
                     if !template.id.is_empty()
                         && matches!(&result, Ok(r) if r.outcome == StoreOutcome::AlreadyStored)
                     {
@@ -255,7 +259,7 @@ impl StreamMessageStore {
                             ),
                         ));
                     }
-                    self.count_direct_write(key, template, &result, |c| c.completed += 1, false);
+                    self.count_direct_write(key, &msg, &result, |c| c.completed += 1, false);
                     drop(slot);
                     return result;
                 }

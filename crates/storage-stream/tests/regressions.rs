@@ -15,6 +15,7 @@
 //! 9. A completion with nothing buffered accepted a foreign `AlreadyStored`; `flush_expired`
 //!    counted `Filtered` rows as stored.
 //! 10. After `close()`, invalid input was answered `InvalidMessage` instead of `Closed`.
+//! 11. A completion template marked `deleted` stored the answer soft-deleted.
 
 mod support;
 
@@ -805,4 +806,32 @@ async fn after_close_invalid_input_is_answered_closed() {
         assert!(matches!(e, StorageError::Closed), "{e:?}");
     }
     assert_eq!(inner.calls(), 0);
+}
+
+// ---- 11. a completion template's deleted flag is not stored -------------------------------------
+
+/// A stream's rows are always live: `deleted`, `deleted_at`, `updated_at` and `seq` of a
+/// completion template are cleared, as they are for a captured template.
+#[tokio::test]
+async fn a_completion_template_marked_deleted_stores_a_live_answer() {
+    let (inner, streams) = setup(cfg());
+    let mut t = template("s");
+    t.deleted = true;
+    t.deleted_at = Some(chrono::Utc::now());
+    t.seq = 42;
+    streams.on_stream_chunk("k", "answer").await.unwrap();
+    let buffered = streams.on_stream_complete("k", &t).await.unwrap();
+    // With nothing buffered, the template (with content) is stored as the answer.
+    let whole = streams
+        .on_stream_complete("k", &t.clone().with_content("whole answer"))
+        .await
+        .unwrap();
+    assert_eq!(buffered.outcome, StoreOutcome::Stored);
+    assert_eq!(whole.outcome, StoreOutcome::Stored);
+    let rows = inner.rows();
+    assert_eq!(inner.recorder.contents(), ["answer", "whole answer"]);
+    for row in &rows {
+        assert!(!row.deleted, "the answer was stored as a deleted message");
+        assert!(row.deleted_at.is_none());
+    }
 }
