@@ -33,9 +33,9 @@ pub(crate) struct Stream {
     pub(crate) content: String,
     /// Number of chunks in `content` (empty chunks included).
     pub(crate) chunks: u64,
-    /// Chunks accepted by this stream so far, in every part; the next chunk row's `stream_seq`
-    /// is this plus one.
-    pub(crate) accepted: u64,
+    /// Non-empty chunks accepted by this stream so far, in every part; the next chunk row's
+    /// `stream_seq` is this plus one. Empty chunks are not numbered (they get no chunk row).
+    pub(crate) numbered: u64,
     /// Parts already stored (`stream_status = "partial"`).
     pub(crate) parts: u32,
     /// Session fields captured when the stream started (content, id and times cleared).
@@ -58,7 +58,7 @@ impl Stream {
             id: Uuid::now_v7(),
             content: String::new(),
             chunks: 0,
-            accepted: 0,
+            numbered: 0,
             parts: 0,
             template,
             last_update: now,
@@ -126,7 +126,9 @@ impl State {
     ) {
         stream.content.push_str(chunk);
         stream.chunks += 1;
-        stream.accepted += 1;
+        if !chunk.is_empty() {
+            stream.numbered += 1;
+        }
         stream.last_update = now;
         stream.pending = None;
         *bytes += chunk.len();

@@ -305,7 +305,7 @@ impl Job {
             // Unreachable while the entry was busy; merge defensively, in order.
             stream.content.push_str(&newer.content);
             stream.chunks += newer.chunks;
-            stream.accepted += newer.accepted;
+            stream.numbered += newer.numbered;
             stream.last_update = newer.last_update;
             stream.pending = None;
         }

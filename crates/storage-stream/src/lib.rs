@@ -99,7 +99,8 @@
 //! - **`close()` flushes everything and waits** for every write in flight; later calls fail
 //!   with `Closed`, before their input is validated. It does not close the inner store.
 //! - `storage_policy = all_chunks` stores each non-empty chunk as its own row
-//!   (`stream_status = "chunk"`, `stream_seq` = 1, 2, …) before `Ok` is returned; the final
+//!   (`stream_status = "chunk"`, `stream_seq` = 1, 2, … numbering only non-empty chunks)
+//!   before `Ok` is returned; the final
 //!   message (the merge) is stored as well. A chunk row's id is derived from `stream_id`,
 //!   `stream_seq` and the chunk, so retrying a chunk whose row write failed after landing is
 //!   answered `AlreadyStored`, never a second row. (When such a failure hits a stream's first

@@ -29,7 +29,8 @@ pub mod keys {
     /// 1-based number of a part of a stream stored in several rows (set on every part and on
     /// the last row of such a stream).
     pub const STREAM_PART: &str = "stream_part";
-    /// 1-based position of a chunk row in its stream (`all_chunks`).
+    /// 1-based position of a chunk row among its stream's non-empty chunks (`all_chunks`): 1,
+    /// 2, … without gaps; empty chunks get no row and no number.
     pub const STREAM_SEQ: &str = "stream_seq";
     /// Number of chunks merged into this row.
     pub const STREAM_CHUNKS: &str = "stream_chunks";
@@ -319,13 +320,13 @@ pub(crate) fn part_row(key: &str, stream: &Stream, content: String, chunks: u64)
     msg
 }
 
-/// The row of one chunk under `all_chunks`: chunk number `stream.accepted + 1`.
+/// The row of one (non-empty) chunk under `all_chunks`: `stream_seq` = `stream.numbered + 1`.
 ///
 /// Its id is derived from the stream, the position and the chunk ([`chunk_row_id`]): writing
 /// the same chunk at the same position again — a retry after a lost acknowledgement — can only
 /// be answered `AlreadyStored`, never make a second row.
 pub(crate) fn chunk_row(key: &str, stream: &Stream, chunk: &str) -> ChatAppMessage {
-    let seq = stream.accepted + 1;
+    let seq = stream.numbered + 1;
     let mut msg = base(key, stream.template.as_deref());
     chunk.clone_into(&mut msg.content);
     msg.id = chunk_row_id(&stream.id, seq, chunk);
@@ -486,7 +487,7 @@ mod tests {
         assert_ne!(a.id, chunk_row("k", &other, "a").id);
         let mut next = Stream::new(None, Instant::now());
         next.id = stream.id;
-        next.accepted = 1;
+        next.numbered = 1;
         assert_ne!(a.id, chunk_row("k", &next, "a").id);
         let id = Uuid::parse_str(&a.id).unwrap();
         assert_eq!(id.get_version_num(), 7);

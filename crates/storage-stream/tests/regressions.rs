@@ -16,6 +16,7 @@
 //!    counted `Filtered` rows as stored.
 //! 10. After `close()`, invalid input was answered `InvalidMessage` instead of `Closed`.
 //! 11. A completion template marked `deleted` stored the answer soft-deleted.
+//! 12. Under `all_chunks`, empty chunks consumed `stream_seq` numbers.
 
 mod support;
 
@@ -834,4 +835,35 @@ async fn a_completion_template_marked_deleted_stores_a_live_answer() {
         assert!(!row.deleted, "the answer was stored as a deleted message");
         assert!(row.deleted_at.is_none());
     }
+}
+
+// ---- 12. stream_seq numbers the non-empty chunks ------------------------------------------------
+
+#[tokio::test]
+async fn all_chunks_stream_seq_skips_empty_chunks() {
+    let config = StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    for c in ["a", "", "b", "", "", "c"] {
+        streams.on_stream_chunk("k", c).await.unwrap();
+    }
+    streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    let got: Vec<_> = inner
+        .recorder
+        .with_status("chunk")
+        .iter()
+        .map(|r| {
+            (
+                r.content.clone(),
+                meta(r, keys::STREAM_SEQ).as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)]);
+    assert_eq!(inner.recorder.with_status("complete")[0].content, "abc");
 }
