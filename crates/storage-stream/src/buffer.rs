@@ -37,7 +37,7 @@ pub(crate) struct Stream {
     /// `stream_seq` is this plus one. Empty chunks are not numbered (they get no chunk row).
     pub(crate) numbered: u64,
     /// Parts already stored (`stream_status = "partial"`).
-    pub(crate) parts: u32,
+    pub(crate) parts: u64,
     /// Session fields captured when the stream started (content, id and times cleared).
     pub(crate) template: Option<Arc<ChatAppMessage>>,
     /// When the last chunk arrived.

@@ -320,7 +320,7 @@ impl Job {
         else {
             return;
         };
-        stream.parts += 1;
+        stream.parts = stream.parts.saturating_add(1);
         stream.pending = None;
         stream.last_part = Some(receipt);
         st.bytes = st.bytes.saturating_sub(self.msg.content.len());

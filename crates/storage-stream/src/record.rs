@@ -302,9 +302,15 @@ pub(crate) fn final_row(
     }
     if stream.parts > 0 {
         msg.metadata
-            .insert(keys::STREAM_PART.into(), Value::from(stream.parts + 1));
+            .insert(keys::STREAM_PART.into(), Value::from(next_part(stream)));
     }
     msg
+}
+
+/// The `stream_part` of the stream's next row: one more than the parts stored. Saturating, so
+/// no number of parts can panic (a `u64` of parts is not reachable anyway).
+fn next_part(stream: &Stream) -> u64 {
+    stream.parts.saturating_add(1)
 }
 
 /// Part `stream.parts + 1` of an over-long stream, carrying `content` (`chunks` chunks).
@@ -314,7 +320,7 @@ pub(crate) fn part_row(key: &str, stream: &Stream, content: String, chunks: u64)
     fill_identity(&mut msg, stream.pending.as_ref());
     stamp(&mut msg, key, &stream.id, StreamStatus::Partial);
     msg.metadata
-        .insert(keys::STREAM_PART.into(), Value::from(stream.parts + 1));
+        .insert(keys::STREAM_PART.into(), Value::from(next_part(stream)));
     msg.metadata
         .insert(keys::STREAM_CHUNKS.into(), Value::from(chunks));
     msg
@@ -532,6 +538,17 @@ mod tests {
             ["stream_id", "stream_part", "stream_reason", "stream_status"]
         );
         assert_eq!(min.metadata[keys::STREAM_REASON], "expired");
+    }
+
+    #[test]
+    fn part_numbers_saturate_instead_of_overflowing() {
+        let mut stream = Stream::new(None, Instant::now());
+        stream.parts = u64::MAX;
+        let part = part_row("k", &stream, "x".into(), 1);
+        assert_eq!(part.metadata[keys::STREAM_PART], u64::MAX);
+        let last = final_row("k", &stream, "y".into(), None, StreamStatus::Complete, None);
+        assert_eq!(last.metadata[keys::STREAM_PART], u64::MAX);
+        check_largest_row(&last, &ValidationLimits::default()).unwrap();
     }
 
     #[test]
