@@ -47,6 +47,12 @@ pub(crate) struct Stream {
     /// answered `AlreadyStored` counts as stored only under this id (or an id the stream
     /// generated). Cleared when `content` is stored.
     pub(crate) pending: Option<Identity>,
+    /// `all_chunks`: a chunk row of this stream failed in a way that may have landed (its
+    /// acknowledgement lost, or its call cancelled) and none was stored since. Such a stream
+    /// is never forgotten by a later failed write, even while it holds nothing: its id names
+    /// that row, so the retry of the chunk is answered `AlreadyStored` instead of writing it
+    /// again under a new stream's id.
+    pub(crate) unsettled_row: bool,
     /// The receipt of the last part stored. Finishing the stream when no content followed it
     /// writes nothing and answers with this receipt.
     pub(crate) last_part: Option<StoreReceipt>,
@@ -63,6 +69,7 @@ impl Stream {
             template,
             last_update: now,
             pending: None,
+            unsettled_row: false,
             last_part: None,
         }
     }

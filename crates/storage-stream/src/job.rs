@@ -256,18 +256,21 @@ impl Job {
                     st.bytes = st.bytes.saturating_sub(self.msg.content.len());
                     if written.is_some() {
                         self.chunk_row_stored(st, filtered);
-                    } else if !may_have_landed
-                        && let Some(entry) = st.entries.get_mut(&self.key)
-                        && entry
-                            .stream
-                            .as_ref()
-                            .is_some_and(|s| s.is_empty() && s.chunks == 0)
+                    } else if let Some(entry) = st.entries.get_mut(&self.key)
+                        && let Some(stream) = entry.stream.as_mut()
                     {
-                        // The stream was started by this chunk, holds nothing and nothing of it
-                        // landed: forget it. When the row may have landed, the (empty) stream is
-                        // kept so that a retry of the chunk reuses its stream id and position,
-                        // hence the row's id, and is answered `AlreadyStored`.
-                        entry.stream = None;
+                        if may_have_landed {
+                            // Kept, even empty, so that a retry of the chunk reuses its stream
+                            // id and position, hence the row's id, and is answered
+                            // `AlreadyStored`.
+                            stream.unsettled_row = true;
+                        } else if stream.is_empty() && stream.chunks == 0 && !stream.unsettled_row
+                        {
+                            // The stream was started by this chunk, holds nothing, and no row
+                            // of it may have landed (not this one, nor an earlier attempt's):
+                            // forget it.
+                            entry.stream = None;
+                        }
                     }
                 }
             }
@@ -359,6 +362,7 @@ impl Job {
         else {
             return;
         };
+        stream.unsettled_row = false;
         State::append(
             stream,
             &mut st.bytes,

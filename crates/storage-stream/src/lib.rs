@@ -104,8 +104,10 @@
 //!   message (the merge) is stored as well. A chunk row's id is derived from `stream_id`,
 //!   `stream_seq` and the chunk, so retrying a chunk whose row write failed after landing is
 //!   answered `AlreadyStored`, never a second row. (When such a failure hits a stream's first
-//!   chunk and may have landed, the empty stream is kept for the retry; it holds a buffer
-//!   slot until it expires.)
+//!   chunk and may have landed, the empty stream is kept for the retry — also when a later
+//!   attempt fails permanently; it holds a buffer slot until it is continued or ends. A retry
+//!   after the stream ended (expired, completed, aborted, closed) starts a new stream, whose
+//!   chunk row is a second one.)
 //!
 //! Rows carry the session fields of the stream's template: the one given to
 //! [`on_stream_complete`](StreamMessageStore::on_stream_complete), else the one captured by

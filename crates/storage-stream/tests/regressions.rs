@@ -17,6 +17,8 @@
 //! 10. After `close()`, invalid input was answered `InvalidMessage` instead of `Closed`.
 //! 11. A completion template marked `deleted` stored the answer soft-deleted.
 //! 12. Under `all_chunks`, empty chunks consumed `stream_seq` numbers.
+//! 13. Under `all_chunks`, a permanent failure forgot a new stream whose first chunk row may
+//!     have landed: the retry wrote the chunk under a new stream id.
 
 mod support;
 
@@ -866,4 +868,39 @@ async fn all_chunks_stream_seq_skips_empty_chunks() {
         .collect();
     assert_eq!(got, [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)]);
     assert_eq!(inner.recorder.with_status("complete")[0].content, "abc");
+}
+
+// ---- 13. a first chunk row that may have landed is not forgotten by a later failure -------------
+
+/// `all_chunks`: the first chunk's row lands but its ack is lost; the retry fails permanently.
+/// The stream (and its `stream_id`) must survive, or the next retry writes a second chunk row.
+#[tokio::test]
+async fn all_chunks_first_chunk_landed_then_a_permanent_failure_is_stored_once() {
+    let config = StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    inner.fail_after_write_next(1);
+    let err = streams.on_stream_chunk("k", "X").await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    inner.set_permanent_failure(true);
+    let err = streams.on_stream_chunk("k", "X").await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    inner.set_permanent_failure(false);
+    streams.on_stream_chunk("k", "X").await.unwrap();
+    streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    let chunk_rows = inner.recorder.with_status("chunk");
+    assert_eq!(chunk_rows.len(), 1, "chunk X stored twice: {chunk_rows:?}");
+    let complete = inner.recorder.with_status("complete");
+    assert_eq!(complete[0].content, "X");
+    assert_eq!(
+        meta(&chunk_rows[0], keys::STREAM_ID),
+        meta(&complete[0], keys::STREAM_ID)
+    );
+    let m = streams.metrics();
+    assert_eq!((m.chunk_rows, m.chunks_accepted, m.active_buffers), (1, 1, 0));
 }
