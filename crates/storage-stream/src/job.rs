@@ -1,10 +1,17 @@
 //! One store write of buffered content ([`Job`]) and the in-flight bookkeeping around it.
 //!
-//! A job owns what it writes. It runs in its own Tokio task, so dropping the caller's future
-//! neither cancels the write nor loses the content: when the write ends, the job settles the
-//! outcome in the buffer map (forgets the content on success, puts it back on failure). If the
-//! job is dropped before it could settle (its task was cancelled or panicked), `Drop` puts the
-//! content back too. Nothing buffered ever disappears without a stored row.
+//! A job owns what it writes. A write of buffered content (a part, a completed or interrupted
+//! stream) runs in its own Tokio task, so dropping the caller's future neither cancels the
+//! write nor loses the content: when the write ends, the job settles the outcome in the buffer
+//! map (forgets the content on success, puts it back on failure). If the job is dropped before
+//! it could settle (its task was cancelled or panicked), `Drop` puts the content back too.
+//! Nothing buffered ever disappears without a stored row.
+//!
+//! A chunk row (`all_chunks`) carries a chunk that is not accepted yet, so it runs in the
+//! caller's task ([`Job::run_in_caller`]): a call whose future is dropped drops its job, whose
+//! `Drop` settles it as a failure that may have landed — the chunk is *not* appended (the
+//! caller never got `Ok`), and the stream keeps the id the row was written under, so the
+//! caller's retry is answered `AlreadyStored` and appends the chunk once.
 
 use std::mem;
 use std::sync::Arc;
@@ -126,6 +133,14 @@ impl Job {
             Ok(handle) => Pending::Spawned(handle.spawn(self.run())),
             Err(_) => Pending::Inline(Box::new(self)),
         }
+    }
+
+    /// Runs the write in the calling task: dropping the returned future drops the job, which
+    /// settles as a failure that may have landed (see the module docs). Used for chunk rows,
+    /// whose chunk is accepted only when the caller gets `Ok`. The job still counts as a write
+    /// in flight until it settles, so `close()` waits for it.
+    pub(crate) async fn run_in_caller(self) -> Result<StoreReceipt> {
+        self.run().await
     }
 
     /// The reason of an interrupted stream's last row, if this job writes one.
@@ -388,7 +403,8 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
-        // Not settled: the task was cancelled or the store panicked. Keep the content.
+        // Not settled: the call or task was cancelled, or the store panicked. Keep the
+        // content (a chunk row's chunk is not accepted); the write may have landed.
         if self.kind.is_some() {
             tracing::warn!(
                 stream_key = %self.key,

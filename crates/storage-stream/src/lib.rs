@@ -95,8 +95,15 @@
 //!   another id) or continuing it with more chunks writes its content under a new id, a
 //!   duplicate if the failed write had landed.
 //! - **Cancellation-safe**: writes of buffered content run in their own Tokio tasks; dropping
-//!   a call's future neither cancels its write nor loses its content.
-//! - **`close()` flushes everything and waits** for every write in flight; later calls fail
+//!   a call's future neither cancels its write nor loses its content. The one write that runs
+//!   in the caller's task is an `all_chunks` chunk row, whose chunk is not accepted until the
+//!   call returns `Ok`: dropping that call cancels the write and the chunk is not accepted
+//!   (never appended behind the caller's back). The row may have landed, so the stream keeps
+//!   its id and position: the caller's retry of the chunk is answered `AlreadyStored` and the
+//!   chunk joins the stream once.
+//! - **`close()` flushes everything and waits** for every write in flight (a chunk row running
+//!   in a caller's task included: a call future that is neither polled nor dropped holds
+//!   `close()` until it is); later calls fail
 //!   with `Closed`, before their input is validated. It does not close the inner store.
 //! - `storage_policy = all_chunks` stores each non-empty chunk as its own row
 //!   (`stream_status = "chunk"`, `stream_seq` = 1, 2, … numbering only non-empty chunks)

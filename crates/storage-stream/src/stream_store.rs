@@ -96,7 +96,8 @@ enum Flusher {
 /// See the [crate documentation](crate) for the guarantees and the API walk-through.
 ///
 /// Needs a Tokio runtime: writes of buffered content run as Tokio tasks (so that cancelling a
-/// call never loses content), and a background task flushes expired streams every
+/// call never loses content; an `all_chunks` chunk row runs in the caller's task, so that
+/// cancelling its call does not accept the chunk), and a background task flushes expired streams every
 /// `flush_interval`. It is started by [`new`](Self::new) when called inside a runtime,
 /// otherwise by the first chunk. Call [`close`](Self::close) before dropping the store:
 /// dropping it with buffered chunks logs an error, and those chunks are lost with the process.
@@ -509,7 +510,9 @@ impl StreamMessageStore {
                         may_evict = false;
                     }
                 }
-                ChunkStep::Row(job) => return job.start().wait().await.map(|_| ()),
+                // In this task, not spawned: if the caller gives up (drops this future), the
+                // chunk must not be appended behind its back. See `Job::run_in_caller`.
+                ChunkStep::Row(job) => return job.run_in_caller().await.map(|_| ()),
                 ChunkStep::Overflow(slot, limit, value) => {
                     tracing::warn!(
                         stream_key = %key,

@@ -19,20 +19,25 @@
 //! 12. Under `all_chunks`, empty chunks consumed `stream_seq` numbers.
 //! 13. Under `all_chunks`, a permanent failure forgot a new stream whose first chunk row may
 //!     have landed: the retry wrote the chunk under a new stream id.
+//! 14. Under `all_chunks`, a chunk whose call was cancelled was appended anyway: the caller's
+//!     retry stored it twice.
 
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hotplex_storage_core::{
-    ChatAppMessage, DefaultStrategy, MessageType, StorageError, StoreOutcome, StrategyStore,
-    ValidationLimits, WriteOnlyStore,
+    ChatAppMessage, DefaultStrategy, MessageType, Result, StorageError, StoreOutcome,
+    StoreReceipt, StrategyStore, ValidationLimits, WriteOnlyStore,
 };
 use hotplex_storage_stream::{
     OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore, keys,
 };
-use support::{Capture, DAY, FaultyStore, StrictStore, cfg, meta, setup, status, template};
+use support::{
+    Capture, DAY, FaultyStore, RecordingStore, StrictStore, cfg, meta, setup, status, template,
+};
 
 #[track_caller]
 fn invalid_field(err: &StorageError) -> &str {
@@ -780,6 +785,43 @@ async fn flush_expired_does_not_count_filtered_rows_as_stored() {
     assert_eq!(inner.recorder.contents(), ["y"]);
 }
 
+/// Writes every row; after [`hang_after_next_write`](Self::hang_after_next_write), the next
+/// call writes its row and then never answers: a write that landed while its caller gave up.
+struct LandThenHang {
+    recorder: Arc<RecordingStore>,
+    hang: AtomicBool,
+}
+
+impl LandThenHang {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            recorder: RecordingStore::new(),
+            hang: AtomicBool::new(false),
+        })
+    }
+
+    fn hang_after_next_write(&self) {
+        self.hang.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl WriteOnlyStore for LandThenHang {
+    async fn store_user_message(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        self.store_bot_response(msg).await
+    }
+    async fn store_bot_response(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
+        let receipt = self.recorder.store_bot_response(msg).await?;
+        if self.hang.swap(false, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Ok(receipt)
+    }
+    async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
+        self.recorder.store_batch(msgs).await
+    }
+}
+
 // ---- 10. a closed store answers Closed before it looks at the input -----------------------------
 
 #[tokio::test]
@@ -903,4 +945,106 @@ async fn all_chunks_first_chunk_landed_then_a_permanent_failure_is_stored_once()
     );
     let m = streams.metrics();
     assert_eq!((m.chunk_rows, m.chunks_accepted, m.active_buffers), (1, 1, 0));
+}
+
+// ---- 14. a chunk whose call was cancelled is not appended behind the caller's back --------------
+
+/// `all_chunks`: the caller's future is dropped (a timeout) while its chunk row is being
+/// written. The chunk was not accepted, so it must not join the stream; the caller's retry
+/// gets the same row id and the chunk is stored once.
+#[tokio::test(start_paused = true)]
+async fn all_chunks_a_cancelled_chunk_retried_is_stored_once() {
+    let config = StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    streams.on_stream_chunk("k", "a").await.unwrap();
+    inner.block();
+    let timed_out =
+        tokio::time::timeout(Duration::from_millis(50), streams.on_stream_chunk("k", "b")).await;
+    assert!(timed_out.is_err(), "the call should still be waiting");
+    inner.release();
+    // Let an abandoned write settle, if one still runs.
+    while streams.metrics().in_flight_writes > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The caller retries the chunk it never got an answer for.
+    streams.on_stream_chunk("k", "b").await.unwrap();
+    streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    let complete = inner.recorder.with_status("complete");
+    assert_eq!(complete[0].content, "ab", "merged message duplicated a chunk");
+    let got: Vec<_> = inner
+        .recorder
+        .with_status("chunk")
+        .iter()
+        .map(|r| {
+            (
+                r.content.clone(),
+                meta(r, keys::STREAM_SEQ).as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("a".into(), 1), ("b".into(), 2)]);
+    let m = streams.metrics();
+    assert_eq!((m.chunks_accepted, m.chunk_rows, m.in_flight_writes), (2, 2, 0));
+}
+
+/// The cancelled chunk row had landed (the store wrote it, then the caller gave up waiting):
+/// the retry is answered `AlreadyStored` and the chunk joins the stream once.
+#[tokio::test(start_paused = true)]
+async fn all_chunks_a_cancelled_chunk_that_landed_is_stored_once() {
+    let config = StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    };
+    let inner = LandThenHang::new();
+    let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
+    streams.on_stream_chunk("k", "a").await.unwrap();
+    inner.hang_after_next_write();
+    let timed_out =
+        tokio::time::timeout(Duration::from_millis(50), streams.on_stream_chunk("k", "b")).await;
+    assert!(timed_out.is_err(), "the call should still be waiting");
+    assert_eq!(inner.recorder.len(), 2, "the chunk row landed");
+    assert_eq!(streams.metrics().in_flight_writes, 0);
+    streams.on_stream_chunk("k", "b").await.unwrap();
+    streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    assert_eq!(inner.recorder.with_status("complete")[0].content, "ab");
+    assert_eq!(inner.recorder.with_status("chunk").len(), 2);
+}
+
+/// A chunk row written in the caller's task still counts as a write in flight: `close()` waits
+/// for it, and then stores the chunk it accepted.
+#[tokio::test(start_paused = true)]
+async fn all_chunks_close_waits_for_a_chunk_row_in_flight() {
+    let config = StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    let streams = Arc::new(streams);
+    inner.block();
+    let chunk = {
+        let streams = Arc::clone(&streams);
+        tokio::spawn(async move { streams.on_stream_chunk("k", "a").await })
+    };
+    inner.wait_entered(1).await;
+    assert_eq!(streams.metrics().in_flight_writes, 1);
+    let close = {
+        let streams = Arc::clone(&streams);
+        tokio::spawn(async move { streams.close().await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!close.is_finished(), "close() must wait for the chunk row");
+    inner.release();
+    chunk.await.unwrap().unwrap();
+    close.await.unwrap().unwrap();
+    assert_eq!(inner.recorder.contents(), ["a", "a"]);
+    assert_eq!(status(&inner.rows()[1]), "interrupted");
 }
