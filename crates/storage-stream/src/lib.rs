@@ -94,6 +94,14 @@
 //!   [`RetryStore`] accepts it. Ending such a stream any other way (abort, expiry, close,
 //!   another id) or continuing it with more chunks writes its content under a new id, a
 //!   duplicate if the failed write had landed.
+//! - **The stream's own pending id wins over a caller's id.** When the stream's content may
+//!   already be stored under an id the stream generated (its completion, expiry flush, abort
+//!   or part failed after possibly landing), a completion is written under that id even if
+//!   the template carries another: the receipt names the stream's id (`AlreadyStored` if the
+//!   earlier write had landed — that row keeps the metadata it landed with, e.g.
+//!   `interrupted`/`expired` — `Stored` otherwise) and a warning is logged. Writing it under
+//!   the caller's id would store the content twice. Callers that supply ids should read the
+//!   id from the receipt.
 //! - **Cancellation-safe**: writes of buffered content run in their own Tokio tasks; dropping
 //!   a call's future neither cancels its write nor loses its content. The one write that runs
 //!   in the caller's task is an `all_chunks` chunk row, whose chunk is not accepted until the

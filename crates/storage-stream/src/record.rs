@@ -235,16 +235,22 @@ fn base(key: &str, stream_template: Option<&ChatAppMessage>) -> ChatAppMessage {
     stream_template.map_or_else(|| ChatAppMessage::bot(key, ""), Clone::clone)
 }
 
-/// Gives `msg` an id: its own (a caller's template), else the pending one — unless that came
-/// from a caller, whose id may be another message's — else a fresh one.
+/// Gives `msg` an id: the stream's own pending one if there is one — the content may already
+/// be stored under it, so its next write must use it, whatever id a caller's template carries
+/// — else its own (a caller's template), else a fresh one. A pending id that came from a
+/// caller is never borrowed here: it may be another message's (a completion under that same
+/// id keeps it as the template's own).
 fn fill_identity(msg: &mut ChatAppMessage, pending: Option<&Identity>) {
-    if msg.id.is_empty()
-        && let Some(p) = pending.filter(|p| !p.caller)
-    {
+    if let Some(p) = pending.filter(|p| !p.caller) {
         msg.id.clone_from(&p.id);
         msg.created_at = Some(p.created_at);
     }
     assign_identity(msg, time::now_micros());
+}
+
+/// True when the stream's next write must reuse its own pending id (see [`fill_identity`]).
+pub(crate) fn has_own_pending(stream: &Stream) -> bool {
+    stream.pending.as_ref().is_some_and(|p| !p.caller)
 }
 
 fn stamp(msg: &mut ChatAppMessage, key: &str, stream_id: &Uuid, status: StreamStatus) {
@@ -264,7 +270,8 @@ pub(crate) fn status_of(msg: &ChatAppMessage) -> &str {
 
 /// The last row of a stream (complete or interrupted), carrying `content`.
 ///
-/// `caller` is the template given to `on_stream_complete`: it wins over the captured one; its
+/// `caller` is the template given to `on_stream_complete`: it wins over the captured one
+/// (except for its id when the stream has its own pending id, see [`fill_identity`]); its
 /// empty `chat_session_id` / `message_type` are filled from the stream or the key, its
 /// lifecycle fields cleared ([`make_live`]).
 pub(crate) fn final_row(

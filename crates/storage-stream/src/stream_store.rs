@@ -200,6 +200,11 @@ impl StreamMessageStore {
     ///   A caller's id is never reused for the stream's parts or interrupted rows; after a
     ///   failure under it that may have landed, a retry under the same id accepts
     ///   `AlreadyStored` (see the [crate documentation](crate) for this residual ambiguity).
+    /// - The template's id is not used when the stream's content may already be stored under
+    ///   the stream's own id (an earlier completion without id, expiry flush or part of this
+    ///   content failed in a way that may have landed): the row is written under that id, so
+    ///   the content is stored once, and the receipt names it (`AlreadyStored` if the earlier
+    ///   write had landed). A warning with both ids is logged. Read the id from the receipt.
     /// - A receipt with outcome `Filtered` means the inner store's strategy (a
     ///   [`StrategyStore`](hotplex_storage_core::StrategyStore)) declined the message type:
     ///   nothing was stored, by that strategy's decision, and the stream is gone. It is
@@ -242,7 +247,19 @@ impl StreamMessageStore {
             };
             match step {
                 FinishStep::Wait(notified) => notified.await,
-                FinishStep::Write(job) => return job.start().wait().await,
+                FinishStep::Write(job) => {
+                    if !template.id.is_empty() && job.msg.id != template.id {
+                        tracing::warn!(
+                            stream_key = %key,
+                            template_id = %template.id,
+                            id = %job.msg.id,
+                            "an earlier write of this stream's content may have landed under \
+                             the stream's own id: the completion is stored under that id, not \
+                             the template's, so that it is stored once"
+                        );
+                    }
+                    return job.start().wait().await;
+                }
                 FinishStep::Fail(e) => return Err(e),
                 FinishStep::Nothing(Some(slot)) => {
                     let msg = record::live_message(template);
@@ -741,6 +758,10 @@ impl StreamMessageStore {
             return FinishStep::BadTemplate;
         }
         entry.busy = true;
+        // The stream's own pending id wins over a caller's id: its content may already be
+        // stored under it (a write whose acknowledgement was lost), and a write under the
+        // caller's id would store it a second time.
+        let own_pending = record::has_own_pending(&stream);
         let content = mem::take(&mut stream.content);
         let msg = record::final_row(key, &stream, content, caller, status, reason);
         FinishStep::Write(Box::new(Job::new(
@@ -752,7 +773,7 @@ impl StreamMessageStore {
                 stream,
                 status,
                 reason,
-                caller_id: caller.is_some_and(|t| !t.id.is_empty()),
+                caller_id: !own_pending && caller.is_some_and(|t| !t.id.is_empty()),
             },
         )))
     }

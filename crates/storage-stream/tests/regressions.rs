@@ -21,6 +21,8 @@
 //!     have landed: the retry wrote the chunk under a new stream id.
 //! 14. Under `all_chunks`, a chunk whose call was cancelled was appended anyway: the caller's
 //!     retry stored it twice.
+//! 15. A completion under a caller's id after the stream's own write may have landed stored
+//!     the content a second time.
 
 mod support;
 
@@ -1047,4 +1049,85 @@ async fn all_chunks_close_waits_for_a_chunk_row_in_flight() {
     close.await.unwrap().unwrap();
     assert_eq!(inner.recorder.contents(), ["a", "a"]);
     assert_eq!(status(&inner.rows()[1]), "interrupted");
+}
+
+// ---- 15. a completion under a caller's id after the stream's own write may have landed ----------
+
+/// The stream's own completion lands but its acknowledgement is lost; the caller completes
+/// again with a template carrying its own (new) id. The content may already be stored under
+/// the stream's id: the completion is written under that id (`AlreadyStored`), not the
+/// caller's, so it is stored once.
+#[tokio::test]
+async fn a_completion_under_a_caller_id_after_a_lost_ack_stores_the_content_once() {
+    let (inner, streams) = setup(cfg());
+    streams.on_stream_chunk("k", "hello").await.unwrap();
+    inner.fail_after_write_next(1);
+    let err = streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let receipt = streams
+        .on_stream_complete("k", &template("s").with_id("caller-1"))
+        .await
+        .unwrap();
+    assert_eq!(inner.recorder.contents(), ["hello"], "content stored twice");
+    assert_eq!(receipt.outcome, StoreOutcome::AlreadyStored);
+    assert_eq!(receipt.id, inner.rows()[0].id);
+    assert_ne!(receipt.id, "caller-1");
+    let m = streams.metrics();
+    assert_eq!((m.completed, m.active_buffers, m.buffered_bytes), (1, 0, 0));
+}
+
+/// The same after an expiry flush whose acknowledgement was lost: the landed row keeps the
+/// metadata it landed with (`interrupted`, `expired`).
+#[tokio::test(start_paused = true)]
+async fn a_completion_under_a_caller_id_after_a_lost_expiry_ack_stores_the_content_once() {
+    let config = StreamConfig {
+        timeout: Duration::from_secs(1),
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    streams.on_stream_chunk("k", "hello").await.unwrap();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    inner.fail_after_write_next(1);
+    assert!(streams.flush_expired().await.unwrap_err().is_transient());
+    let receipt = streams
+        .on_stream_complete("k", &template("s").with_id("caller-1"))
+        .await
+        .unwrap();
+    assert_eq!(inner.recorder.contents(), ["hello"], "content stored twice");
+    assert_eq!(
+        (receipt.id.as_str(), receipt.outcome),
+        (inner.rows()[0].id.as_str(), StoreOutcome::AlreadyStored)
+    );
+    assert_eq!(status(&inner.rows()[0]), "interrupted");
+}
+
+/// When the earlier write did not land, the completion is stored under the stream's id as a
+/// regular `complete` row with the caller's session fields.
+#[tokio::test]
+async fn a_completion_under_a_caller_id_after_a_failed_write_uses_the_pending_id() {
+    let (inner, streams) = setup(cfg());
+    streams.on_stream_chunk("k", "hello").await.unwrap();
+    inner.fail_next(1);
+    assert!(
+        streams
+            .on_stream_complete("k", &template("s"))
+            .await
+            .unwrap_err()
+            .is_transient()
+    );
+    let receipt = streams
+        .on_stream_complete("k", &template("sess").with_id("caller-1"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.outcome, StoreOutcome::Stored);
+    assert_ne!(receipt.id, "caller-1");
+    let rows = inner.rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].id.as_str(), rows[0].chat_session_id.as_str(), status(&rows[0])),
+        (receipt.id.as_str(), "sess", "complete")
+    );
 }
