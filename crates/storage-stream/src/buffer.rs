@@ -3,6 +3,7 @@
 //! it in one `std::sync::Mutex` that is never held across an `.await` or a store call.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -91,6 +92,31 @@ pub(crate) struct Entry {
     pub(crate) busy: bool,
 }
 
+/// An overflow row (`direct_store`) whose write may have landed, remembered for its key so
+/// that the caller's retry of the same chunk is written under the same id (`AlreadyStored`
+/// if it had landed) instead of becoming a second row.
+///
+/// Created before the write (a cancelled call leaves it behind as may-have-landed), dropped
+/// when a write of it succeeds, when the key sends a different chunk or ends its stream, when
+/// it is older than `timeout`, and — the oldest first — when more than `max_buffers` are
+/// remembered.
+#[derive(Debug)]
+pub(crate) struct OverflowRecord {
+    /// The id and creation time of the row.
+    pub(crate) identity: Identity,
+    /// [`State::fingerprint`] of the chunk.
+    pub(crate) fingerprint: u128,
+    /// The limit the first attempt hit (`stream_limit`).
+    pub(crate) limit: &'static str,
+    /// A write of the row is running; calls for the key wait for its outcome.
+    pub(crate) in_flight: bool,
+    /// An attempt failed in a way that may have landed (a transient error, exhausted retries,
+    /// a cancelled call): a later permanent failure does not make the record forgettable.
+    pub(crate) may_have_landed: bool,
+    /// When the first attempt started.
+    pub(crate) since: Instant,
+}
+
 /// Counters reported by [`StreamMetrics`].
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Counters {
@@ -118,6 +144,10 @@ pub(crate) struct State {
     pub(crate) in_flight: usize,
     pub(crate) closed: bool,
     pub(crate) counters: Counters,
+    /// Overflow rows that may have landed, by key (see [`OverflowRecord`]).
+    pub(crate) overflows: HashMap<String, OverflowRecord>,
+    /// Keys of [`State::fingerprint`]: random per store, so chunks cannot be crafted to collide.
+    hasher: RandomState,
 }
 
 impl State {
@@ -140,6 +170,41 @@ impl State {
         stream.pending = None;
         *bytes += chunk.len();
         *chunks += 1;
+    }
+
+    /// A 128-bit keyed hash of `chunk`: tells a retried overflow chunk from a different one
+    /// without keeping the chunk.
+    pub(crate) fn fingerprint(&self, chunk: &str) -> u128 {
+        let hi = self.hasher.hash_one((0u8, chunk));
+        let lo = self.hasher.hash_one((1u8, chunk));
+        (u128::from(hi) << 64) | u128::from(lo)
+    }
+
+    /// Remembers `record` for `key`, first forgetting the oldest settled record if `cap` are
+    /// already remembered. Returns the key of a forgotten record that may have landed.
+    pub(crate) fn remember_overflow(
+        &mut self,
+        key: &str,
+        record: OverflowRecord,
+        cap: usize,
+    ) -> Option<String> {
+        let mut forgotten = None;
+        if self.overflows.len() >= cap && !self.overflows.contains_key(key) {
+            let oldest = self
+                .overflows
+                .iter()
+                .filter(|(_, r)| !r.in_flight)
+                .min_by_key(|(_, r)| r.since)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest
+                && let Some(r) = self.overflows.remove(&oldest)
+                && r.may_have_landed
+            {
+                forgotten = Some(oldest);
+            }
+        }
+        self.overflows.insert(key.to_owned(), record);
+        forgotten
     }
 
     /// The oldest stream whose last chunk is more than `timeout` old and that is not busy.

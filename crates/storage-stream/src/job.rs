@@ -20,7 +20,7 @@ use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreOutcome, S
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::buffer::{Identity, State, Stream};
+use crate::buffer::{Identity, OverflowRecord, State, Stream};
 use crate::record::{self, InterruptReason, StreamStatus};
 use crate::stream_store::Shared;
 
@@ -47,6 +47,135 @@ impl Drop for InFlight {
             st.in_flight = st.in_flight.saturating_sub(1);
         }
         self.shared.changed.notify_waiters();
+    }
+}
+
+/// One direct write of an overflow row (`direct_store`), run in the caller's task, and the
+/// [`OverflowRecord`] that remembers it until it is known to be stored.
+///
+/// The record is created (or found, for a retry) under the lock before the write, so that a
+/// cancelled call — whose write may still land — leaves it behind: the retry of the chunk then
+/// reuses the row's id. [`settle`](Self::settle) applies the write's outcome; `Drop` of an
+/// unsettled write counts as a failure that may have landed.
+pub(crate) struct OverflowWrite {
+    shared: Arc<Shared>,
+    key: String,
+    pub(crate) identity: Identity,
+    /// `stream_limit` of the row.
+    pub(crate) limit: &'static str,
+    /// The limit's configured value (for the log; 0 for a retry).
+    pub(crate) limit_value: u64,
+    /// This rewrites a row that may have landed.
+    pub(crate) retry: bool,
+    /// The key of a remembered overflow row that had to be forgotten to stay within the bound.
+    pub(crate) forgotten: Option<String>,
+    settled: bool,
+    _in_flight: InFlight,
+}
+
+impl OverflowWrite {
+    /// A first write of `chunk` (with `fingerprint`) as an overflow row of `key`. Lock held.
+    pub(crate) fn begin(
+        shared: &Arc<Shared>,
+        state: &mut State,
+        key: &str,
+        fingerprint: u128,
+        (limit, limit_value): (&'static str, u64),
+        now: Instant,
+        cap: usize,
+    ) -> Self {
+        let identity = record::fresh_identity();
+        let forgotten = state.remember_overflow(
+            key,
+            OverflowRecord {
+                identity: identity.clone(),
+                fingerprint,
+                limit,
+                in_flight: true,
+                may_have_landed: false,
+                since: now,
+            },
+            cap,
+        );
+        Self {
+            shared: Arc::clone(shared),
+            key: key.to_owned(),
+            identity,
+            limit,
+            limit_value,
+            retry: false,
+            forgotten,
+            settled: false,
+            _in_flight: InFlight::begin(shared, state),
+        }
+    }
+
+    /// The retry of `key`'s remembered overflow row, whose write may have landed. Lock held;
+    /// the record must exist and not be in flight.
+    pub(crate) fn retry(shared: &Arc<Shared>, state: &mut State, key: &str) -> Option<Self> {
+        let record = state.overflows.get_mut(key)?;
+        record.in_flight = true;
+        let (identity, limit) = (record.identity.clone(), record.limit);
+        Some(Self {
+            shared: Arc::clone(shared),
+            key: key.to_owned(),
+            identity,
+            limit,
+            limit_value: 0,
+            retry: true,
+            forgotten: None,
+            settled: false,
+            _in_flight: InFlight::begin(shared, state),
+        })
+    }
+
+    /// Applies the write's outcome: a stored row (any `Ok`) forgets the record; a failure keeps
+    /// it if this or an earlier attempt may have landed.
+    pub(crate) fn settle(&mut self, result: &Result<StoreReceipt>) {
+        let may_have_landed = match result {
+            Ok(_) => None,
+            Err(e) => Some(e.is_transient() || matches!(e, StorageError::RetryExhausted { .. })),
+        };
+        self.settle_with(may_have_landed);
+    }
+
+    /// `None`: stored; `Some(may_have_landed)`: failed.
+    fn settle_with(&mut self, failed: Option<bool>) {
+        if mem::replace(&mut self.settled, true) {
+            return;
+        }
+        {
+            let mut st = self.shared.lock();
+            // The record may be gone (the key moved on, `close()`), or be another write's.
+            let forget = match st.overflows.get_mut(&self.key) {
+                Some(r) if r.identity.id == self.identity.id => match failed {
+                    None => true,
+                    Some(may_have_landed) => {
+                        r.in_flight = false;
+                        r.may_have_landed |= may_have_landed;
+                        !r.may_have_landed
+                    }
+                },
+                _ => false,
+            };
+            if forget {
+                st.overflows.remove(&self.key);
+            }
+        }
+        self.shared.changed.notify_waiters();
+    }
+}
+
+impl Drop for OverflowWrite {
+    fn drop(&mut self) {
+        if !self.settled {
+            tracing::warn!(
+                stream_key = %self.key,
+                "overflow row write abandoned before it finished; its id is kept for a retry \
+                 of the chunk"
+            );
+            self.settle_with(Some(true));
+        }
     }
 }
 

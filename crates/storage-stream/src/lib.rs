@@ -58,7 +58,13 @@
 //!   (`CapacityExceeded`, nothing accepted) or `direct_store` (the chunk is stored at once as
 //!   its own row, `stream_status = "interrupted"`, `stream_reason = "overflow"`, `stream_limit` naming the limit). Either way a
 //!   `tracing` warning with the key, the limit and the policy is logged. The chunks of a running
-//!   stream are never diverted.
+//!   stream are never diverted. An overflow row whose write may have landed (transient error,
+//!   exhausted retries, cancelled call) is remembered for its key (its id and a keyed hash of
+//!   the chunk): the caller's retry of the same chunk is written as that row again, under its
+//!   id (`AlreadyStored` if it had landed) — even if a buffer has become free — never a second
+//!   row. The record is dropped when the row is stored, when the key sends another chunk or
+//!   ends its stream, after `timeout`, and (oldest first, with a warning) beyond `max_buffers`
+//!   records.
 //! - **A buffer is bounded by `max_buffer_bytes`**: when appending a chunk would exceed it,
 //!   the buffer so far is stored as a part (`stream_status = "partial"`, `stream_part` =
 //!   1, 2, …) and the chunk starts the next part; the stream's last row carries the next

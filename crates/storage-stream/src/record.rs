@@ -395,17 +395,28 @@ pub(crate) fn minimal_row(row: &ChatAppMessage) -> ChatAppMessage {
     msg
 }
 
+/// A fresh identity for a row (an overflow row): a new UUIDv7, created now.
+pub(crate) fn fresh_identity() -> Identity {
+    Identity {
+        id: Uuid::now_v7().to_string(),
+        created_at: time::now_micros(),
+        caller: false,
+    }
+}
+
 /// A chunk stored on its own because no buffer could be started for `key`. `template` is the
 /// prepared template ([`prepare_template`]), if the caller gave one.
+/// Written under `identity`, which a retry of the same chunk reuses.
 pub(crate) fn overflow_row(
     key: &str,
     template: Option<&ChatAppMessage>,
     chunk: &str,
     limit: &'static str,
+    identity: &Identity,
 ) -> ChatAppMessage {
     let mut msg = base(key, template);
     chunk.clone_into(&mut msg.content);
-    fill_identity(&mut msg, None);
+    fill_identity(&mut msg, Some(identity));
     let m = &mut msg.metadata;
     m.insert(
         keys::STREAM_STATUS.into(),
@@ -613,7 +624,7 @@ mod tests {
         );
         assert_ne!(row.id, "fixed");
         assert_ne!(chunk.id, "fixed");
-        let over = overflow_row("k", None, "c", "max_buffers");
+        let over = overflow_row("k", None, "c", "max_buffers", &fresh_identity());
         assert_eq!(over.metadata[keys::STREAM_STATUS], "interrupted");
         assert_eq!(over.metadata[keys::STREAM_REASON], "overflow");
         assert_eq!(over.metadata[keys::STREAM_LIMIT], "max_buffers");

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::buffer::{Counters, State, Stream};
-use crate::job::{InFlight, Job, JobKind, Pending};
+use crate::job::{InFlight, Job, JobKind, OverflowWrite, Pending};
 use crate::record::{self, InterruptReason, StreamStatus};
 use crate::{OverflowPolicy, StoragePolicy, StreamConfig, StreamMetrics};
 
@@ -50,8 +50,9 @@ enum ChunkStep<'a> {
     Evict(Box<Job>),
     /// `all_chunks`: store the chunk's row; the chunk is accepted when it succeeds.
     Row(Box<Job>),
-    /// No buffer can be started: store the chunk directly.
-    Overflow(InFlight, &'static str, u64),
+    /// No buffer can be started (or the chunk retries an overflow row that may have landed):
+    /// store the chunk directly.
+    Overflow(Box<OverflowWrite>),
     /// No buffer can be started, or the chunk is too large.
     Reject(&'static str, u64),
     /// The call fails.
@@ -409,6 +410,8 @@ impl StreamMessageStore {
     pub async fn close(&self) -> Result<()> {
         let first = {
             let mut st = self.shared.lock();
+            // Nothing can be retried after close.
+            st.overflows.clear();
             !mem::replace(&mut st.closed, true)
         };
         self.shared.changed.notify_waiters();
@@ -530,19 +533,44 @@ impl StreamMessageStore {
                 // In this task, not spawned: if the caller gives up (drops this future), the
                 // chunk must not be appended behind its back. See `Job::run_in_caller`.
                 ChunkStep::Row(job) => return job.run_in_caller().await.map(|_| ()),
-                ChunkStep::Overflow(slot, limit, value) => {
-                    tracing::warn!(
-                        stream_key = %key,
-                        limit,
-                        limit_value = value,
-                        policy = OverflowPolicy::DirectStore.as_str(),
-                        chunk_bytes = chunk.len(),
-                        "stream buffers full: storing the chunk directly as an overflow row"
+                ChunkStep::Overflow(mut write) => {
+                    if let Some(forgotten) = write.forgotten.take() {
+                        tracing::warn!(
+                            stream_key = %forgotten,
+                            "forgetting an overflow row that may have landed (more than \
+                             max_buffers remembered): a retry of its chunk would store it again"
+                        );
+                    }
+                    if write.retry {
+                        tracing::info!(
+                            stream_key = %key,
+                            id = %write.identity.id,
+                            chunk_bytes = chunk.len(),
+                            "retried chunk: writing its overflow row again under the id of the \
+                             earlier write, which may have landed"
+                        );
+                    } else {
+                        tracing::warn!(
+                            stream_key = %key,
+                            limit = write.limit,
+                            limit_value = write.limit_value,
+                            policy = OverflowPolicy::DirectStore.as_str(),
+                            chunk_bytes = chunk.len(),
+                            "stream buffers full: storing the chunk directly as an overflow row"
+                        );
+                    }
+                    let msg = record::overflow_row(
+                        key,
+                        prepared.as_deref(),
+                        chunk,
+                        write.limit,
+                        &write.identity,
                     );
-                    let msg = record::overflow_row(key, prepared.as_deref(), chunk, limit);
+                    // In this task: a cancelled call leaves the record for its retry.
                     let result = self.shared.store.store_bot_response(&msg).await;
+                    write.settle(&result);
                     self.count_direct_write(key, &msg, &result, |c| c.overflowed += 1, true);
-                    drop(slot);
+                    drop(write);
                     return result.map(|_| ());
                 }
                 ChunkStep::Reject(limit, value) => {
@@ -654,6 +682,21 @@ impl StreamMessageStore {
         if has_template && prepared.is_none() {
             return ChunkStep::PrepareTemplate;
         }
+        if let Some(record) = st.overflows.get(key) {
+            if record.in_flight {
+                return ChunkStep::Wait(shared.changed.notified());
+            }
+            let fresh = now.saturating_duration_since(record.since) <= cfg.timeout;
+            let same = fresh && !chunk.is_empty() && record.fingerprint == st.fingerprint(chunk);
+            if same && let Some(write) = OverflowWrite::retry(shared, st, key) {
+                // The retry of a chunk whose overflow row may have landed: written again as
+                // that row, under its id, whatever the capacity now — buffered, it would be
+                // stored a second time.
+                return ChunkStep::Overflow(Box::new(write));
+            }
+            // The key moved on (another chunk), or the record is older than `timeout`.
+            st.overflows.remove(key);
+        }
         loop {
             let full = if st.entries.len() >= cfg.max_buffers {
                 Some(("max_buffers", cfg.max_buffers as u64))
@@ -682,7 +725,16 @@ impl StreamMessageStore {
                     ChunkStep::Done
                 }
                 OverflowPolicy::DirectStore => {
-                    ChunkStep::Overflow(InFlight::begin(shared, st), limit, value)
+                    let fingerprint = st.fingerprint(chunk);
+                    ChunkStep::Overflow(Box::new(OverflowWrite::begin(
+                        shared,
+                        st,
+                        key,
+                        fingerprint,
+                        (limit, value),
+                        now,
+                        cfg.max_buffers,
+                    )))
                 }
             };
         }
@@ -722,6 +774,13 @@ impl StreamMessageStore {
         let shared = &self.shared;
         if st.closed {
             return FinishStep::Fail(StorageError::Closed);
+        }
+        if let Some(record) = st.overflows.get(key) {
+            if record.in_flight {
+                return FinishStep::Wait(shared.changed.notified());
+            }
+            // The stream ends: a later chunk equal to the overflow chunk is a new one.
+            st.overflows.remove(key);
         }
         let (caller, valid) = match caller {
             Caller::None => (None, true),
@@ -869,6 +928,8 @@ async fn flush_expired(shared: &Arc<Shared>) -> Result<usize> {
         }
         let now = Instant::now();
         let timeout = shared.config.timeout;
+        st.overflows
+            .retain(|_, r| r.in_flight || now.saturating_duration_since(r.since) <= timeout);
         take_streams(
             shared,
             &mut st,

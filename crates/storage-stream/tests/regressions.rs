@@ -23,6 +23,7 @@
 //!     retry stored it twice.
 //! 15. A completion under a caller's id after the stream's own write may have landed stored
 //!     the content a second time.
+//! 16. An overflow row retried after a lost acknowledgement became a second row.
 
 mod support;
 
@@ -1130,4 +1131,99 @@ async fn a_completion_under_a_caller_id_after_a_failed_write_uses_the_pending_id
         (rows[0].id.as_str(), rows[0].chat_session_id.as_str(), status(&rows[0])),
         (receipt.id.as_str(), "sess", "complete")
     );
+}
+
+// ---- 16. an overflow row retried after a lost acknowledgement ----------------------------------
+
+/// `direct_store`: the overflow row of a chunk lands but its acknowledgement is lost; the caller
+/// sends the chunk again. The retry reuses the row's id: one row.
+#[tokio::test]
+async fn an_overflow_row_retried_after_a_lost_ack_is_stored_once() {
+    let config = StreamConfig {
+        max_buffers: 1,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    streams
+        .on_stream_chunk("a", "occupies the only buffer")
+        .await
+        .unwrap();
+    inner.fail_after_write_next(1);
+    let err = streams
+        .on_stream_chunk("b", "overflowing chunk")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    streams
+        .on_stream_chunk("b", "overflowing chunk")
+        .await
+        .unwrap();
+    assert_eq!(inner.rows().len(), 1, "overflow chunk stored twice");
+    assert_eq!(meta(&inner.rows()[0], keys::STREAM_REASON), "overflow");
+    // Settled: the same chunk sent again later is a new chunk, with a row of its own.
+    streams
+        .on_stream_chunk("b", "overflowing chunk")
+        .await
+        .unwrap();
+    assert_eq!(
+        inner.recorder.contents(),
+        ["overflowing chunk", "overflowing chunk"]
+    );
+    let m = streams.metrics();
+    assert_eq!((m.overflowed, m.chunks_accepted), (2, 3));
+}
+
+/// The retry comes after a permanent failure and after a buffer was freed: it still rewrites
+/// the overflow row under its id rather than buffering the chunk (a second copy).
+#[tokio::test]
+async fn an_overflow_row_that_may_have_landed_is_rewritten_even_when_a_buffer_is_free() {
+    let config = StreamConfig {
+        max_buffers: 1,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    streams.on_stream_chunk("a", "first").await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(
+        streams
+            .on_stream_chunk("b", "spill")
+            .await
+            .unwrap_err()
+            .is_transient()
+    );
+    inner.set_permanent_failure(true);
+    assert!(!streams.on_stream_chunk("b", "spill").await.unwrap_err().is_transient());
+    inner.set_permanent_failure(false);
+    streams
+        .on_stream_complete("a", &template("s"))
+        .await
+        .unwrap();
+    streams.on_stream_chunk("b", "spill").await.unwrap();
+    assert_eq!(streams.metrics().active_buffers, 0);
+    assert_eq!(inner.recorder.contents(), ["spill", "first"]);
+    // A different chunk for the key then starts a buffer as usual.
+    streams.on_stream_chunk("b", "next").await.unwrap();
+    streams.close().await.unwrap();
+    assert_eq!(inner.recorder.contents(), ["spill", "first", "next"]);
+}
+
+/// An overflow write whose call was cancelled may have landed too: its retry reuses the id.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_overflow_write_that_landed_is_stored_once() {
+    let config = StreamConfig {
+        max_buffers: 1,
+        ..cfg()
+    };
+    let inner = LandThenHang::new();
+    let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
+    streams.on_stream_chunk("a", "first").await.unwrap();
+    inner.hang_after_next_write();
+    let timed_out =
+        tokio::time::timeout(Duration::from_millis(50), streams.on_stream_chunk("b", "spill"))
+            .await;
+    assert!(timed_out.is_err(), "the call should still be waiting");
+    assert_eq!(inner.recorder.contents(), ["spill"], "the overflow row landed");
+    streams.on_stream_chunk("b", "spill").await.unwrap();
+    assert_eq!(inner.recorder.contents(), ["spill"], "overflow chunk stored twice");
+    assert_eq!(streams.metrics().in_flight_writes, 0);
 }
