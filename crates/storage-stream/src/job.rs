@@ -408,8 +408,7 @@ impl Job {
                             // id and position, hence the row's id, and is answered
                             // `AlreadyStored`.
                             stream.unsettled_row = true;
-                        } else if stream.is_empty() && stream.chunks == 0 && !stream.unsettled_row
-                        {
+                        } else if stream.is_empty() && stream.chunks == 0 && !stream.unsettled_row {
                             // The stream was started by this chunk, holds nothing, and no row
                             // of it may have landed (not this one, nor an earlier attempt's):
                             // forget it.

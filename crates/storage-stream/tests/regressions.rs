@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hotplex_storage_core::{
-    ChatAppMessage, DefaultStrategy, MessageType, Result, StorageError, StoreOutcome,
-    StoreReceipt, StrategyStore, ValidationLimits, WriteOnlyStore,
+    ChatAppMessage, DefaultStrategy, MessageType, Result, StorageError, StoreOutcome, StoreReceipt,
+    StrategyStore, ValidationLimits, WriteOnlyStore,
 };
 use hotplex_storage_stream::{
     OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore, keys,
@@ -947,7 +947,10 @@ async fn all_chunks_first_chunk_landed_then_a_permanent_failure_is_stored_once()
         meta(&complete[0], keys::STREAM_ID)
     );
     let m = streams.metrics();
-    assert_eq!((m.chunk_rows, m.chunks_accepted, m.active_buffers), (1, 1, 0));
+    assert_eq!(
+        (m.chunk_rows, m.chunks_accepted, m.active_buffers),
+        (1, 1, 0)
+    );
 }
 
 // ---- 14. a chunk whose call was cancelled is not appended behind the caller's back --------------
@@ -979,7 +982,10 @@ async fn all_chunks_a_cancelled_chunk_retried_is_stored_once() {
         .await
         .unwrap();
     let complete = inner.recorder.with_status("complete");
-    assert_eq!(complete[0].content, "ab", "merged message duplicated a chunk");
+    assert_eq!(
+        complete[0].content, "ab",
+        "merged message duplicated a chunk"
+    );
     let got: Vec<_> = inner
         .recorder
         .with_status("chunk")
@@ -993,7 +999,10 @@ async fn all_chunks_a_cancelled_chunk_retried_is_stored_once() {
         .collect();
     assert_eq!(got, [("a".into(), 1), ("b".into(), 2)]);
     let m = streams.metrics();
-    assert_eq!((m.chunks_accepted, m.chunk_rows, m.in_flight_writes), (2, 2, 0));
+    assert_eq!(
+        (m.chunks_accepted, m.chunk_rows, m.in_flight_writes),
+        (2, 2, 0)
+    );
 }
 
 /// The cancelled chunk row had landed (the store wrote it, then the caller gave up waiting):
@@ -1128,7 +1137,11 @@ async fn a_completion_under_a_caller_id_after_a_failed_write_uses_the_pending_id
     let rows = inner.rows();
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        (rows[0].id.as_str(), rows[0].chat_session_id.as_str(), status(&rows[0])),
+        (
+            rows[0].id.as_str(),
+            rows[0].chat_session_id.as_str(),
+            status(&rows[0])
+        ),
         (receipt.id.as_str(), "sess", "complete")
     );
 }
@@ -1192,7 +1205,13 @@ async fn an_overflow_row_that_may_have_landed_is_rewritten_even_when_a_buffer_is
             .is_transient()
     );
     inner.set_permanent_failure(true);
-    assert!(!streams.on_stream_chunk("b", "spill").await.unwrap_err().is_transient());
+    assert!(
+        !streams
+            .on_stream_chunk("b", "spill")
+            .await
+            .unwrap_err()
+            .is_transient()
+    );
     inner.set_permanent_failure(false);
     streams
         .on_stream_complete("a", &template("s"))
@@ -1218,12 +1237,22 @@ async fn a_cancelled_overflow_write_that_landed_is_stored_once() {
     let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
     streams.on_stream_chunk("a", "first").await.unwrap();
     inner.hang_after_next_write();
-    let timed_out =
-        tokio::time::timeout(Duration::from_millis(50), streams.on_stream_chunk("b", "spill"))
-            .await;
+    let timed_out = tokio::time::timeout(
+        Duration::from_millis(50),
+        streams.on_stream_chunk("b", "spill"),
+    )
+    .await;
     assert!(timed_out.is_err(), "the call should still be waiting");
-    assert_eq!(inner.recorder.contents(), ["spill"], "the overflow row landed");
+    assert_eq!(
+        inner.recorder.contents(),
+        ["spill"],
+        "the overflow row landed"
+    );
     streams.on_stream_chunk("b", "spill").await.unwrap();
-    assert_eq!(inner.recorder.contents(), ["spill"], "overflow chunk stored twice");
+    assert_eq!(
+        inner.recorder.contents(),
+        ["spill"],
+        "overflow chunk stored twice"
+    );
     assert_eq!(streams.metrics().in_flight_writes, 0);
 }
