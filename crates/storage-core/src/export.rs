@@ -134,7 +134,7 @@ where
     let mut report = ImportReport::default();
     let mut batch = Batch::new(store, limits);
     let cap = import_input::max_record_bytes(limits);
-    if starts_with_array(&mut input)? {
+    if import_input::is_go_export(&mut input)? {
         let mut array = import_input::GoArray::open(input, cap)?;
         while let Some((number, record)) = array.next_element()? {
             let parsed = serde_json::from_value::<GoMessage>(record)
@@ -170,24 +170,6 @@ where
     }
     batch.flush(&mut report).await?;
     Ok(report)
-}
-
-/// Whether the input is a Go export (a JSON array, or `null`); consumes leading whitespace.
-fn starts_with_array(input: &mut impl BufRead) -> Result<bool> {
-    loop {
-        let buf = input
-            .fill_buf()
-            .map_err(|e| StorageError::io("import: read", e))?;
-        let Some(&first) = buf.first() else {
-            return Ok(false);
-        };
-        if first.is_ascii_whitespace() {
-            input.consume(1);
-            continue;
-        }
-        // `null` is what the Go plugin wrote for an empty export.
-        return Ok(first == b'[' || first == b'n');
-    }
 }
 
 /// Accumulates valid messages and writes them with one `store_batch` call.
@@ -373,13 +355,5 @@ mod tests {
         let created = msg.created_at.unwrap();
         assert_eq!(created.to_rfc3339(), "2026-03-23T10:14:31.123456789+00:00");
         assert_eq!(msg.updated_at, Some(created));
-    }
-
-    #[test]
-    fn array_detection_skips_whitespace() {
-        assert!(starts_with_array(&mut &b"  \n[{}]"[..]).unwrap());
-        assert!(starts_with_array(&mut &b"null"[..]).unwrap());
-        assert!(!starts_with_array(&mut &b"{\"id\":1}\n"[..]).unwrap());
-        assert!(!starts_with_array(&mut &b""[..]).unwrap());
     }
 }

@@ -173,6 +173,12 @@ impl<R: BufRead> GoArray<R> {
     }
 }
 
+/// Whether the input is a Go export (a JSON array, or the `null` the Go plugin wrote for an
+/// empty one) rather than JSON Lines; consumes leading whitespace only.
+pub(crate) fn is_go_export(input: &mut impl BufRead) -> Result<bool> {
+    Ok(matches!(skip_whitespace(input)?, Some(b'[' | b'n')))
+}
+
 /// Skips whitespace; returns the next byte without consuming it.
 fn skip_whitespace(input: &mut impl BufRead) -> Result<Option<u8>> {
     loop {
@@ -253,6 +259,14 @@ mod tests {
             out.push(value);
         }
         Ok(out)
+    }
+
+    #[test]
+    fn go_exports_are_told_from_json_lines_after_whitespace() {
+        assert!(is_go_export(&mut &b"  \n[{}]"[..]).unwrap());
+        assert!(is_go_export(&mut &b"null"[..]).unwrap());
+        assert!(!is_go_export(&mut &b"{\"id\":1}\n"[..]).unwrap());
+        assert!(!is_go_export(&mut &b""[..]).unwrap());
     }
 
     #[test]
