@@ -21,6 +21,8 @@ impl TestTally {
     pub(crate) fn from_output(output: &str) -> Self {
         let mut tally = Self::default();
         for line in output.lines() {
+            let plain = without_ansi_codes(line);
+            let line = plain.as_str();
             if let Some(rest) = line.strip_prefix("test result: ") {
                 tally.passed += count_before(rest, " passed");
                 tally.failed += count_before(rest, " failed");
@@ -56,6 +58,26 @@ impl fmt::Display for TestTally {
             self.passed, self.failed, self.skipped
         )
     }
+}
+
+/// `line` without ANSI escape sequences (`ESC [ … letter`), which colored output (for example
+/// `CARGO_TERM_COLOR=always`) puts around the words counted here.
+fn without_ansi_codes(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip `[`, parameters and the final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// The number written just before `word` in `text` (`"7 passed"` → 7), or 0.
@@ -115,6 +137,21 @@ test result: ok. 27 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out";
             TestTally::from_output(output),
             TestTally {
                 passed: 570,
+                failed: 1,
+                skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn colored_closing_lines_are_read() {
+        let output = "\u{1b}[32;1m     Summary\u{1b}[0m [   5.0s] \u{1b}[1m10\u{1b}[0m tests run: \
+                      \u{1b}[1m9\u{1b}[0m \u{1b}[32;1mpassed\u{1b}[0m, \u{1b}[1m1\u{1b}[0m \
+                      \u{1b}[31;1mfailed\u{1b}[0m, \u{1b}[1m0\u{1b}[0m skipped";
+        assert_eq!(
+            TestTally::from_output(output),
+            TestTally {
+                passed: 9,
                 failed: 1,
                 skipped: 0
             }

@@ -134,12 +134,28 @@ where
     let mut report = ImportReport::default();
     let mut batch = Batch::new(store, limits);
     let cap = import_input::max_record_bytes(limits);
-    if import_input::is_go_export(&mut input)? {
+    let (go_export, blank_lines) = import_input::start_of_input(&mut input)?;
+    let mut record = Vec::new();
+    if go_export {
         let mut array = import_input::GoArray::open(input, cap)?;
-        while let Some((number, record)) = array.next_element()? {
-            let parsed = serde_json::from_value::<GoMessage>(record)
-                .map(ChatAppMessage::from)
-                .map_err(|e| e.to_string());
+        loop {
+            let next = match array.next_element(&mut record) {
+                Ok(next) => next,
+                Err(e) => {
+                    // Everything before the bad syntax is imported; say how far that got.
+                    batch.flush(&mut report).await?;
+                    return Err(after_partial_import(e, &report));
+                }
+            };
+            let Some((number, read)) = next else {
+                break;
+            };
+            let parsed = match read {
+                import_input::Line::TooLong => Err(too_long(cap)),
+                import_input::Line::Read => serde_json::from_slice::<GoMessage>(&record)
+                    .map(ChatAppMessage::from)
+                    .map_err(|e| e.to_string()),
+            };
             batch.push(number, parsed, &mut report);
             if batch.is_full() {
                 batch.flush(&mut report).await?;
@@ -147,18 +163,17 @@ where
             }
         }
     } else {
-        let mut number = 0_u64;
-        let mut line = Vec::new();
-        while let Some(read) = import_input::read_line(&mut input, &mut line, cap)? {
+        let mut number = blank_lines;
+        while let Some(read) = import_input::read_line(&mut input, &mut record, cap)? {
             number += 1;
             let parsed = match read {
-                import_input::Line::TooLong => Err(format!(
-                    "the line is over {cap} bytes, longer than any message within the limits"
-                )),
+                import_input::Line::TooLong => Err(too_long(cap)),
                 // Bytes, not `str`: a line that is not UTF-8 is rejected like any other.
-                import_input::Line::Read if line.iter().all(u8::is_ascii_whitespace) => continue,
+                import_input::Line::Read if record.iter().all(u8::is_ascii_whitespace) => {
+                    continue;
+                }
                 import_input::Line::Read => {
-                    serde_json::from_slice::<ChatAppMessage>(&line).map_err(|e| e.to_string())
+                    serde_json::from_slice::<ChatAppMessage>(&record).map_err(|e| e.to_string())
                 }
             };
             batch.push(number, parsed, &mut report);
@@ -170,6 +185,30 @@ where
     }
     batch.flush(&mut report).await?;
     Ok(report)
+}
+
+/// The reason given for a record over the import record limit.
+fn too_long(cap: usize) -> String {
+    format!("the record is over the import limit of {cap} bytes")
+}
+
+/// `error` (bad syntax of a Go export) with what the import did before it.
+fn after_partial_import(error: StorageError, report: &ImportReport) -> StorageError {
+    match error {
+        StorageError::Data { context, message } => StorageError::Data {
+            context,
+            message: format!(
+                "{message}; every element before it was processed: {} imported, {} already \
+                 present, {} filtered, {} rejected (the import is idempotent: run it again \
+                 once the file is fixed)",
+                report.imported,
+                report.already_present,
+                report.filtered,
+                report.rejected.len()
+            ),
+        },
+        other => other,
+    }
 }
 
 /// Accumulates valid messages and writes them with one `store_batch` call.

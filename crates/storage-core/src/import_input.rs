@@ -1,15 +1,13 @@
-//! Reading import input one record at a time, never holding more than one record in memory
-//! and never more than [`max_record_bytes`] of it.
+//! Reading import input one record at a time, never holding more than [`max_record_bytes`]
+//! of a record in memory.
 //!
 //! Two input shapes: JSON Lines (one message per line, [`read_line`]) and the Go plugin's
 //! export, one JSON array of message objects (or `null` when it was empty, [`GoArray`]). A
-//! line over the cap is skipped to its end and reported; an array element over the cap ends
-//! the import, since an array cannot be resynchronised.
+//! record over the cap is skipped to its end without being held and reported as one rejected
+//! record; only a Go export's own array syntax (a missing `,`, the input ending inside an
+//! element) ends an import, since an array cannot be resynchronised after it.
 
-use std::io::{BufRead, Read};
-
-use serde::Deserialize;
-use serde_json::Value;
+use std::io::BufRead;
 
 use crate::{Result, StorageError, ValidationLimits};
 
@@ -20,9 +18,10 @@ const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 /// The most bytes JSON can spend on one byte of text (`\u00XX` for a control character).
 const JSON_ESCAPE_FACTOR: usize = 6;
 
-/// The largest input record that can hold a message within `limits`: every text field and
-/// the metadata at their limits, written with the costliest JSON escapes, plus
-/// [`RECORD_OVERHEAD_BYTES`]. A longer record cannot be valid, so it is not read whole.
+/// The import record limit for `limits`: every text field and the metadata at their limits,
+/// written with the costliest JSON escapes (6 bytes per byte), plus [`RECORD_OVERHEAD_BYTES`].
+/// Any valid message as [`export_jsonl`](crate::export_jsonl) writes it (compact JSON) fits;
+/// input padded with whitespace or unusual number spellings can exceed it.
 pub(crate) fn max_record_bytes(limits: &ValidationLimits) -> usize {
     limits
         .max_field_bytes
@@ -42,14 +41,15 @@ pub(crate) enum Line {
     TooLong,
 }
 
-/// Reads the next line of `input` into `buf` (cleared first), reading at most `cap` bytes of
-/// it into memory; `None` at the end of the input.
+/// Reads the next line of `input` into `buf` (cleared first), holding at most `cap` bytes of
+/// it (its `\n` or `\r\n` not counted); `None` at the end of the input.
 pub(crate) fn read_line(
     input: &mut impl BufRead,
     buf: &mut Vec<u8>,
     cap: usize,
 ) -> Result<Option<Line>> {
     buf.clear();
+    let held = cap.saturating_add(2);
     let mut seen = false;
     let mut too_long = false;
     loop {
@@ -65,7 +65,7 @@ pub(crate) fn read_line(
             None => (available.len(), false),
         };
         if !too_long {
-            if buf.len() + taken > cap {
+            if buf.len() + taken > held {
                 too_long = true;
                 buf.clear();
             } else {
@@ -77,11 +77,21 @@ pub(crate) fn read_line(
             break;
         }
     }
+    if !too_long && without_terminator(buf).len() > cap {
+        too_long = true;
+        buf.clear();
+    }
     Ok(match (seen, too_long) {
         (false, _) => None,
         (true, false) => Some(Line::Read),
         (true, true) => Some(Line::TooLong),
     })
+}
+
+/// `line` without its trailing `\n` or `\r\n`.
+fn without_terminator(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// The elements of a Go export (`[ {...}, {...} ]` or `null`), read one at a time.
@@ -116,21 +126,23 @@ impl<R: BufRead> GoArray<R> {
         Ok(array)
     }
 
-    /// The next element (1-based number and value), or `None` after the closing `]`.
+    /// Reads the next element's bytes into `buf` (cleared first, at most `cap` bytes of it
+    /// held) and returns its 1-based number, or `None` after the closing `]`.
     ///
-    /// Elements must be JSON objects; anything else, bad syntax or an element over the cap
-    /// ends the import with [`StorageError::Data`].
-    pub(crate) fn next_element(&mut self) -> Result<Option<(u64, Value)>> {
+    /// An element is found by scanning (strings, escapes and nesting), not by parsing, so an
+    /// element that is not an object, is malformed inside or is over the cap is one record
+    /// for the caller to reject, and the next one is read as usual. Only the array's own
+    /// syntax (a missing `,` or `]`, the input ending inside an element, data after the end)
+    /// is an error.
+    pub(crate) fn next_element(&mut self, buf: &mut Vec<u8>) -> Result<Option<(u64, Line)>> {
+        buf.clear();
         if self.finished {
             return Ok(None);
         }
-        let mut first = skip_whitespace(&mut self.input)?;
+        let first = skip_whitespace(&mut self.input)?;
         if self.read > 0 {
             match first {
-                Some(b',') => {
-                    self.input.consume(1);
-                    first = skip_whitespace(&mut self.input)?;
-                }
+                Some(b',') => self.input.consume(1),
                 Some(b']') => return self.finish(),
                 _ => return Err(malformed("expected `,` or `]` after an array element")),
             }
@@ -138,27 +150,27 @@ impl<R: BufRead> GoArray<R> {
             return self.finish();
         }
         let number = self.read + 1;
-        if first != Some(b'{') {
-            return Err(malformed(format!(
-                "array element {number} is not a JSON object"
-            )));
-        }
-        // An object ends at its `}`, so the parser reads nothing past the element.
-        let limit = u64::try_from(self.cap).unwrap_or(u64::MAX);
-        let mut limited = (&mut self.input).take(limit);
-        let parsed = Value::deserialize(&mut serde_json::Deserializer::from_reader(&mut limited));
-        let value = parsed.map_err(|e| {
-            if limited.limit() == 0 {
-                malformed(format!("array element {number} is over {} bytes", self.cap))
-            } else {
-                malformed(format!("array element {number}: {e}"))
+        match skip_whitespace(&mut self.input)? {
+            None => {
+                return Err(malformed(format!(
+                    "the input ends before array element {number}"
+                )));
             }
-        })?;
+            Some(b',' | b']') => {
+                return Err(malformed(format!("array element {number} is missing")));
+            }
+            Some(_) => {}
+        }
+        let too_long =
+            scan_value(&mut self.input, buf, self.cap).map_err(|e| e.in_element(number))?;
         self.read = number;
-        Ok(Some((number, value)))
+        Ok(Some((
+            number,
+            if too_long { Line::TooLong } else { Line::Read },
+        )))
     }
 
-    fn finish(&mut self) -> Result<Option<(u64, Value)>> {
+    fn finish(&mut self) -> Result<Option<(u64, Line)>> {
         self.input.consume(1);
         self.finished = true;
         self.expect_end_of_input()?;
@@ -173,23 +185,128 @@ impl<R: BufRead> GoArray<R> {
     }
 }
 
-/// Whether the input is a Go export (a JSON array, or the `null` the Go plugin wrote for an
-/// empty one) rather than JSON Lines; consumes leading whitespace only.
-pub(crate) fn is_go_export(input: &mut impl BufRead) -> Result<bool> {
-    Ok(matches!(skip_whitespace(input)?, Some(b'[' | b'n')))
+/// How the input starts: whether it is a Go export (a JSON array, or the `null` the Go plugin
+/// wrote for an empty one) rather than JSON Lines, and how many blank lines came before its
+/// first non-whitespace byte (they are consumed; line numbers must count them).
+pub(crate) fn start_of_input(input: &mut impl BufRead) -> Result<(bool, u64)> {
+    let (first, newlines) = skip_whitespace_counting(input)?;
+    Ok((matches!(first, Some(b'[' | b'n')), newlines))
+}
+
+/// Why [`scan_value`] stopped short.
+enum ScanError {
+    Io(StorageError),
+    /// The input ended inside the value.
+    Truncated,
+}
+
+impl ScanError {
+    fn in_element(self, number: u64) -> StorageError {
+        match self {
+            Self::Io(e) => e,
+            Self::Truncated => malformed(format!("the input ends inside array element {number}")),
+        }
+    }
+}
+
+/// Scans one JSON value starting at the next byte, appending its bytes to `buf` while they
+/// fit in `cap` (then dropping them and reading on); returns whether it was over the cap.
+///
+/// Tracks only strings (with escapes) and nesting: a container ends when its nesting returns
+/// to zero, a string at its closing quote, any other token before whitespace, `,`, `]` or
+/// `}`. Whether the bytes are valid JSON is for the parser to say afterwards.
+fn scan_value(
+    input: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::result::Result<bool, ScanError> {
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut started = false;
+    let mut too_long = false;
+    loop {
+        let available = input
+            .fill_buf()
+            .map_err(|e| ScanError::Io(StorageError::io("import: read", e)))?;
+        if available.is_empty() {
+            return Err(ScanError::Truncated);
+        }
+        // `Some(n)`: the value ends after `n` bytes of `available`.
+        let mut end = None;
+        for (i, &byte) in available.iter().enumerate() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if byte == b'\\' {
+                    escaped = true;
+                } else if byte == b'"' {
+                    in_string = false;
+                    if depth == 0 {
+                        end = Some(i + 1);
+                        break;
+                    }
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i + 1);
+                        break;
+                    }
+                }
+                b',' | b'}' | b']' if depth == 0 => {
+                    end = Some(i);
+                    break;
+                }
+                byte if byte.is_ascii_whitespace() && depth == 0 && started => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+            started = true;
+        }
+        let taken = end.unwrap_or(available.len());
+        if !too_long {
+            if buf.len() + taken > cap {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&available[..taken]);
+            }
+        }
+        input.consume(taken);
+        if end.is_some() {
+            return Ok(too_long);
+        }
+    }
 }
 
 /// Skips whitespace; returns the next byte without consuming it.
 fn skip_whitespace(input: &mut impl BufRead) -> Result<Option<u8>> {
+    skip_whitespace_counting(input).map(|(next, _)| next)
+}
+
+/// [`skip_whitespace`], also counting the `\n` bytes skipped.
+fn skip_whitespace_counting(input: &mut impl BufRead) -> Result<(Option<u8>, u64)> {
+    let mut newlines = 0;
     loop {
         let available = input
             .fill_buf()
             .map_err(|e| StorageError::io("import: read", e))?;
         let Some(&first) = available.first() else {
-            return Ok(None);
+            return Ok((None, newlines));
         };
         if !first.is_ascii_whitespace() {
-            return Ok(Some(first));
+            return Ok((Some(first), newlines));
+        }
+        if first == b'\n' {
+            newlines += 1;
         }
         input.consume(1);
     }
@@ -222,6 +339,8 @@ fn malformed(message: impl Into<String>) -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn lines(input: &[u8], cap: usize) -> Vec<std::result::Result<String, ()>> {
@@ -239,10 +358,16 @@ mod tests {
 
     #[test]
     fn lines_at_the_cap_are_read_and_one_byte_over_is_skipped() {
-        // "abcd\n" is 5 bytes with its newline.
+        // The terminator does not count: "abcde" fits a cap of 5 with or without it.
         assert_eq!(
-            lines(b"abcd\nabcde\nxy", 5),
-            vec![Ok("abcd\n".to_owned()), Err(()), Ok("xy".to_owned())]
+            lines(b"abcde\nabcdef\nabcde\r\nxy\nabcde", 5),
+            vec![
+                Ok("abcde\n".to_owned()),
+                Err(()),
+                Ok("abcde\r\n".to_owned()),
+                Ok("xy\n".to_owned()),
+                Ok("abcde".to_owned())
+            ]
         );
         assert_eq!(lines(b"", 5), Vec::new());
         assert_eq!(
@@ -251,41 +376,50 @@ mod tests {
         );
     }
 
-    fn elements(input: &str, cap: usize) -> Result<Vec<Value>> {
+    /// Each element's text, or `None` for one over the cap.
+    fn elements(input: &str, cap: usize) -> Result<Vec<Option<String>>> {
         let mut array = GoArray::open(std::io::BufReader::with_capacity(3, input.as_bytes()), cap)?;
+        let mut buf = Vec::new();
         let mut out = Vec::new();
-        while let Some((number, value)) = array.next_element()? {
+        while let Some((number, read)) = array.next_element(&mut buf)? {
             assert_eq!(number, out.len() as u64 + 1);
-            out.push(value);
+            out.push(match read {
+                Line::Read => Some(String::from_utf8(buf.clone()).unwrap()),
+                Line::TooLong => None,
+            });
         }
         Ok(out)
     }
 
     #[test]
-    fn go_exports_are_told_from_json_lines_after_whitespace() {
-        assert!(is_go_export(&mut &b"  \n[{}]"[..]).unwrap());
-        assert!(is_go_export(&mut &b"null"[..]).unwrap());
-        assert!(!is_go_export(&mut &b"{\"id\":1}\n"[..]).unwrap());
-        assert!(!is_go_export(&mut &b""[..]).unwrap());
-    }
-
-    #[test]
     fn go_arrays_are_read_element_by_element() {
-        let got = elements(" [ {\"ID\":\"a\"} ,\n{\"ID\":\"b\",\"N\":[1,2]}]\n", 100).unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[1]["N"][1], 2);
+        let input = " [ {\"ID\":\"a\"} ,\n{\"ID\":\"b}]\\\"\",\"N\":[1,{}]}, 42 ,\"s\",true]\n";
+        let got = elements(input, 100).unwrap();
+        assert_eq!(
+            got,
+            [
+                Some("{\"ID\":\"a\"}".to_owned()),
+                Some("{\"ID\":\"b}]\\\"\",\"N\":[1,{}]}".to_owned()),
+                Some("42".to_owned()),
+                Some("\"s\"".to_owned()),
+                Some("true".to_owned()),
+            ]
+        );
+        let value: Value = serde_json::from_str(got[1].as_deref().unwrap()).unwrap();
+        assert_eq!(value["ID"], "b}]\"");
         assert!(elements("[]", 100).unwrap().is_empty());
         assert!(elements(" null \n", 100).unwrap().is_empty());
     }
 
     #[test]
-    fn malformed_go_arrays_are_data_errors() {
+    fn the_array_syntax_itself_is_a_data_error() {
         for (input, says) in [
             ("[{\"ID\":\"a\"} {\"ID\":\"b\"}]", "expected `,`"),
-            ("[1, 2]", "not a JSON object"),
+            ("[{\"ID\":\"a\"},]", "element 2 is missing"),
             ("[{\"ID\":\"a\"}] trailing", "data after"),
             ("nul", "starts with"),
-            ("[{\"ID\":", "array element 1"),
+            ("[{\"ID\":", "ends inside array element 1"),
+            ("[{\"ID\":\"a\"},", "ends before array element 2"),
         ] {
             let err = elements(input, 100).unwrap_err();
             assert!(matches!(err, StorageError::Data { .. }), "{input}: {err:?}");
@@ -294,11 +428,14 @@ mod tests {
     }
 
     #[test]
-    fn an_element_over_the_cap_ends_the_import() {
+    fn an_element_over_the_cap_is_skipped_and_the_next_read() {
         let element = "{\"ID\":\"abcdefgh\"}"; // 17 bytes
-        assert_eq!(elements(&format!("[{element}]"), 17).unwrap().len(), 1);
-        let err = elements(&format!("[{element}]"), 16).unwrap_err();
-        assert!(err.to_string().contains("over 16 bytes"), "{err}");
+        let input = format!("[{element},{element}]");
+        assert_eq!(elements(&input, 17).unwrap().len(), 2);
+        assert_eq!(elements(&input, 17).unwrap()[0].as_deref(), Some(element));
+        assert_eq!(elements(&input, 16).unwrap(), [None, None]);
+        let mixed = format!("[{element},{{}}]");
+        assert_eq!(elements(&mixed, 16).unwrap(), [None, Some("{}".to_owned())]);
     }
 
     #[test]

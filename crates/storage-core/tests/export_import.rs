@@ -261,7 +261,9 @@ async fn a_line_longer_than_any_valid_message_is_skipped_unread() {
     assert_eq!(report.rejected.len(), 1);
     assert_eq!(report.rejected[0].line, 1);
     assert!(
-        report.rejected[0].reason.contains("over 66496 bytes"),
+        report.rejected[0]
+            .reason
+            .contains("over the import limit of 66496 bytes"),
         "{report:?}"
     );
     assert_eq!(store.get("ok").await.unwrap().content, "fine");
@@ -287,9 +289,38 @@ async fn a_go_export_is_imported_element_by_element_across_batches() {
     let again = import_jsonl(&store, input.as_bytes()).await.unwrap();
     assert_eq!(again.already_present, (IMPORT_BATCH_SIZE + 1) as u64);
     assert_eq!(store.get("g7").await.unwrap().content, "7");
-    let broken = format!("[{}, 42]", elements[0].replace("g0", "h0"));
-    let err = import_jsonl(&store, broken.as_bytes()).await.unwrap_err();
-    assert!(err.to_string().contains("not a JSON object"), "{err}");
+    // An element that is not a message is one rejected record; the rest is imported.
+    let mixed = format!(
+        "[{}, 42, {}]",
+        elements[0].replace("g0", "h0"),
+        elements[0].replace("g0", "h1")
+    );
+    let report = import_jsonl(&store, mixed.as_bytes()).await.unwrap();
+    assert_eq!(report.imported, 2, "{report:?}");
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 2);
+}
+
+#[tokio::test]
+async fn a_go_export_cut_short_imports_everything_before_the_cut_and_says_so() {
+    let elements: Vec<String> = (0..IMPORT_BATCH_SIZE + 100)
+        .map(|i| {
+            format!(
+                r#"{{"ID":"g{i}","ChatSessionID":"s","MessageType":"user_input","Content":"x"}}"#
+            )
+        })
+        .collect();
+    let input = format!("[{}, {{\"ID\": \"cut", elements.join(","));
+    let store = MemoryStore::new();
+    let err = import_jsonl(&store, input.as_bytes()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, hotplex_storage_core::StorageError::Data { .. }),
+        "{err:?}"
+    );
+    assert!(text.contains("ends inside array element 601"), "{text}");
+    assert!(text.contains("600 imported"), "{text}");
+    assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 600);
 }
 
 #[tokio::test]
@@ -320,4 +351,15 @@ async fn floats_and_the_deepest_metadata_survive_export_and_import() {
         float.to_bits()
     );
     assert_eq!(back.metadata["deep"], deep);
+}
+
+#[tokio::test]
+async fn rejected_line_numbers_count_leading_blank_lines() {
+    let good = serde_json::to_string(&ChatAppMessage::user("s", "good").with_id("g")).unwrap();
+    let input = format!("\n\r\n{{bad}}\n{good}\nnot json\n");
+    let store = MemoryStore::new();
+    let report = import_jsonl(&store, input.as_bytes()).await.unwrap();
+    assert_eq!(report.imported, 1);
+    let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [3, 5]);
 }
