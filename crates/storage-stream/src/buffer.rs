@@ -172,11 +172,14 @@ impl State {
         *chunks += 1;
     }
 
-    /// A 128-bit keyed hash of `chunk`: tells a retried overflow chunk from a different one
-    /// without keeping the chunk.
-    pub(crate) fn fingerprint(&self, chunk: &str) -> u128 {
-        let hi = self.hasher.hash_one((0u8, chunk));
-        let lo = self.hasher.hash_one((1u8, chunk));
+    /// A 128-bit keyed hash of `chunk` and the stream `template` it came with: tells a
+    /// retried overflow chunk from a different one — or from the same text sent as a new
+    /// answer with other session fields — without keeping either.
+    pub(crate) fn fingerprint(&self, chunk: &str, template: Option<&ChatAppMessage>) -> u128 {
+        // A template that cannot be serialised (it was validated, so never) hashes as absent.
+        let template = template.and_then(|t| serde_json::to_vec(t).ok());
+        let hi = self.hasher.hash_one((0u8, chunk, &template));
+        let lo = self.hasher.hash_one((1u8, chunk, &template));
         (u128::from(hi) << 64) | u128::from(lo)
     }
 

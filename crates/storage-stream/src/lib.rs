@@ -116,8 +116,9 @@
 //!   its id and position: the caller's retry of the chunk is answered `AlreadyStored` and the
 //!   chunk joins the stream once.
 //! - **`close()` flushes everything and waits** for every write in flight (a chunk row running
-//!   in a caller's task included: a call future that is neither polled nor dropped holds
-//!   `close()` until it is); later calls fail
+//!   in a caller's task included — an `all_chunks` chunk row or a `direct_store` overflow
+//!   row: a call future that is kept but neither polled nor dropped holds its key and
+//!   `close()` until it is, so drop a timed-out call's future); later calls fail
 //!   with `Closed`, before their input is validated. It does not close the inner store.
 //! - `storage_policy = all_chunks` stores each non-empty chunk as its own row
 //!   (`stream_status = "chunk"`, `stream_seq` = 1, 2, … numbering only non-empty chunks)

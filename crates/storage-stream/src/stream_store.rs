@@ -686,16 +686,21 @@ impl StreamMessageStore {
             if record.in_flight {
                 return ChunkStep::Wait(shared.changed.notified());
             }
-            let fresh = now.saturating_duration_since(record.since) <= cfg.timeout;
-            let same = fresh && !chunk.is_empty() && record.fingerprint == st.fingerprint(chunk);
-            if same && let Some(write) = OverflowWrite::retry(shared, st, key) {
-                // The retry of a chunk whose overflow row may have landed: written again as
-                // that row, under its id, whatever the capacity now — buffered, it would be
-                // stored a second time.
-                return ChunkStep::Overflow(Box::new(write));
+            // An empty chunk neither retries the overflow row nor moves the key on.
+            if !chunk.is_empty() {
+                let fresh = now.saturating_duration_since(record.since) <= cfg.timeout;
+                let same =
+                    fresh && record.fingerprint == st.fingerprint(chunk, prepared.as_deref());
+                if same && let Some(write) = OverflowWrite::retry(shared, st, key) {
+                    // The retry of a chunk whose overflow row may have landed: written again
+                    // as that row, under its id, whatever the capacity now — buffered, it
+                    // would be stored a second time.
+                    return ChunkStep::Overflow(Box::new(write));
+                }
+                // The key moved on (another chunk or template), or the record is older than
+                // `timeout`.
+                st.overflows.remove(key);
             }
-            // The key moved on (another chunk), or the record is older than `timeout`.
-            st.overflows.remove(key);
         }
         loop {
             let full = if st.entries.len() >= cfg.max_buffers {
@@ -725,7 +730,7 @@ impl StreamMessageStore {
                     ChunkStep::Done
                 }
                 OverflowPolicy::DirectStore => {
-                    let fingerprint = st.fingerprint(chunk);
+                    let fingerprint = st.fingerprint(chunk, prepared.as_deref());
                     ChunkStep::Overflow(Box::new(OverflowWrite::begin(
                         shared,
                         st,

@@ -1256,3 +1256,67 @@ async fn a_cancelled_overflow_write_that_landed_is_stored_once() {
     );
     assert_eq!(streams.metrics().in_flight_writes, 0);
 }
+
+// ---- overflow records: what counts as the retry of an overflow row -----------------------------
+
+/// The same text sent under the same key with other session fields is a new answer, not the
+/// retry of an overflow row that may have landed: it gets its own row.
+#[tokio::test]
+async fn an_equal_chunk_with_another_template_is_a_new_overflow_row_not_a_retry() {
+    let config = StreamConfig {
+        max_buffers: 1,
+        overflow: OverflowPolicy::DirectStore,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    streams
+        .on_stream_chunk("other", "occupies the buffer")
+        .await
+        .unwrap();
+    let answer_1 = template("session-1").with_thread("T-answer-1");
+    let answer_2 = template("session-1").with_thread("T-answer-2");
+    inner.fail_after_write_next(1);
+    assert!(
+        streams
+            .on_stream_chunk_with("session-1", "OK", &answer_1)
+            .await
+            .unwrap_err()
+            .is_transient()
+    );
+    streams
+        .on_stream_chunk_with("session-1", "OK", &answer_2)
+        .await
+        .unwrap();
+    let mut threads: Vec<String> = inner
+        .rows()
+        .into_iter()
+        .filter(|r| r.chat_session_id == "session-1" && r.content == "OK")
+        .map(|r| r.chat_thread_id)
+        .collect();
+    threads.sort();
+    assert_eq!(threads, ["T-answer-1", "T-answer-2"]);
+}
+
+/// An empty chunk between an overflow write that may have landed and its retry does not make
+/// the retry a second row.
+#[tokio::test]
+async fn an_empty_chunk_keeps_the_overflow_record_for_the_retry() {
+    let config = StreamConfig {
+        max_buffers: 1,
+        overflow: OverflowPolicy::DirectStore,
+        ..cfg()
+    };
+    let (inner, streams) = setup(config);
+    streams.on_stream_chunk("other", "occupies").await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(
+        streams
+            .on_stream_chunk("b", "x")
+            .await
+            .unwrap_err()
+            .is_transient()
+    );
+    streams.on_stream_chunk("b", "").await.unwrap();
+    streams.on_stream_chunk("b", "x").await.unwrap();
+    assert_eq!(inner.rows().iter().filter(|r| r.content == "x").count(), 1);
+}
