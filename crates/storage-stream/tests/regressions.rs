@@ -42,6 +42,21 @@ use support::{
     Capture, DAY, FaultyStore, RecordingStore, StrictStore, cfg, meta, setup, status, template,
 };
 
+/// A `direct_store` stream store with one buffer, taken by key `"other"`: the next new
+/// stream overflows.
+async fn one_buffer_taken() -> (Arc<FaultyStore>, StreamMessageStore) {
+    let (inner, streams) = setup(StreamConfig {
+        max_buffers: 1,
+        overflow: OverflowPolicy::DirectStore,
+        ..cfg()
+    });
+    streams
+        .on_stream_chunk("other", "occupies the only buffer")
+        .await
+        .unwrap();
+    (inner, streams)
+}
+
 #[track_caller]
 fn invalid_field(err: &StorageError) -> &str {
     match err {
@@ -1152,15 +1167,7 @@ async fn a_completion_under_a_caller_id_after_a_failed_write_uses_the_pending_id
 /// sends the chunk again. The retry reuses the row's id: one row.
 #[tokio::test]
 async fn an_overflow_row_retried_after_a_lost_ack_is_stored_once() {
-    let config = StreamConfig {
-        max_buffers: 1,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
-    streams
-        .on_stream_chunk("a", "occupies the only buffer")
-        .await
-        .unwrap();
+    let (inner, streams) = one_buffer_taken().await;
     inner.fail_after_write_next(1);
     let err = streams
         .on_stream_chunk("b", "overflowing chunk")
@@ -1263,16 +1270,7 @@ async fn a_cancelled_overflow_write_that_landed_is_stored_once() {
 /// retry of an overflow row that may have landed: it gets its own row.
 #[tokio::test]
 async fn an_equal_chunk_with_another_template_is_a_new_overflow_row_not_a_retry() {
-    let config = StreamConfig {
-        max_buffers: 1,
-        overflow: OverflowPolicy::DirectStore,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
-    streams
-        .on_stream_chunk("other", "occupies the buffer")
-        .await
-        .unwrap();
+    let (inner, streams) = one_buffer_taken().await;
     let answer_1 = template("session-1").with_thread("T-answer-1");
     let answer_2 = template("session-1").with_thread("T-answer-2");
     inner.fail_after_write_next(1);
@@ -1301,13 +1299,7 @@ async fn an_equal_chunk_with_another_template_is_a_new_overflow_row_not_a_retry(
 /// the retry a second row.
 #[tokio::test]
 async fn an_empty_chunk_keeps_the_overflow_record_for_the_retry() {
-    let config = StreamConfig {
-        max_buffers: 1,
-        overflow: OverflowPolicy::DirectStore,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
-    streams.on_stream_chunk("other", "occupies").await.unwrap();
+    let (inner, streams) = one_buffer_taken().await;
     inner.fail_after_write_next(1);
     assert!(
         streams
