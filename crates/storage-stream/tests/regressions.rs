@@ -57,6 +57,19 @@ async fn one_buffer_taken() -> (Arc<FaultyStore>, StreamMessageStore) {
     (inner, streams)
 }
 
+/// Key `"k"` streams `chunk` and expires; its flush lands but answers a transient error.
+async fn expiry_flush_with_a_lost_ack(chunk: &str) -> (Arc<FaultyStore>, StreamMessageStore) {
+    let (inner, streams) = setup(StreamConfig {
+        timeout: Duration::from_secs(1),
+        ..cfg()
+    });
+    streams.on_stream_chunk("k", chunk).await.unwrap();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    inner.fail_after_write_next(1);
+    assert!(streams.flush_expired().await.unwrap_err().is_transient());
+    (inner, streams)
+}
+
 #[track_caller]
 fn invalid_field(err: &StorageError) -> &str {
     match err {
@@ -636,15 +649,7 @@ async fn rows_after_a_failed_completion_under_a_caller_id_get_the_streams_own_id
 
 #[tokio::test(start_paused = true)]
 async fn a_chunk_after_a_lost_ack_of_an_expiry_flush_stores_the_content_once() {
-    let config = StreamConfig {
-        timeout: Duration::from_secs(1),
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
-    streams.on_stream_chunk("k", "first half ").await.unwrap();
-    tokio::time::advance(Duration::from_secs(2)).await;
-    inner.fail_after_write_next(1);
-    assert!(streams.flush_expired().await.unwrap_err().is_transient());
+    let (inner, streams) = expiry_flush_with_a_lost_ack("first half ").await;
     streams.on_stream_chunk("k", "second half").await.unwrap();
     let receipt = streams
         .on_stream_complete("k", &template("s"))
@@ -1108,15 +1113,7 @@ async fn a_completion_under_a_caller_id_after_a_lost_ack_stores_the_content_once
 /// metadata it landed with (`interrupted`, `expired`).
 #[tokio::test(start_paused = true)]
 async fn a_completion_under_a_caller_id_after_a_lost_expiry_ack_stores_the_content_once() {
-    let config = StreamConfig {
-        timeout: Duration::from_secs(1),
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
-    streams.on_stream_chunk("k", "hello").await.unwrap();
-    tokio::time::advance(Duration::from_secs(2)).await;
-    inner.fail_after_write_next(1);
-    assert!(streams.flush_expired().await.unwrap_err().is_transient());
+    let (inner, streams) = expiry_flush_with_a_lost_ack("hello").await;
     let receipt = streams
         .on_stream_complete("k", &template("s").with_id("caller-1"))
         .await
