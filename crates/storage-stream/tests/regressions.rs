@@ -70,6 +70,29 @@ async fn expiry_flush_with_a_lost_ack(chunk: &str) -> (Arc<FaultyStore>, StreamM
     (inner, streams)
 }
 
+/// The default config with `storage_policy = all_chunks`.
+fn all_chunks() -> StreamConfig {
+    StreamConfig {
+        storage_policy: StoragePolicy::AllChunks,
+        ..cfg()
+    }
+}
+
+/// Every chunk row stored, as `(content, stream_seq)`, in the order stored.
+fn chunk_rows_by_seq(inner: &FaultyStore) -> Vec<(String, u64)> {
+    inner
+        .recorder
+        .with_status("chunk")
+        .iter()
+        .map(|r| {
+            let seq = meta(r, keys::STREAM_SEQ)
+                .as_u64()
+                .expect("stream_seq is a number");
+            (r.content.clone(), seq)
+        })
+        .collect()
+}
+
 #[track_caller]
 fn invalid_field(err: &StorageError) -> &str {
     match err {
@@ -515,11 +538,7 @@ async fn flush_interval_and_timeout_have_an_upper_bound() {
 
 #[tokio::test]
 async fn a_chunk_row_retried_after_a_lost_ack_is_stored_once() {
-    let config = StreamConfig {
-        storage_policy: StoragePolicy::AllChunks,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
+    let (inner, streams) = setup(all_chunks());
     let t = template("s");
     // The first chunk of the stream and a later one: each write lands, its ack is lost.
     for chunk in ["a", "b"] {
@@ -532,21 +551,16 @@ async fn a_chunk_row_retried_after_a_lost_ack_is_stored_once() {
         streams.on_stream_chunk_with("k", chunk, &t).await.unwrap();
     }
     streams.on_stream_complete("k", &t).await.unwrap();
-    let chunks = inner.recorder.with_status("chunk");
-    let got: Vec<_> = chunks
-        .iter()
-        .map(|r| {
-            (
-                r.content.as_str(),
-                meta(r, keys::STREAM_SEQ).as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(got, [("a", 1), ("b", 2)]);
+    assert_eq!(
+        chunk_rows_by_seq(&inner),
+        [("a".into(), 1), ("b".into(), 2)]
+    );
     let complete = inner.recorder.with_status("complete");
     assert_eq!(complete[0].content, "ab");
     assert!(
-        chunks
+        inner
+            .recorder
+            .with_status("chunk")
             .iter()
             .all(|r| meta(r, keys::STREAM_ID) == meta(&complete[0], keys::STREAM_ID))
     );
@@ -908,11 +922,7 @@ async fn a_completion_template_marked_deleted_stores_a_live_answer() {
 
 #[tokio::test]
 async fn all_chunks_stream_seq_skips_empty_chunks() {
-    let config = StreamConfig {
-        storage_policy: StoragePolicy::AllChunks,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
+    let (inner, streams) = setup(all_chunks());
     for c in ["a", "", "b", "", "", "c"] {
         streams.on_stream_chunk("k", c).await.unwrap();
     }
@@ -920,18 +930,10 @@ async fn all_chunks_stream_seq_skips_empty_chunks() {
         .on_stream_complete("k", &template("s"))
         .await
         .unwrap();
-    let got: Vec<_> = inner
-        .recorder
-        .with_status("chunk")
-        .iter()
-        .map(|r| {
-            (
-                r.content.clone(),
-                meta(r, keys::STREAM_SEQ).as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(got, [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)]);
+    assert_eq!(
+        chunk_rows_by_seq(&inner),
+        [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)]
+    );
     assert_eq!(inner.recorder.with_status("complete")[0].content, "abc");
 }
 
@@ -941,11 +943,7 @@ async fn all_chunks_stream_seq_skips_empty_chunks() {
 /// The stream (and its `stream_id`) must survive, or the next retry writes a second chunk row.
 #[tokio::test]
 async fn all_chunks_first_chunk_landed_then_a_permanent_failure_is_stored_once() {
-    let config = StreamConfig {
-        storage_policy: StoragePolicy::AllChunks,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
+    let (inner, streams) = setup(all_chunks());
     inner.fail_after_write_next(1);
     let err = streams.on_stream_chunk("k", "X").await.unwrap_err();
     assert!(err.is_transient(), "{err}");
@@ -980,11 +978,7 @@ async fn all_chunks_first_chunk_landed_then_a_permanent_failure_is_stored_once()
 /// gets the same row id and the chunk is stored once.
 #[tokio::test(start_paused = true)]
 async fn all_chunks_a_cancelled_chunk_retried_is_stored_once() {
-    let config = StreamConfig {
-        storage_policy: StoragePolicy::AllChunks,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
+    let (inner, streams) = setup(all_chunks());
     streams.on_stream_chunk("k", "a").await.unwrap();
     inner.block();
     let timed_out =
@@ -1006,18 +1000,10 @@ async fn all_chunks_a_cancelled_chunk_retried_is_stored_once() {
         complete[0].content, "ab",
         "merged message duplicated a chunk"
     );
-    let got: Vec<_> = inner
-        .recorder
-        .with_status("chunk")
-        .iter()
-        .map(|r| {
-            (
-                r.content.clone(),
-                meta(r, keys::STREAM_SEQ).as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(got, [("a".into(), 1), ("b".into(), 2)]);
+    assert_eq!(
+        chunk_rows_by_seq(&inner),
+        [("a".into(), 1), ("b".into(), 2)]
+    );
     let m = streams.metrics();
     assert_eq!(
         (m.chunks_accepted, m.chunk_rows, m.in_flight_writes),
@@ -1029,12 +1015,8 @@ async fn all_chunks_a_cancelled_chunk_retried_is_stored_once() {
 /// the retry is answered `AlreadyStored` and the chunk joins the stream once.
 #[tokio::test(start_paused = true)]
 async fn all_chunks_a_cancelled_chunk_that_landed_is_stored_once() {
-    let config = StreamConfig {
-        storage_policy: StoragePolicy::AllChunks,
-        ..cfg()
-    };
     let inner = LandThenHang::new();
-    let streams = StreamMessageStore::new(inner.clone(), config).unwrap();
+    let streams = StreamMessageStore::new(inner.clone(), all_chunks()).unwrap();
     streams.on_stream_chunk("k", "a").await.unwrap();
     inner.hang_after_next_write();
     let timed_out =
@@ -1055,11 +1037,7 @@ async fn all_chunks_a_cancelled_chunk_that_landed_is_stored_once() {
 /// for it, and then stores the chunk it accepted.
 #[tokio::test(start_paused = true)]
 async fn all_chunks_close_waits_for_a_chunk_row_in_flight() {
-    let config = StreamConfig {
-        storage_policy: StoragePolicy::AllChunks,
-        ..cfg()
-    };
-    let (inner, streams) = setup(config);
+    let (inner, streams) = setup(all_chunks());
     let streams = Arc::new(streams);
     inner.block();
     let chunk = {
