@@ -803,7 +803,7 @@ impl StreamMessageStore {
         if entry.busy {
             return FinishStep::Wait(shared.changed.notified());
         }
-        let Some(mut stream) = entry.stream.take() else {
+        let Some(stream) = entry.stream.take() else {
             st.entries.remove(key);
             return nothing(st);
         };
@@ -822,23 +822,8 @@ impl StreamMessageStore {
             return FinishStep::BadTemplate;
         }
         entry.busy = true;
-        // The stream's own pending id wins over a caller's id: its content may already be
-        // stored under it (a write whose acknowledgement was lost), and a write under the
-        // caller's id would store it a second time.
-        let own_pending = record::has_own_pending(&stream);
-        let content = mem::take(&mut stream.content);
-        let msg = record::final_row(key, &stream, content, caller, status, reason);
-        FinishStep::Write(Box::new(Job::new(
-            shared,
-            st,
-            key,
-            msg,
-            JobKind::Finish {
-                stream,
-                status,
-                reason,
-                caller_id: !own_pending && caller.is_some_and(|t| !t.id.is_empty()),
-            },
+        FinishStep::Write(Box::new(finish_job(
+            shared, st, key, stream, caller, status, reason,
         )))
     }
 }
@@ -879,7 +864,7 @@ fn take_stream(
     if entry.busy {
         return None;
     }
-    let Some(mut stream) = entry.stream.take() else {
+    let Some(stream) = entry.stream.take() else {
         st.entries.remove(key);
         return None;
     };
@@ -890,10 +875,35 @@ fn take_stream(
         return None;
     }
     entry.busy = true;
+    Some(finish_job(
+        shared,
+        st,
+        key,
+        stream,
+        None,
+        StreamStatus::Interrupted,
+        Some(reason),
+    ))
+}
+
+/// The job writing `stream`'s content as its final row (completed or interrupted); the entry
+/// is already marked busy. `caller` is the completion template, if any.
+fn finish_job(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    key: &str,
+    mut stream: Stream,
+    caller: Option<&ChatAppMessage>,
+    status: StreamStatus,
+    reason: Option<InterruptReason>,
+) -> Job {
+    // The stream's own pending id wins over a caller's id: its content may already be stored
+    // under it (a write whose acknowledgement was lost), and a write under the caller's id
+    // would store it a second time.
+    let own_pending = record::has_own_pending(&stream);
     let content = mem::take(&mut stream.content);
-    let status = StreamStatus::Interrupted;
-    let msg = record::final_row(key, &stream, content, None, status, Some(reason));
-    Some(Job::new(
+    let msg = record::final_row(key, &stream, content, caller, status, reason);
+    Job::new(
         shared,
         st,
         key,
@@ -901,10 +911,10 @@ fn take_stream(
         JobKind::Finish {
             stream,
             status,
-            reason: Some(reason),
-            caller_id: false,
+            reason,
+            caller_id: !own_pending && caller.is_some_and(|t| !t.id.is_empty()),
         },
-    ))
+    )
 }
 
 /// Takes every idle stream `select` picks, for interrupted writes with `reason`.
