@@ -131,6 +131,16 @@ pub enum StorageError {
         /// What is wrong.
         message: String,
     },
+    /// A write failed in a way that leaves its outcome unknown: the connection was lost during
+    /// or after `COMMIT`, or an earlier attempt of a retried write ended like that. The write
+    /// may have been committed; repeating it with the same id is the way to find out
+    /// (`AlreadyStored`). See [`may_have_landed`](Self::may_have_landed).
+    #[error("write outcome unknown (it may have been committed): {cause}")]
+    InDoubt {
+        /// The error that was observed.
+        #[source]
+        cause: Box<StorageError>,
+    },
     /// A retried operation failed on every attempt.
     #[error("retry exhausted after {attempts} attempts: {last}")]
     RetryExhausted {
@@ -258,6 +268,17 @@ impl StorageError {
         }
     }
 
+    /// [`StorageError::InDoubt`] around `cause` (unchanged if `cause` already may have landed).
+    pub fn in_doubt(cause: StorageError) -> Self {
+        if cause.may_have_landed() {
+            cause
+        } else {
+            Self::InDoubt {
+                cause: Box::new(cause),
+            }
+        }
+    }
+
     /// Attaches a driver error as the source of a `Connection` or `Query` error; other
     /// variants are returned unchanged.
     #[must_use]
@@ -281,9 +302,25 @@ impl StorageError {
         )
     }
 
-    /// True for `Connection` errors.
+    /// True for `Connection` errors (also when wrapped in `InDoubt`).
     pub fn is_connection_error(&self) -> bool {
-        matches!(self, Self::Connection { .. })
+        match self {
+            Self::Connection { .. } => true,
+            Self::InDoubt { cause } => cause.is_connection_error(),
+            _ => false,
+        }
+    }
+
+    /// True when a failed write may nevertheless have been committed: an `InDoubt` error, or
+    /// `RetryExhausted` whose last error is one. Decorators decide "did it land?" from this one
+    /// predicate, never by matching variants; a store that reports `false` guarantees that
+    /// nothing of the failed call was written.
+    pub fn may_have_landed(&self) -> bool {
+        match self {
+            Self::InDoubt { .. } => true,
+            Self::RetryExhausted { last, .. } => last.may_have_landed(),
+            _ => false,
+        }
     }
 
     /// True for `InvalidMessage` and `InvalidQuery`: the caller must change its input.
@@ -306,6 +343,7 @@ impl StorageError {
         match self {
             Self::Connection { transient, .. } | Self::Query { transient, .. } => *transient,
             Self::Timeout { .. } => true,
+            Self::InDoubt { cause } => cause.is_transient(),
             _ => false,
         }
     }
@@ -328,6 +366,32 @@ mod tests {
         assert!(StorageError::invalid_config("type", "empty").is_config_error());
         assert!(StorageError::unsupported_type("x", ["b", "a"]).is_config_error());
         assert!(StorageError::connection("x").is_connection_error());
+    }
+
+    #[test]
+    fn in_doubt_is_the_only_error_that_may_have_landed() {
+        let lost = StorageError::in_doubt(StorageError::connection("lost during COMMIT"));
+        assert!(lost.may_have_landed());
+        assert!(lost.is_transient());
+        assert!(lost.is_connection_error());
+        assert!(!StorageError::connection("refused").may_have_landed());
+        assert!(!StorageError::transient_query("store", "busy").may_have_landed());
+        let permanent_after_doubt = StorageError::in_doubt(StorageError::query("store", "bad"));
+        assert!(permanent_after_doubt.may_have_landed());
+        assert!(!permanent_after_doubt.is_transient());
+        // Wrapping twice keeps one layer.
+        let twice = StorageError::in_doubt(lost);
+        assert!(matches!(&twice, StorageError::InDoubt { cause } if cause.is_connection_error()));
+        let exhausted = StorageError::RetryExhausted {
+            attempts: 3,
+            last: Box::new(twice),
+        };
+        assert!(exhausted.may_have_landed());
+        let exhausted_clean = StorageError::RetryExhausted {
+            attempts: 3,
+            last: Box::new(StorageError::connection("refused")),
+        };
+        assert!(!exhausted_clean.may_have_landed());
     }
 
     #[test]
