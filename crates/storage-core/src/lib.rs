@@ -25,6 +25,7 @@ mod health;
 mod import_input;
 mod message;
 mod message_type;
+pub mod migration;
 mod query;
 mod receipt;
 mod session;
@@ -46,6 +47,7 @@ pub use export::{
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
 pub use message::{ChatAppMessage, Metadata};
 pub use message_type::MessageType;
+pub use migration::{AppliedMigration, Migration, MigrationStatus};
 pub use query::{Cursor, MessageQuery};
 pub use receipt::{StoreOutcome, StoreReceipt};
 pub use session::SessionMeta;

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    ChatAppMessage, HealthCheckResult, MessageQuery, Result, SessionMeta, StorageMetrics,
-    StoreReceipt,
+    ChatAppMessage, HealthCheckResult, MessageQuery, MigrationStatus, Result, SessionMeta,
+    StorageMetrics, StoreReceipt,
 };
 
 /// Reading messages.
@@ -87,6 +87,12 @@ pub trait ChatAppMessageStore: ReadOnlyStore + WriteOnlyStore + SessionStore {
 
     /// Counters describing the store's contents.
     async fn metrics(&self) -> Result<StorageMetrics>;
+
+    /// The schema's migration state, read without migrating. The default (backends without
+    /// a schema, like memory) reports version 0 of 0 with nothing pending.
+    async fn migration_status(&self) -> Result<MigrationStatus> {
+        Ok(MigrationStatus::default())
+    }
 }
 
 macro_rules! forward_store_traits {
@@ -155,6 +161,9 @@ macro_rules! forward_store_traits {
             }
             async fn metrics(&self) -> Result<StorageMetrics> {
                 (**self).metrics().await
+            }
+            async fn migration_status(&self) -> Result<MigrationStatus> {
+                (**self).migration_status().await
             }
         }
     )*};

@@ -255,6 +255,9 @@ impl<S: ChatAppMessageStore> ChatAppMessageStore for StrategyStore<S> {
     async fn metrics(&self) -> Result<StorageMetrics> {
         self.inner.metrics().await
     }
+    async fn migration_status(&self) -> Result<crate::MigrationStatus> {
+        self.inner.migration_status().await
+    }
 }
 
 #[cfg(test)]
