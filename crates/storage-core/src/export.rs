@@ -123,7 +123,7 @@ where
 /// input records processed after each batch.
 pub async fn import_jsonl_with_progress<S, R>(
     store: &S,
-    mut input: R,
+    input: R,
     limits: &ValidationLimits,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<ImportReport>
@@ -134,7 +134,7 @@ where
     let mut report = ImportReport::default();
     let mut batch = Batch::new(store, limits);
     let cap = import_input::max_record_bytes(limits);
-    let (go_export, blank_lines) = import_input::start_of_input(&mut input)?;
+    let (go_export, blank_lines, mut input) = import_input::start_of_input(input)?;
     let mut record = Vec::new();
     if go_export {
         let mut array = import_input::GoArray::open(input, cap)?;

@@ -185,12 +185,79 @@ impl<R: BufRead> GoArray<R> {
     }
 }
 
-/// How the input starts: whether it is a Go export (a JSON array, or the `null` the Go plugin
-/// wrote for an empty one) rather than JSON Lines, and how many blank lines came before its
-/// first non-whitespace byte (they are consumed; line numbers must count them).
-pub(crate) fn start_of_input(input: &mut impl BufRead) -> Result<(bool, u64)> {
-    let (first, newlines) = skip_whitespace_counting(input)?;
-    Ok((matches!(first, Some(b'[' | b'n')), newlines))
+/// The most whitespace looked at after a leading `[` or `null` to tell a Go export from JSON
+/// Lines; input still undecided after it is read as JSON Lines.
+const LOOKAHEAD_BYTES: usize = 64 * 1024;
+
+/// How the input starts: whether it is a Go export rather than JSON Lines, how many blank lines
+/// came before its first non-whitespace byte (they are consumed; line numbers must count
+/// them), and the input again from that byte on (what was looked at is put back).
+///
+/// A Go export is `[` followed by `{` or `]` (after whitespace), or `null` followed by nothing
+/// but whitespace: what the Go plugin writes for a non-empty and an empty export. Any other
+/// first line, even one starting with `[` or `n`, is a JSON Lines record (and rejected alone
+/// if it is not a message).
+pub(crate) fn start_of_input<R: BufRead>(
+    mut input: R,
+) -> Result<(bool, u64, std::io::Chain<std::io::Cursor<Vec<u8>>, R>)> {
+    let (first, newlines) = skip_whitespace_counting(&mut input)?;
+    let mut seen = Vec::new();
+    let go_export = match first {
+        Some(b'[') => {
+            take_bytes(&mut input, &mut seen, 1)?;
+            matches!(take_whitespace(&mut input, &mut seen)?, Some(b'{' | b']'))
+        }
+        Some(b'n') => {
+            take_bytes(&mut input, &mut seen, 4)?;
+            seen == b"null" && take_whitespace(&mut input, &mut seen)?.is_none()
+        }
+        _ => false,
+    };
+    Ok((
+        go_export,
+        newlines,
+        std::io::Read::chain(std::io::Cursor::new(seen), input),
+    ))
+}
+
+/// Moves up to `n` bytes of `input` into `seen` (fewer at the end of the input).
+fn take_bytes(input: &mut impl BufRead, seen: &mut Vec<u8>, n: usize) -> Result<()> {
+    let mut left = n;
+    while left > 0 {
+        let available = input
+            .fill_buf()
+            .map_err(|e| StorageError::io("import: read", e))?;
+        if available.is_empty() {
+            break;
+        }
+        let taken = left.min(available.len());
+        seen.extend_from_slice(&available[..taken]);
+        input.consume(taken);
+        left -= taken;
+    }
+    Ok(())
+}
+
+/// Moves whitespace from `input` into `seen` (at most [`LOOKAHEAD_BYTES`] in all) and returns
+/// the next byte without consuming it: `None` at the end of the input, `Some(b' ')` when the
+/// lookahead is exhausted.
+fn take_whitespace(input: &mut impl BufRead, seen: &mut Vec<u8>) -> Result<Option<u8>> {
+    loop {
+        if seen.len() >= LOOKAHEAD_BYTES {
+            return Ok(Some(b' '));
+        }
+        let available = input
+            .fill_buf()
+            .map_err(|e| StorageError::io("import: read", e))?;
+        let Some(&next) = available.first() else {
+            return Ok(None);
+        };
+        if !next.is_ascii_whitespace() {
+            return Ok(Some(next));
+        }
+        seen.push(next);
+        input.consume(1);
+    }
 }
 
 /// Why [`scan_value`] stopped short.
@@ -436,6 +503,39 @@ mod tests {
         assert_eq!(elements(&input, 16).unwrap(), [None, None]);
         let mixed = format!("[{element},{{}}]");
         assert_eq!(elements(&mixed, 16).unwrap(), [None, Some("{}".to_owned())]);
+    }
+
+    fn shape(input: &str) -> (bool, u64, String) {
+        let reader = std::io::BufReader::with_capacity(2, input.as_bytes());
+        let (go, blank, mut rest) = start_of_input(reader).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut rest, &mut text).unwrap();
+        (go, blank, text)
+    }
+
+    #[test]
+    fn only_what_the_go_plugin_writes_is_a_go_export() {
+        for go in ["[\n  {\"ID\": 1}\n]", "[{}]", " \n[ ]", "null", "null \n\n"] {
+            assert!(shape(go).0, "{go:?}");
+        }
+        for jsonl in [
+            "[broken\n{}\n",
+            "[\"x\"]\n{}",
+            "[",
+            "nonsense\n{}",
+            "null\n{}\n",
+            "nul",
+            "n",
+            "{}\n[{}]",
+        ] {
+            assert!(!shape(jsonl).0, "{jsonl:?}");
+        }
+        // What was looked at is put back, after the counted blank lines.
+        assert_eq!(shape("\n\r\n[ \n x\n"), (false, 2, "[ \n x\n".to_owned()));
+        assert_eq!(shape("null\n{}"), (false, 0, "null\n{}".to_owned()));
+        // Undecided after the lookahead: JSON Lines.
+        let padded = format!("[{}{{}}]", " ".repeat(LOOKAHEAD_BYTES));
+        assert!(!shape(&padded).0);
     }
 
     #[test]

@@ -363,3 +363,18 @@ async fn rejected_line_numbers_count_leading_blank_lines() {
     let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
     assert_eq!(lines, [3, 5]);
 }
+
+#[tokio::test]
+async fn a_corrupt_first_line_starting_like_a_go_export_is_one_rejected_line() {
+    let good = serde_json::to_string(&ChatAppMessage::user("s", "good").with_id("g")).unwrap();
+    let other = serde_json::to_string(&ChatAppMessage::user("s", "other").with_id("o")).unwrap();
+    for first in ["nonsense", "[broken", "null", "[\"x\"]", "n"] {
+        let input = format!("{first}\n{good}\n{other}\n");
+        let store = MemoryStore::new();
+        let report = import_jsonl(&store, input.as_bytes()).await.unwrap();
+        assert_eq!(report.imported, 2, "{first}: {report:?}");
+        let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [1], "{first}: {report:?}");
+        assert_eq!(store.get("o").await.unwrap().content, "other");
+    }
+}
