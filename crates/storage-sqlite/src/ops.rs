@@ -23,6 +23,9 @@ pub(crate) enum WriteOp {
     /// Tests only: run this SQL (to simulate failures the public operations cannot cause).
     #[cfg(test)]
     Sql(&'static str),
+    /// Tests only: run this SQL, then panic (a bug in the middle of a write).
+    #[cfg(test)]
+    PanicAfter(&'static str),
 }
 
 impl WriteOp {
@@ -35,6 +38,8 @@ impl WriteOp {
             Self::PurgeDeletedBefore(_) => "purge_deleted_before",
             #[cfg(test)]
             Self::Sql(_) => "sql",
+            #[cfg(test)]
+            Self::PanicAfter(_) => "panic",
         }
     }
 }
@@ -92,6 +97,11 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
             .execute_batch(text)
             .map(|()| WriteOutput::Rows(0))
             .map_err(sql),
+        #[cfg(test)]
+        WriteOp::PanicAfter(text) => {
+            conn.execute_batch(text).map_err(sql)?;
+            panic!("injected panic after {text}")
+        }
     }
 }
 

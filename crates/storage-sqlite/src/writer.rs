@@ -7,6 +7,9 @@
 //! it commits, new requests queue up and form the next group: throughput grows with
 //! concurrency instead of being capped by the fsync rate.
 //!
+//! A request that panics fails alone, like one that returns an error: its savepoint is rolled
+//! back and the group goes on (a request alone rolls back its transaction).
+//!
 //! If SQLite rolls back the whole transaction on an error (it may, for `SQLITE_FULL` or an
 //! I/O error), the failed request keeps its error and the group's other requests are run
 //! again in a fresh transaction, so no caller is acknowledged for a write that was undone.
@@ -287,7 +290,7 @@ fn execute_group(
         let alone = pending.len() == 1;
         for &i in &pending {
             let result = if alone {
-                ops::apply(conn, ops[i])
+                apply_caught(conn, ops[i])
             } else {
                 apply_in_savepoint(conn, ops[i])
             };
@@ -346,7 +349,7 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 fn apply_in_savepoint(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
     let name = op.name();
     exec(conn, SAVEPOINT).map_err(|e| from_sqlite(name, e))?;
-    let result = ops::apply(conn, op).and_then(|output| {
+    let result = apply_caught(conn, op).and_then(|output| {
         exec(conn, RELEASE)
             .map(|()| output)
             .map_err(|e| from_sqlite(name, e))
@@ -361,6 +364,21 @@ fn apply_in_savepoint(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
         rollback(conn);
     }
     result
+}
+
+/// [`ops::apply`], with a panic turned into this request's own (permanent) error, so one bad
+/// request cannot fail the valid requests grouped with it. The caller rolls its changes back.
+fn apply_caught(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| ops::apply(conn, op))).unwrap_or_else(|_| {
+        tracing::error!(
+            operation = op.name(),
+            "a write panicked on the sqlite writer thread; it alone fails and is rolled back"
+        );
+        Err(StorageError::query(
+            op.name(),
+            "the write panicked on the sqlite writer thread; nothing of it was kept",
+        ))
+    })
 }
 
 /// The same SQLite failure, mapped once per affected request.
@@ -556,6 +574,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 2);
+        writer.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_that_panics_fails_alone_and_its_group_commits() {
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let handle = writer.handle();
+        let results = run_queued(
+            &handle,
+            vec![
+                WriteOp::Store(vec![row("s", "one")]),
+                WriteOp::PanicAfter("DELETE FROM messages"),
+                WriteOp::Store(vec![row("s", "two")]),
+            ],
+        )
+        .await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let err = results[1].as_ref().unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err}");
+        assert!(!err.is_transient() && !err.may_have_landed());
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        // The panicking request's DELETE was rolled back; both others are stored, in one commit.
+        assert_eq!(rows_and_meta_count(&handle).await, (2, 2));
+        assert_eq!(stats.snapshot()["commits"], 1);
+        // Alone, it rolls back its transaction and the writer keeps working.
+        let alone = handle
+            .write(WriteOp::PanicAfter("DELETE FROM messages"))
+            .await;
+        assert!(alone.is_err());
+        assert_eq!(rows_and_meta_count(&handle).await, (2, 2));
+        handle
+            .write(WriteOp::Store(vec![row("s", "three")]))
+            .await
+            .unwrap();
+        assert_eq!(rows_and_meta_count(&handle).await, (3, 3));
         writer.shutdown().await.unwrap();
     }
 
