@@ -189,6 +189,9 @@ impl<R: BufRead> GoArray<R> {
 /// Lines; input still undecided after it is read as JSON Lines.
 const LOOKAHEAD_BYTES: usize = 64 * 1024;
 
+/// Input with the bytes already looked at put back in front.
+pub(crate) type Replayed<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
+
 /// How the input starts: whether it is a Go export rather than JSON Lines, how many blank lines
 /// came before its first non-whitespace byte (they are consumed; line numbers must count
 /// them), and the input again from that byte on (what was looked at is put back).
@@ -197,9 +200,7 @@ const LOOKAHEAD_BYTES: usize = 64 * 1024;
 /// but whitespace: what the Go plugin writes for a non-empty and an empty export. Any other
 /// first line, even one starting with `[` or `n`, is a JSON Lines record (and rejected alone
 /// if it is not a message).
-pub(crate) fn start_of_input<R: BufRead>(
-    mut input: R,
-) -> Result<(bool, u64, std::io::Chain<std::io::Cursor<Vec<u8>>, R>)> {
+pub(crate) fn start_of_input<R: BufRead>(mut input: R) -> Result<(bool, u64, Replayed<R>)> {
     let (first, newlines) = skip_whitespace_counting(&mut input)?;
     let mut seen = Vec::new();
     let go_export = match first {

@@ -153,6 +153,68 @@ impl WriterLimits {
     pub(crate) fn max_bytes(&self) -> u64 {
         u64::try_from(self.max_pages.saturating_mul(self.page_size)).unwrap_or(u64::MAX)
     }
+
+    /// How many of those pages stores may fill; see [`PageBudget`].
+    pub(crate) fn budget(&self) -> PageBudget {
+        PageBudget::new(self.max_pages)
+    }
+}
+
+/// The pages a size limit allows, split between stores and the writes that free space.
+///
+/// Stores may grow the database to `store_pages`, 90 % of `max_pages` (all but
+/// [`RESERVE_SHARE`]ths, at least [`MIN_RESERVE_PAGES`] kept back when the limit allows).
+/// Deletes, purges and retention may use every page: a soft delete grows its rows (a
+/// `deleted_at` value each) and the index of deleted rows, so on a database that stores filled
+/// to the limit it would fail with `StorageFull` without that room. The writer switches
+/// `max_page_count` between the two as it runs each request ([`PageBudget::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageBudget {
+    /// `max_page_count` while a store runs.
+    pub(crate) store_pages: i64,
+    /// `max_page_count` while a space-freeing write runs.
+    pub(crate) max_pages: i64,
+    /// The value in force on the connection.
+    current: i64,
+}
+
+/// The share of the pages kept back from stores: one tenth.
+pub(crate) const RESERVE_SHARE: i64 = 10;
+/// The fewest pages kept back from stores, when the limit has that many more than one.
+pub(crate) const MIN_RESERVE_PAGES: i64 = 8;
+
+impl PageBudget {
+    /// The budget of a limit of `max_pages` pages (`max_page_count` is at `max_pages` now).
+    pub(crate) fn new(max_pages: i64) -> Self {
+        let max_pages = max_pages.max(1);
+        let reserve = (max_pages / RESERVE_SHARE)
+            .max(MIN_RESERVE_PAGES)
+            .min(max_pages - 1);
+        Self {
+            store_pages: max_pages - reserve,
+            max_pages,
+            current: max_pages,
+        }
+    }
+
+    /// Sets `max_page_count` for the next request: `store_pages` for a store, `max_pages`
+    /// for a write that frees space. A pragma runs only when the value changes. SQLite never
+    /// lowers the limit below the pages in use, so a database above `store_pages` (grown by a
+    /// delete) takes no store that needs a new page until purges free some.
+    pub(crate) fn admit(&mut self, conn: &Connection, frees_space: bool) -> rusqlite::Result<()> {
+        let wanted = if frees_space {
+            self.max_pages
+        } else {
+            self.store_pages
+        };
+        if wanted != self.current {
+            conn.pragma_update_and_check(None, "max_page_count", wanted, |row| {
+                row.get::<_, i64>(0)
+            })?;
+            self.current = wanted;
+        }
+        Ok(())
+    }
 }
 
 /// `wal_autocheckpoint` for a database of at most `max_pages` pages: a tenth of them, at
@@ -233,6 +295,17 @@ mod tests {
             synchronous,
             busy_timeout: Duration::from_millis(1234),
         }
+    }
+
+    #[test]
+    fn the_budget_keeps_a_tenth_back_from_stores() {
+        assert_eq!(PageBudget::new(256).store_pages, 231);
+        assert_eq!(PageBudget::new(1000).store_pages, 900);
+        assert_eq!(PageBudget::new(50).store_pages, 42);
+        assert_eq!(PageBudget::new(5).store_pages, 1);
+        assert_eq!(PageBudget::new(1).store_pages, 1);
+        let budget = PageBudget::new(40);
+        assert_eq!((budget.store_pages, budget.max_pages), (32, 40));
     }
 
     #[test]

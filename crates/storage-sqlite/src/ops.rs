@@ -29,6 +29,12 @@ pub(crate) enum WriteOp {
 }
 
 impl WriteOp {
+    /// Whether the write frees space (deletes, purges, retention) and so may use the room a
+    /// size limit keeps back from stores (see `connection::PageBudget`).
+    pub(crate) fn frees_space(&self) -> bool {
+        !matches!(self, Self::Store(_))
+    }
+
     /// The operation name used in errors.
     pub(crate) fn name(&self) -> &'static str {
         match self {

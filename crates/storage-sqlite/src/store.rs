@@ -24,8 +24,9 @@ use crate::query;
 use crate::reader::{self, Reader};
 use crate::writer::{Writer, WriterHandle, WriterStats};
 
-/// Share of `max_size_mb` above which the `size` health check warns.
-const SIZE_WARN_RATIO: f64 = 0.9;
+/// Share of `max_size_mb` above which the `size` health check warns (stores stop near 90 %,
+/// the rest is kept for deletes and purges: see `connection::PageBudget`).
+const SIZE_WARN_RATIO: f64 = 0.8;
 
 /// The SQLite backend: WAL, one writer thread with group commit, pooled readers.
 ///
@@ -113,6 +114,7 @@ struct Opened {
     pool: Option<reader::ReadPool>,
     path: Option<PathBuf>,
     max_bytes: Option<u64>,
+    budget: Option<crate::connection::PageBudget>,
 }
 
 impl SqliteStore {
@@ -245,8 +247,8 @@ impl SqliteStore {
         };
         let report = migrations::migrate(&mut conn)?;
         tracing::debug!(version = report.version, applied = ?report.applied, "sqlite schema ready");
-        let max_bytes = match config.max_size_bytes() {
-            None => None,
+        let (max_bytes, budget) = match config.max_size_bytes() {
+            None => (None, None),
             Some(bytes) => {
                 let limit = connection::limit_size(&conn, bytes).map_err(open_error)?;
                 tracing::debug!(
@@ -255,7 +257,7 @@ impl SqliteStore {
                     journal_size_limit = limit.journal_size_limit,
                     "sqlite size limit set"
                 );
-                Some(limit.max_bytes())
+                (Some(limit.max_bytes()), Some(limit.budget()))
             }
         };
         let pool = match &path {
@@ -267,6 +269,7 @@ impl SqliteStore {
             pool,
             path,
             max_bytes,
+            budget,
         })
     }
 
@@ -392,7 +395,7 @@ impl ChatAppMessageStore for SqliteStore {
         let opened = tokio::task::spawn_blocking(move || Self::open_blocking(&config))
             .await
             .map_err(|e| from_join("initialize", &e))??;
-        let writer = Writer::spawn(opened.conn, Arc::clone(&self.stats))?;
+        let writer = Writer::spawn(opened.conn, Arc::clone(&self.stats), opened.budget)?;
         let reader = match opened.pool {
             Some(pool) => Reader::Pool(pool),
             None => Reader::Writer(writer.handle()),
@@ -549,10 +552,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_warns_above_ninety_percent() {
+    fn size_warns_from_eighty_percent() {
         assert_eq!(size_status(10, None).0, CheckStatus::Pass);
-        assert_eq!(size_status(89, Some(100)).0, CheckStatus::Pass);
-        assert_eq!(size_status(90, Some(100)).0, CheckStatus::Warn);
+        assert_eq!(size_status(79, Some(100)).0, CheckStatus::Pass);
+        assert_eq!(size_status(80, Some(100)).0, CheckStatus::Warn);
         assert_eq!(size_status(120, Some(100)).0, CheckStatus::Warn);
     }
 }

@@ -28,6 +28,7 @@ use hotplex_storage_core::{Result, StorageError};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::connection::PageBudget;
 use crate::error::from_sqlite;
 use crate::ops::{self, WriteOp, WriteOutput};
 
@@ -150,12 +151,24 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn` from now on.
-    pub(crate) fn spawn(conn: Connection, stats: Arc<WriterStats>) -> Result<Self> {
+    /// Starts the thread that owns `conn` from now on; `budget` is the size limit in force on
+    /// `conn`, if any.
+    pub(crate) fn spawn(
+        conn: Connection,
+        stats: Arc<WriterStats>,
+        budget: Option<PageBudget>,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("hotplex-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &stats))
+            .spawn(move || {
+                Thread {
+                    conn,
+                    stats: &stats,
+                    budget,
+                }
+                .run(rx);
+            })
             .map_err(|e| StorageError::io("spawn the sqlite writer thread", e))?;
         Ok(Self {
             handle: WriterHandle { tx },
@@ -185,37 +198,72 @@ impl Writer {
     }
 }
 
-/// The thread's loop: take what is queued, run it in order, repeat until shut down.
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
-    let mut acks = Vec::new();
-    let mut jobs = Vec::with_capacity(MAX_GROUP);
-    while rx.blocking_recv_many(&mut jobs, MAX_GROUP) > 0 {
-        let mut group = Vec::new();
-        for job in jobs.drain(..) {
-            match job {
-                Job::Write { op, reply } => group.push((op, reply)),
-                Job::Run(job) => {
-                    commit_group(&mut conn, &mut group, stats);
-                    guarded(&mut conn, job);
-                }
-                Job::Shutdown(ack) => {
-                    commit_group(&mut conn, &mut group, stats);
-                    // No new work; what is already queued is still received and run.
-                    rx.close();
-                    acks.push(ack);
+/// What the writer thread owns: its connection, its counters and the size limit in force.
+struct Thread<'s> {
+    conn: Connection,
+    stats: &'s WriterStats,
+    budget: Option<PageBudget>,
+}
+
+impl Thread<'_> {
+    /// The thread's loop: take what is queued, run it in order, repeat until shut down.
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut acks = Vec::new();
+        let mut jobs = Vec::with_capacity(MAX_GROUP);
+        while rx.blocking_recv_many(&mut jobs, MAX_GROUP) > 0 {
+            let mut group = Vec::new();
+            for job in jobs.drain(..) {
+                match job {
+                    Job::Write { op, reply } => group.push((op, reply)),
+                    Job::Run(job) => {
+                        self.commit_group(&mut group);
+                        guarded(&mut self.conn, job);
+                    }
+                    Job::Shutdown(ack) => {
+                        self.commit_group(&mut group);
+                        // No new work; what is already queued is still received and run.
+                        rx.close();
+                        acks.push(ack);
+                    }
                 }
             }
+            self.commit_group(&mut group);
         }
-        commit_group(&mut conn, &mut group, stats);
+        if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
+            tracing::debug!(error = %e, "PRAGMA optimize failed on close");
+        }
+        if let Err((_, e)) = self.conn.close() {
+            tracing::warn!(error = %e, "closing the sqlite writer connection failed");
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
     }
-    if let Err(e) = conn.execute_batch("PRAGMA optimize") {
-        tracing::debug!(error = %e, "PRAGMA optimize failed on close");
-    }
-    if let Err((_, e)) = conn.close() {
-        tracing::warn!(error = %e, "closing the sqlite writer connection failed");
-    }
-    for ack in acks {
-        let _ = ack.send(());
+
+    /// Commits `group` (emptying it) and acknowledges every request in it.
+    fn commit_group(&mut self, group: &mut Vec<Pending>) {
+        if group.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(group);
+        let mut results = Vec::new();
+        let stats = self.stats;
+        let budget = &mut self.budget;
+        guarded(&mut self.conn, |conn| {
+            let ops: Vec<&WriteOp> = pending.iter().map(|(op, _)| op).collect();
+            results = execute_group(conn, &ops, stats, budget);
+        });
+        let size = u64::try_from(pending.len()).unwrap_or(u64::MAX);
+        stats.write_requests.fetch_add(size, Ordering::Relaxed);
+        stats.largest_group.fetch_max(size, Ordering::Relaxed);
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        stats
+            .failed_write_requests
+            .fetch_add(u64::try_from(failed).unwrap_or(u64::MAX), Ordering::Relaxed);
+        // After a panic `results` is empty and the replies are dropped: callers see an error.
+        for ((_, reply), result) in pending.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
     }
 }
 
@@ -240,35 +288,12 @@ fn rollback(conn: &Connection) {
 
 type Pending = (WriteOp, oneshot::Sender<Result<WriteOutput>>);
 
-/// Commits `group` (emptying it) and acknowledges every request in it.
-fn commit_group(conn: &mut Connection, group: &mut Vec<Pending>, stats: &WriterStats) {
-    if group.is_empty() {
-        return;
-    }
-    let pending = std::mem::take(group);
-    let mut results = Vec::new();
-    guarded(conn, |conn| {
-        let ops: Vec<&WriteOp> = pending.iter().map(|(op, _)| op).collect();
-        results = execute_group(conn, &ops, stats);
-    });
-    let size = u64::try_from(pending.len()).unwrap_or(u64::MAX);
-    stats.write_requests.fetch_add(size, Ordering::Relaxed);
-    stats.largest_group.fetch_max(size, Ordering::Relaxed);
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    stats
-        .failed_write_requests
-        .fetch_add(u64::try_from(failed).unwrap_or(u64::MAX), Ordering::Relaxed);
-    // After a panic `results` is empty and the replies are dropped: callers see an error.
-    for ((_, reply), result) in pending.into_iter().zip(results) {
-        let _ = reply.send(result);
-    }
-}
-
 /// Runs `ops` in one transaction, a savepoint each; returns one result per op, in order.
 fn execute_group(
     conn: &mut Connection,
     ops: &[&WriteOp],
     stats: &WriterStats,
+    budget: &mut Option<PageBudget>,
 ) -> Vec<Result<WriteOutput>> {
     let mut results: Vec<Option<Result<WriteOutput>>> =
         std::iter::repeat_with(|| None).take(ops.len()).collect();
@@ -289,7 +314,9 @@ fn execute_group(
         // A request alone needs no savepoint: on failure its whole transaction rolls back.
         let alone = pending.len() == 1;
         for &i in &pending {
-            let result = if alone {
+            let result = if let Err(e) = admit(conn, budget, ops[i]) {
+                Err(e)
+            } else if alone {
                 apply_caught(conn, ops[i])
             } else {
                 apply_in_savepoint(conn, ops[i])
@@ -338,6 +365,16 @@ fn finish(results: Vec<Option<Result<WriteOutput>>>) -> Vec<Result<WriteOutput>>
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(writer_stopped())))
         .collect()
+}
+
+/// Sets the size limit for `op`: stores get the store share, writes that free space all of it.
+fn admit(conn: &Connection, budget: &mut Option<PageBudget>, op: &WriteOp) -> Result<()> {
+    match budget {
+        Some(budget) => budget
+            .admit(conn, op.frees_space())
+            .map_err(|e| from_sqlite(op.name(), e)),
+        None => Ok(()),
+    }
 }
 
 /// Runs a statement without parameters through the connection's statement cache.
@@ -462,7 +499,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_writes_commit_together_and_each_is_acknowledged() {
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats), None).unwrap();
         let handle = writer.handle();
         let ops = (0..16)
             .map(|i| WriteOp::Store(vec![row(&format!("s{i}"), "hi")]))
@@ -482,7 +519,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_request_rolls_back_alone() {
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats), None).unwrap();
         let handle = writer.handle();
         // Violates CHECK (deleted = 1 OR deleted_at IS NULL): only validation bypassed here.
         let mut bad = row("s", "bad");
@@ -510,9 +547,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_database_fails_only_the_request_that_does_not_fit() {
         let conn = migrated();
-        crate::connection::limit_size(&conn, 256 * 1024).unwrap();
+        let limit = crate::connection::limit_size(&conn, 256 * 1024).unwrap();
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer::spawn(conn, Arc::clone(&stats)).unwrap();
+        let writer = Writer::spawn(conn, Arc::clone(&stats), Some(limit.budget())).unwrap();
         let handle = writer.handle();
         let results = run_queued(
             &handle,
@@ -547,7 +584,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_undone_by_sqlite_runs_again_without_the_failed_request() {
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats), None).unwrap();
         let handle = writer.handle();
         // What SQLite may do on SQLITE_FULL or an I/O error: roll the transaction back.
         let results = run_queued(
@@ -580,7 +617,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_that_panics_fails_alone_and_its_group_commits() {
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats), None).unwrap();
         let handle = writer.handle();
         let results = run_queued(
             &handle,
@@ -634,7 +671,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shutdown_finishes_queued_work_then_refuses() {
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer::spawn(migrated(), Arc::clone(&stats)).unwrap();
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats), None).unwrap();
         let handle = writer.handle();
         let release = block_writer(&handle).await;
         let h = handle.clone();

@@ -547,3 +547,73 @@ async fn reopening_keeps_data_and_seq_never_goes_back() {
     store.initialize().await.unwrap();
     store.close().await.unwrap();
 }
+
+/// Stores fill a size-limited database only to its store share; deletes, purges and retention
+/// then still work on the full database (a soft delete grows every row it marks and the index
+/// of deleted rows, which failed with `StorageFull` when stores could fill every page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_still_deletes_purges_and_stores_again_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let store = open(SqliteConfig::new(&path).with_max_size_mb(1)).await;
+    // Small messages, many per session: the soft delete's growth is largest per byte stored.
+    let sessions = ["a", "b", "c"];
+    let mut stored = 0_u64;
+    let err = 'fill: loop {
+        for session in sessions {
+            let batch: Vec<_> = (0..20)
+                .map(|i| ChatAppMessage::user(session, format!("m{stored}-{i}")).with_user("U1"))
+                .collect();
+            match store.store_batch(&batch).await {
+                Ok(receipts) => stored += receipts.len() as u64,
+                Err(e) => break 'fill e,
+            }
+        }
+        assert!(stored < 100_000, "1 MiB limit never reached");
+    };
+    assert!(matches!(err, StorageError::StorageFull { .. }), "{err:?}");
+    // Single messages fill what batches left, so the store share is really used up.
+    let err = loop {
+        match store
+            .store_user_message(&ChatAppMessage::user("a", "one more").with_user("U1"))
+            .await
+        {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, StorageError::StorageFull { .. }), "{err:?}");
+    assert!(stored > 300, "only {stored} messages fit");
+    let in_a = store.count(&MessageQuery::for_session("a")).await.unwrap();
+    assert!(in_a > 100, "{in_a}");
+    // The soft delete of a session of hundreds of messages works on the full database.
+    assert_eq!(store.delete_session("a").await.unwrap(), in_a);
+    assert!(store.delete_session("b").await.unwrap() > 100);
+    assert!(
+        store
+            .get_session_meta("a")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let live = store.count(&MessageQuery::default()).await.unwrap();
+    assert_eq!(
+        live,
+        store.count(&MessageQuery::for_session("c")).await.unwrap()
+    );
+    // Retention frees the space, and stores work again.
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert!(store.purge_deleted_before(cutoff).await.unwrap() > 200);
+    store
+        .store_user_message(&ChatAppMessage::user("d", "after the purge").with_user("U1"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_session_meta("d").await.unwrap().message_count, 1);
+    let metrics = store.metrics().await.unwrap();
+    assert!(
+        metrics.extra["database_bytes"] <= 1024 * 1024,
+        "{metrics:?}"
+    );
+    store.close().await.unwrap();
+    assert_eq!(integrity(&path), "ok");
+}
