@@ -29,6 +29,19 @@ pub(crate) enum WriteOp {
 }
 
 impl WriteOp {
+    /// About how many bytes the request holds while it waits for the writer (its messages'
+    /// [`approx_bytes`](ChatAppMessage::approx_bytes), or a small constant).
+    pub(crate) fn approx_bytes(&self) -> u64 {
+        const SMALL_REQUEST_BYTES: u64 = 256;
+        match self {
+            Self::Store(rows) => rows
+                .iter()
+                .map(ChatAppMessage::approx_bytes)
+                .fold(SMALL_REQUEST_BYTES, u64::saturating_add),
+            _ => SMALL_REQUEST_BYTES,
+        }
+    }
+
     /// Whether the write frees space (deletes, purges, retention) and so may use the room a
     /// size limit keeps back from stores (see `connection::PageBudget`).
     pub(crate) fn frees_space(&self) -> bool {

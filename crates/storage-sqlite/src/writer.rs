@@ -14,6 +14,11 @@
 //! I/O error), the failed request keeps its error and the group's other requests are run
 //! again in a fresh transaction, so no caller is acknowledged for a write that was undone.
 //!
+//! The queue is bounded twice: in requests ([`QUEUE_CAPACITY`]) and in bytes
+//! ([`QUEUE_BYTES`], the requests' [`WriteOp::approx_bytes`]): a caller waits for room before
+//! its request is queued, and the room is given back when the writer drops the request. Without
+//! the byte bound 4,096 requests of 4 MiB each could hold 16 GiB.
+//!
 //! The same thread also runs connection jobs ([`WriterHandle::run`]): reads of an in-memory
 //! database (one connection only), its backups, and health pings. Jobs and write groups run in
 //! queue order.
@@ -26,7 +31,7 @@ use std::thread::JoinHandle;
 
 use hotplex_storage_core::{Result, StorageError};
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::connection::PageBudget;
 use crate::error::from_sqlite;
@@ -36,6 +41,9 @@ use crate::ops::{self, WriteOp, WriteOutput};
 pub(crate) const MAX_GROUP: usize = 1024;
 /// Requests that may wait in the queue before callers wait for a slot.
 const QUEUE_CAPACITY: usize = 4096;
+/// Bytes of requests that may wait in the queue (and be in the group being written) before
+/// callers wait for room: 64 MiB. A request larger than this waits for an empty queue.
+pub(crate) const QUEUE_BYTES: u32 = 64 * 1024 * 1024;
 /// Brackets each request of a group of several.
 const SAVEPOINT: &str = "SAVEPOINT hotplex_write";
 const RELEASE: &str = "RELEASE hotplex_write";
@@ -49,6 +57,8 @@ enum Job {
     Write {
         op: WriteOp,
         reply: oneshot::Sender<Result<WriteOutput>>,
+        /// The request's share of [`QUEUE_BYTES`], given back when the job is dropped.
+        room: OwnedSemaphorePermit,
     },
     /// A job on the connection, run between write groups (it sends its own reply).
     Run(ConnJob),
@@ -87,6 +97,10 @@ impl WriterStats {
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Job>,
+    /// Permits are bytes of queued requests; [`QUEUE_BYTES`] of them, or fewer in tests.
+    room: Arc<Semaphore>,
+    /// The permits `room` started with.
+    queue_bytes: u32,
 }
 
 impl std::fmt::Debug for WriterHandle {
@@ -112,8 +126,15 @@ impl WriterHandle {
     /// when this returns.
     async fn submit(&self, op: WriteOp) -> Result<oneshot::Receiver<Result<WriteOutput>>> {
         let (reply, answer) = oneshot::channel();
+        let wanted = u32::try_from(op.approx_bytes())
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.queue_bytes);
+        let room = Arc::clone(&self.room)
+            .acquire_many_owned(wanted)
+            .await
+            .map_err(|_| StorageError::Closed)?;
         self.tx
-            .send(Job::Write { op, reply })
+            .send(Job::Write { op, reply, room })
             .await
             .map_err(|_| StorageError::Closed)?;
         Ok(answer)
@@ -158,6 +179,16 @@ impl Writer {
         stats: Arc<WriterStats>,
         budget: Option<PageBudget>,
     ) -> Result<Self> {
+        Self::spawn_with_queue_bytes(conn, stats, budget, QUEUE_BYTES)
+    }
+
+    /// [`spawn`](Self::spawn) with another byte bound on the queue (tests).
+    fn spawn_with_queue_bytes(
+        conn: Connection,
+        stats: Arc<WriterStats>,
+        budget: Option<PageBudget>,
+        queue_bytes: u32,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("hotplex-sqlite-writer".into())
@@ -171,7 +202,11 @@ impl Writer {
             })
             .map_err(|e| StorageError::io("spawn the sqlite writer thread", e))?;
         Ok(Self {
-            handle: WriterHandle { tx },
+            handle: WriterHandle {
+                tx,
+                room: Arc::new(Semaphore::new(queue_bytes as usize)),
+                queue_bytes,
+            },
             thread,
         })
     }
@@ -214,7 +249,7 @@ impl Thread<'_> {
             let mut group = Vec::new();
             for job in jobs.drain(..) {
                 match job {
-                    Job::Write { op, reply } => group.push((op, reply)),
+                    Job::Write { op, reply, room } => group.push((op, reply, room)),
                     Job::Run(job) => {
                         self.commit_group(&mut group);
                         guarded(&mut self.conn, job);
@@ -250,7 +285,7 @@ impl Thread<'_> {
         let stats = self.stats;
         let budget = &mut self.budget;
         guarded(&mut self.conn, |conn| {
-            let ops: Vec<&WriteOp> = pending.iter().map(|(op, _)| op).collect();
+            let ops: Vec<&WriteOp> = pending.iter().map(|(op, _, _)| op).collect();
             results = execute_group(conn, &ops, stats, budget);
         });
         let size = u64::try_from(pending.len()).unwrap_or(u64::MAX);
@@ -261,7 +296,7 @@ impl Thread<'_> {
             .failed_write_requests
             .fetch_add(u64::try_from(failed).unwrap_or(u64::MAX), Ordering::Relaxed);
         // After a panic `results` is empty and the replies are dropped: callers see an error.
-        for ((_, reply), result) in pending.into_iter().zip(results) {
+        for ((_, reply, _room), result) in pending.into_iter().zip(results) {
             let _ = reply.send(result);
         }
     }
@@ -286,7 +321,11 @@ fn rollback(conn: &Connection) {
     }
 }
 
-type Pending = (WriteOp, oneshot::Sender<Result<WriteOutput>>);
+type Pending = (
+    WriteOp,
+    oneshot::Sender<Result<WriteOutput>>,
+    OwnedSemaphorePermit,
+);
 
 /// Runs `ops` in one transaction, a savepoint each; returns one result per op, in order.
 fn execute_group(
@@ -432,6 +471,8 @@ fn replicate(operation: &str, error: &rusqlite::Error) -> StorageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use chrono::Utc;
     use hotplex_storage_core::{ChatAppMessage, StoreOutcome, ValidationLimits, prepare_message};
 
@@ -647,6 +688,41 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows_and_meta_count(&handle).await, (3, 3));
+        writer.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_is_bounded_in_bytes() {
+        let stats = Arc::new(WriterStats::default());
+        let one = WriteOp::Store(vec![row("s", &"x".repeat(300))]);
+        let weight = u32::try_from(one.approx_bytes()).unwrap();
+        // Room for exactly two such requests.
+        let writer =
+            Writer::spawn_with_queue_bytes(migrated(), Arc::clone(&stats), None, 2 * weight)
+                .unwrap();
+        let handle = writer.handle();
+        let release = block_writer(&handle).await;
+        let first = handle.submit(one).await.unwrap();
+        let second = handle
+            .submit(WriteOp::Store(vec![row("s", &"y".repeat(300))]))
+            .await
+            .unwrap();
+        assert_eq!(handle.room.available_permits(), 0);
+        // A third waits for room instead of being queued, as does a request larger than the
+        // whole bound (it needs the queue empty).
+        let third = WriteOp::Store(vec![row("s", &"z".repeat(300))]);
+        let waited = tokio::time::timeout(Duration::from_millis(100), handle.submit(third)).await;
+        assert!(waited.is_err(), "queued past the byte bound");
+        let huge = WriteOp::Store(vec![row("s", &"h".repeat(10_000))]);
+        let h = handle.clone();
+        let huge = tokio::spawn(async move { h.write(huge).await });
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        // Room comes back when the writer is done with a request: the huge one gets through.
+        huge.await.unwrap().unwrap();
+        assert_eq!(rows_and_meta_count(&handle).await, (3, 3));
+        assert_eq!(handle.room.available_permits(), 2 * weight as usize);
         writer.shutdown().await.unwrap();
     }
 
