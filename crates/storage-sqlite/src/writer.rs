@@ -107,6 +107,8 @@ impl std::fmt::Debug for WriterHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriterHandle")
             .field("closed", &self.tx.is_closed())
+            .field("room_bytes", &self.room.available_permits())
+            .field("queue_bytes", &self.queue_bytes)
             .finish()
     }
 }
