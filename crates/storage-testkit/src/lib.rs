@@ -224,6 +224,8 @@ macro_rules! __conformance_cases {
             metadata_size_limit_edge,
             metadata_depth_limit_edge,
             deleted_at_on_live_message_rejected,
+            hostile_strings_stored_and_matched_faithfully,
+            ten_thousand_sessions_for_one_user,
             batch_is_atomic,
             batch_receipts_in_order,
             batch_duplicate_id_inside,
@@ -256,6 +258,7 @@ mod tests {
     #[test]
     fn cases_match_the_conformance_functions() {
         let sources = [
+            include_str!("conformance/hostile.rs"),
             include_str!("conformance/write.rs"),
             include_str!("conformance/query.rs"),
             include_str!("conformance/cursor.rs"),
@@ -295,6 +298,7 @@ mod tests {
         let known: BTreeSet<String> = [
             "mod.rs",
             "support.rs",
+            "hostile.rs",
             "write.rs",
             "query.rs",
             "cursor.rs",

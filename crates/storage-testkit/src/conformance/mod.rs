@@ -11,6 +11,7 @@
 mod batch;
 mod concurrency;
 mod cursor;
+mod hostile;
 mod lifecycle;
 mod query;
 mod session;
@@ -21,6 +22,7 @@ mod write;
 pub use batch::*;
 pub use concurrency::*;
 pub use cursor::*;
+pub use hostile::*;
 pub use lifecycle::*;
 pub use query::*;
 pub use session::*;
