@@ -19,8 +19,12 @@ use crate::{
 
 /// Messages read per page during export.
 pub const EXPORT_PAGE_SIZE: usize = 1_000;
-/// Messages written per `store_batch` call during import.
+/// Messages written per `store_batch` call during import (at most; see [`IMPORT_BATCH_BYTES`]).
 pub const IMPORT_BATCH_SIZE: usize = 500;
+/// Bytes of messages ([`ChatAppMessage::approx_bytes`]) after which an import batch is written
+/// even if it holds fewer than [`IMPORT_BATCH_SIZE`] messages: 32 MiB. A batch therefore holds
+/// at most 32 MiB plus one message.
+pub const IMPORT_BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Writes every message matching `query` to `out` as JSON Lines, oldest first; returns how many
 /// were written. `query.limit` (when non-zero) caps the total; `offset`, cursors and direction
@@ -218,6 +222,8 @@ struct Batch<'a, S: ?Sized> {
     messages: Vec<ChatAppMessage>,
     /// The input line of each message in `messages`.
     lines: Vec<u64>,
+    /// The `approx_bytes` of `messages`, summed.
+    bytes: u64,
 }
 
 impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
@@ -227,11 +233,12 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
             limits,
             messages: Vec::with_capacity(IMPORT_BATCH_SIZE),
             lines: Vec::with_capacity(IMPORT_BATCH_SIZE),
+            bytes: 0,
         }
     }
 
     fn is_full(&self) -> bool {
-        self.messages.len() >= IMPORT_BATCH_SIZE
+        self.messages.len() >= IMPORT_BATCH_SIZE || self.bytes >= IMPORT_BATCH_BYTES
     }
 
     fn push(
@@ -253,6 +260,7 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
         });
         match checked {
             Ok(msg) => {
+                self.bytes = self.bytes.saturating_add(msg.approx_bytes());
                 self.messages.push(msg);
                 self.lines.push(line);
             }
@@ -286,6 +294,7 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
         }
         self.messages.clear();
         self.lines.clear();
+        self.bytes = 0;
         Ok(())
     }
 }

@@ -41,8 +41,8 @@ pub mod __doc_support;
 
 pub use error::{BoxError, Result, StorageError};
 pub use export::{
-    EXPORT_PAGE_SIZE, IMPORT_BATCH_SIZE, ImportReport, RejectedLine, export_jsonl,
-    export_jsonl_with_progress, import_jsonl, import_jsonl_with_progress,
+    EXPORT_PAGE_SIZE, IMPORT_BATCH_BYTES, IMPORT_BATCH_SIZE, ImportReport, RejectedLine,
+    export_jsonl, export_jsonl_with_progress, import_jsonl, import_jsonl_with_progress,
 };
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
 pub use message::{ChatAppMessage, Metadata};

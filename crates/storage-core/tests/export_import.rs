@@ -378,3 +378,64 @@ async fn a_corrupt_first_line_starting_like_a_go_export_is_one_rejected_line() {
         assert_eq!(store.get("o").await.unwrap().content, "other");
     }
 }
+
+/// Records the largest `store_batch` call, in messages and bytes, then forwards it.
+struct BatchMeter {
+    inner: MemoryStore,
+    largest: std::sync::Mutex<(usize, u64)>,
+}
+
+#[async_trait::async_trait]
+impl hotplex_storage_core::WriteOnlyStore for BatchMeter {
+    async fn store_user_message(
+        &self,
+        msg: &ChatAppMessage,
+    ) -> hotplex_storage_core::Result<hotplex_storage_core::StoreReceipt> {
+        self.inner.store_user_message(msg).await
+    }
+    async fn store_bot_response(
+        &self,
+        msg: &ChatAppMessage,
+    ) -> hotplex_storage_core::Result<hotplex_storage_core::StoreReceipt> {
+        self.inner.store_bot_response(msg).await
+    }
+    async fn store_batch(
+        &self,
+        msgs: &[ChatAppMessage],
+    ) -> hotplex_storage_core::Result<Vec<hotplex_storage_core::StoreReceipt>> {
+        let bytes = msgs.iter().map(ChatAppMessage::approx_bytes).sum::<u64>();
+        {
+            let mut largest = self.largest.lock().unwrap();
+            largest.0 = largest.0.max(msgs.len());
+            largest.1 = largest.1.max(bytes);
+        }
+        self.inner.store_batch(msgs).await
+    }
+}
+
+#[tokio::test]
+async fn import_batches_are_bounded_in_bytes_not_only_in_messages() {
+    use hotplex_storage_core::IMPORT_BATCH_BYTES;
+    let content = "x".repeat(1024 * 1024);
+    let mut input = String::new();
+    for i in 0..40 {
+        let msg = ChatAppMessage::user("s", content.clone()).with_id(format!("big{i}"));
+        input.push_str(&serde_json::to_string(&msg).unwrap());
+        input.push('\n');
+    }
+    let meter = BatchMeter {
+        inner: MemoryStore::new(),
+        largest: std::sync::Mutex::new((0, 0)),
+    };
+    let report = import_jsonl(&meter, input.as_bytes()).await.unwrap();
+    assert_eq!(report.imported, 40, "{report:?}");
+    let (messages, bytes) = *meter.largest.lock().unwrap();
+    let one = ChatAppMessage::user("s", content.clone())
+        .with_id("big0")
+        .approx_bytes();
+    assert!(
+        bytes <= IMPORT_BATCH_BYTES + one,
+        "a batch held {bytes} bytes in {messages} messages"
+    );
+    assert!(messages < 40, "the 40 MiB import was one batch");
+}
