@@ -4,15 +4,18 @@
 //! [`sigkill_never_loses_an_acknowledged_message`] re-executes this test binary
 //! (`std::env::current_exe()`) running only [`crash_child_writer`], with
 //! `HOTPLEX_CRASH_CHILD_DB` naming the database. The child opens a [`SqliteStore`] on that file
-//! with the default `synchronous = FULL`, runs [`WRITERS`] concurrent writer tasks (so that group
-//! commits are in flight) storing messages with caller-chosen ids, and prints `ack <id>` on
-//! stdout only after the `store_*` call returned `Ok`. The parent reads those lines, SIGKILLs the
-//! child mid-stream (`Child::kill`), collects every ack the child managed to print, reopens the
-//! file with a fresh store and checks: `initialize` succeeds (WAL recovery), `PRAGMA
-//! integrity_check` is `ok`, every acknowledged id is readable with the content it was stored
-//! with, each batch is all there or not at all, and every session meta still agrees with its
-//! messages. It does this for [`ROUNDS`] rounds on the same file, each killing a fresh child at a
-//! different number of acks.
+//! with `synchronous` = `HOTPLEX_CRASH_CHILD_SYNC` (`full` or `normal`: a process crash loses
+//! nothing under either; only a power failure may lose NORMAL's last commits), runs [`WRITERS`]
+//! concurrent writer tasks (so that group commits are in flight; a third of them store batches)
+//! storing messages with caller-chosen ids, and prints `ack <id>` on stdout only after the
+//! `store_*` call returned `Ok`. The parent reads those lines, SIGKILLs the child at a random
+//! moment (after a pseudo-random number of acks and a pseudo-random pause, seeded by the round),
+//! collects every ack the child managed to print, reopens the file with a fresh store and
+//! checks: `initialize` succeeds (WAL recovery), `PRAGMA integrity_check` is `ok`, every
+//! acknowledged id is present exactly once with the content it was stored with, each batch is
+//! all there or not at all, and every session meta still agrees with its messages. It does this
+//! for [`rounds`] rounds on the same file (`HOTPLEX_CRASH_ROUNDS`, default
+//! [`DEFAULT_ROUNDS`] = 20; `cargo xtask soak` runs 200), once per `synchronous` mode.
 //!
 //! Without `HOTPLEX_CRASH_CHILD_DB`, [`crash_child_writer`] is a no-op helper: it exists only so
 //! the parent can run it in the child process. Both `cargo test` and `cargo nextest` run this
@@ -32,23 +35,52 @@ use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, SessionStore, StoreOutcome,
     WriteOnlyStore,
 };
-use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
+use hotplex_storage_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 /// Set (to the database path) only in the child process.
 const CHILD_DB_ENV: &str = "HOTPLEX_CRASH_CHILD_DB";
 /// The round number, so that every child writes fresh ids.
 const CHILD_ROUND_ENV: &str = "HOTPLEX_CRASH_CHILD_ROUND";
+/// The child's `synchronous` mode: `full` or `normal`.
+const CHILD_SYNC_ENV: &str = "HOTPLEX_CRASH_CHILD_SYNC";
+/// Kill rounds per `synchronous` mode, when set (the soak sets 200).
+const ROUNDS_ENV: &str = "HOTPLEX_CRASH_ROUNDS";
 /// The name of the helper test the child runs.
 const CHILD_TEST: &str = "crash_child_writer";
 /// Concurrent writer tasks in the child.
-const WRITERS: usize = 8;
+const WRITERS: usize = 16;
 /// Sessions the writers share (so session metas are updated by several groups at once).
 const SESSIONS: usize = 5;
 /// Messages per `store_batch` call (writers with `w % 3 == 0` use batches).
 const BATCH: usize = 4;
-/// Kill rounds on the same file, and the acks to see before each kill.
-const ROUNDS: usize = 3;
-const ACKS_BEFORE_KILL: [usize; ROUNDS] = [300, 450, 350];
+/// Kill rounds on the same file when `HOTPLEX_CRASH_ROUNDS` is not set.
+const DEFAULT_ROUNDS: usize = 20;
+
+/// Kill rounds on the same file: `HOTPLEX_CRASH_ROUNDS`, else [`DEFAULT_ROUNDS`].
+fn rounds() -> usize {
+    std::env::var(ROUNDS_ENV)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(DEFAULT_ROUNDS)
+}
+
+/// A pseudo-random number from `seed` (splitmix64), so a failing round can be replayed.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// When round `round` kills its child: after 50..=649 acks, then a pause of 0..=19 ms, so the
+/// kill lands at arbitrary points of a group commit.
+fn kill_moment(round: usize) -> (usize, Duration) {
+    let r = mix(u64::try_from(round).unwrap_or(u64::MAX));
+    let acks = 50 + usize::try_from(r % 600).unwrap_or(0);
+    let pause = Duration::from_millis((r >> 32) % 20);
+    (acks, pause)
+}
 /// How long the parent waits for a child's acks before failing.
 const ACK_TIMEOUT: Duration = Duration::from_mins(1);
 /// A child that is never killed stops writing after this long.
@@ -152,13 +184,18 @@ fn crash_child_writer() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or_else(|| die("HOTPLEX_CRASH_CHILD_ROUND is not set"));
+    let synchronous = match std::env::var(CHILD_SYNC_ENV).as_deref() {
+        Ok("full") => Synchronous::Full,
+        Ok("normal") => Synchronous::Normal,
+        other => die(&format!("HOTPLEX_CRASH_CHILD_SYNC is {other:?}")),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap_or_else(|e| die(&format!("tokio runtime: {e}")));
     runtime.block_on(async move {
-        let store = SqliteStore::new(SqliteConfig::new(db))
+        let store = SqliteStore::new(SqliteConfig::new(db).with_synchronous(synchronous))
             .unwrap_or_else(|e| die(&format!("config: {e}")));
         if let Err(e) = store.initialize().await {
             die(&format!("initialize: {e}"));
@@ -218,15 +255,22 @@ fn read_acks(stdout: impl Read + Send + 'static, acks: mpsc::Sender<String>) -> 
     })
 }
 
-/// Runs one child on `db`, kills it after `kill_after` acks, and returns every id it acked
-/// (including acks still in the pipe when it died).
-fn run_and_kill(db: &Path, round: usize, kill_after: usize) -> Vec<String> {
+/// Runs one child on `db` with `synchronous` (`full` or `normal`), kills it after `kill_after`
+/// acks and `pause`, and returns every id it acked (including acks still in the pipe when it
+/// died).
+fn run_and_kill(
+    db: &Path,
+    synchronous: &str,
+    round: usize,
+    (kill_after, pause): (usize, Duration),
+) -> Vec<String> {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut child = ChildGuard(
         Command::new(exe)
             .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
             .env(CHILD_DB_ENV, db)
             .env(CHILD_ROUND_ENV, round.to_string())
+            .env(CHILD_SYNC_ENV, synchronous)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -259,6 +303,7 @@ fn run_and_kill(db: &Path, round: usize, kill_after: usize) -> Vec<String> {
             }
         }
     }
+    std::thread::sleep(pause);
     child.0.kill().expect("SIGKILL the child");
     let status = child.0.wait().expect("reap the child");
     assert_eq!(
@@ -289,8 +334,11 @@ async fn check_after_crash(db: &Path, acked: &BTreeSet<String>) -> usize {
             .unwrap_or_else(|e| panic!("acknowledged message {id} is lost: {e}"));
         assert_eq!(msg.content, content_of(id), "content of {id}");
     }
-    // Rows that committed without an ack reaching the parent are fine; half a batch is not.
+    // Rows that committed without an ack reaching the parent are fine; half a batch is not,
+    // and neither is an id stored twice.
     let all = store.list(&MessageQuery::default()).await.unwrap();
+    let distinct: BTreeSet<&str> = all.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(distinct.len(), all.len(), "an id is stored twice");
     let mut batches: BTreeMap<&str, usize> = BTreeMap::new();
     for msg in &all {
         if let Some((base, _)) = msg.id.split_once("-b") {
@@ -328,8 +376,8 @@ async fn check_after_crash(db: &Path, acked: &BTreeSet<String>) -> usize {
     all.len()
 }
 
-#[test]
-fn sigkill_never_loses_an_acknowledged_message() {
+/// Kills [`rounds`] children writing to one file with `synchronous`, checking after each.
+fn kill_rounds(synchronous: &str) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -337,15 +385,30 @@ fn sigkill_never_loses_an_acknowledged_message() {
         .build()
         .unwrap();
     let mut acked = BTreeSet::new();
-    for (round, kill_after) in ACKS_BEFORE_KILL.into_iter().enumerate() {
-        let ids = run_and_kill(&db, round, kill_after);
+    let rounds = rounds();
+    for round in 0..rounds {
+        let moment = kill_moment(round);
+        let ids = run_and_kill(&db, synchronous, round, moment);
         let seen = ids.len();
         acked.extend(ids);
         let rows = runtime.block_on(check_after_crash(&db, &acked));
         // Shown with --nocapture: how far each child got before the kill.
         println!(
-            "round {round}: killed after {seen} acks ({} in total); {rows} rows after recovery",
+            "synchronous={synchronous} round {round}/{rounds}: killed after {seen} acks \
+             (+{:?}; {} in total); {rows} rows after recovery",
+            moment.1,
             acked.len()
         );
     }
+    assert!(acked.len() >= 50 * rounds, "{} acks", acked.len());
+}
+
+#[test]
+fn sigkill_never_loses_an_acknowledged_message() {
+    kill_rounds("full");
+}
+
+#[test]
+fn sigkill_never_loses_an_acknowledged_message_with_synchronous_normal() {
+    kill_rounds("normal");
 }
