@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cmd::Cmd;
 use crate::pg::TestServer;
-use crate::pg_cluster::DSN_ENV;
+use crate::pg_cluster::{DSN_ENV, LIB_ROOT};
 use crate::summary::{Status, StepReport};
 use crate::tally::TestTally;
 
@@ -237,7 +237,14 @@ pub(crate) fn clippy(ctx: &Ctx) -> StepReport {
 /// Missing binaries fail the step under `CI=true` and are a warning otherwise.
 pub(crate) fn test(ctx: &Ctx) -> StepReport {
     timed_tests("test", || {
-        let server = match TestServer::prepare(ctx.ci, std::env::var(DSN_ENV).ok().as_deref()) {
+        let path_var = std::env::var_os("PATH");
+        let prepared = TestServer::prepare(
+            ctx.ci,
+            std::env::var(DSN_ENV).ok().as_deref(),
+            path_var.as_deref(),
+            Path::new(LIB_ROOT),
+        );
+        let server = match prepared {
             Ok(server) => server,
             Err(err) => {
                 eprintln!("\nxtask: {err}");

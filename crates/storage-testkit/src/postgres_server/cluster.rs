@@ -515,7 +515,7 @@ impl Cluster {
 
 #[cfg(test)]
 mod tests {
-    use super::{Binaries, find_tool, is_ci, random_u64, search_dirs};
+    use super::{Binaries, Cluster, START_ATTEMPTS, find_tool, is_ci, random_u64, search_dirs};
     use std::os::unix::fs::PermissionsExt as _;
     use std::path::{Path, PathBuf};
 
@@ -530,9 +530,14 @@ mod tests {
         }
 
         fn exe(&self, rel: &str) -> PathBuf {
+            self.script(rel, "")
+        }
+
+        /// An executable shell script at `rel` with `body`.
+        fn script(&self, rel: &str, body: &str) -> PathBuf {
             let path = self.0.join(rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, "#!/bin/sh\n").unwrap();
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
             path
         }
@@ -626,5 +631,67 @@ mod tests {
     #[test]
     fn random_numbers_differ() {
         assert_ne!(random_u64(), random_u64());
+    }
+
+    /// Fake server programs: `initdb` creates the data directory, `pg_ctl` appends `log_line`
+    /// to the server log (its `-l` argument) and fails.
+    fn failing_binaries(s: &Scratch, log_line: &str) -> Binaries {
+        s.script(
+            "bin/initdb",
+            "while [ $# -gt 0 ]; do [ \"$1\" = -D ] && mkdir -p \"$2\" && touch \"$2/postgresql.conf\"; shift; done",
+        );
+        s.script(
+            "bin/pg_ctl",
+            &format!(
+                "while [ $# -gt 0 ]; do [ \"$1\" = -l ] && echo '{log_line}' >> \"$2\"; shift; done; \
+                 echo 'pg_ctl: could not start server' >&2; exit 1"
+            ),
+        );
+        s.exe("bin/postgres");
+        // Readable and executable by the `postgres` user when the test runs as root.
+        std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Binaries {
+            dir: s.0.join("bin"),
+        }
+    }
+
+    #[test]
+    fn a_failed_start_quotes_the_server_log_and_does_not_retry() {
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "FATAL:  invalid value for parameter");
+        let root = s.0.join("cluster");
+        let err = Cluster::start(&binaries, &root).unwrap_err();
+        assert!(err.contains("did not start"), "{err}");
+        assert!(err.contains("could not start server"), "{err}");
+        assert!(err.contains("server log"), "{err}");
+        assert!(err.contains("FATAL:  invalid value for parameter"), "{err}");
+        let log = std::fs::read_to_string(root.join("server.log")).unwrap();
+        assert_eq!(log.lines().count(), 1, "one attempt only: {log}");
+        assert!(
+            Cluster::start(&binaries, &root)
+                .unwrap_err()
+                .contains("already exists")
+        );
+    }
+
+    #[test]
+    fn a_taken_port_is_retried_on_new_ports() {
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "LOG:  could not bind Unix address: in use");
+        let root = s.0.join("cluster");
+        let err = Cluster::start(&binaries, &root).unwrap_err();
+        assert!(err.contains("could not bind"), "{err}");
+        let log = std::fs::read_to_string(root.join("server.log")).unwrap();
+        assert_eq!(log.lines().count(), START_ATTEMPTS as usize, "{log}");
+    }
+
+    #[test]
+    fn an_overlong_socket_path_is_refused_before_anything_is_created() {
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "unused");
+        let root = s.0.join("x".repeat(120));
+        let err = Cluster::start(&binaries, &root).unwrap_err();
+        assert!(err.contains("longer than 107 bytes"), "{err}");
+        assert!(!root.exists());
     }
 }
