@@ -82,13 +82,10 @@ impl TestServer {
             binaries.dir().display(),
             root.display()
         );
-        let cluster = Cluster::start(&binaries, &root).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&root);
-        })?;
-        if let Err(err) = cluster.watch(std::process::id()) {
-            let _ = cluster.stop();
-            return Err(err);
-        }
+        let cluster =
+            Cluster::start(&binaries, &root, Some(std::process::id())).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&root);
+            })?;
         let dsn = cluster.admin_conninfo().render();
         println!(
             "xtask: PostgreSQL ready (pid {}): {DSN_ENV}={dsn}",
@@ -166,7 +163,10 @@ fn start(binaries: &Binaries, root: &Path) -> Result<(), String> {
             std::fs::remove_dir_all(root)
                 .map_err(|e| format!("cannot remove {}: {e}", root.display()))?;
         }
-        (Cluster::start(binaries, root)?, "initialised and started")
+        (
+            Cluster::start(binaries, root, None)?,
+            "initialised and started",
+        )
     };
     let dsn = cluster.admin_conninfo().render();
     println!(

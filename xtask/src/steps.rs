@@ -267,7 +267,7 @@ pub(crate) fn test(ctx: &Ctx) -> StepReport {
     })
 }
 
-/// The test commands of [`test`], with the PostgreSQL DSN applied.
+/// The test commands of [`test()`], with the PostgreSQL DSN applied.
 fn run_test_commands(ctx: &Ctx, server: &TestServer) -> (Status, String, Option<TestTally>) {
     if ctx.has(Tool::Nextest) {
         let (nextest, mut tally) = ctx.run_tests(&server.apply(Cmd::cargo(&[

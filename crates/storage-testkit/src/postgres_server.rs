@@ -136,13 +136,10 @@ impl PgServer {
                 )
             })?;
         let root = cluster::throwaway_root();
-        let cluster = Cluster::start(&binaries, &root).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&root);
-        })?;
-        if let Err(err) = cluster.watch(std::process::id()) {
-            let _ = cluster.stop();
-            return Err(err);
-        }
+        let cluster =
+            Cluster::start(&binaries, &root, Some(std::process::id())).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&root);
+            })?;
         Ok(Some(Self {
             admin: Psql::new(program, cluster.admin_conninfo()),
             cluster: Some(cluster),

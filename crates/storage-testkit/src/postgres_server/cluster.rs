@@ -261,7 +261,14 @@ impl Cluster {
     /// Creates `root` (which must not exist yet), runs `initdb` and starts the server on a
     /// private socket (no TCP), tuned for tests (fsync off). Runs the server as the `postgres`
     /// OS user when we are root. Retries on a new random port when the port is taken.
-    pub(crate) fn start(binaries: &Binaries, root: &Path) -> Result<Self, String> {
+    ///
+    /// With `watchdog_owner`, a [watchdog](Self::watch) for that process is spawned as soon as
+    /// `root` exists, before anything is started in it, so that no exit leaves it behind.
+    pub(crate) fn start(
+        binaries: &Binaries,
+        root: &Path,
+        watchdog_owner: Option<u32>,
+    ) -> Result<Self, String> {
         if root.exists() {
             return Err(format!("{} already exists", root.display()));
         }
@@ -276,8 +283,18 @@ impl Cluster {
             ));
         }
         private_dir(root, user)?;
+        let mut cluster = Self {
+            root: root.to_path_buf(),
+            binaries: binaries.clone(),
+            user,
+            port: 0,
+            pid: 0,
+        };
+        if let Some(owner) = watchdog_owner {
+            cluster.watch(owner)?;
+        }
         private_dir(&socket, user)?;
-        let data = root.join("data");
+        let data = cluster.data();
         run_as(
             user,
             root,
@@ -310,13 +327,6 @@ impl Cluster {
             .open(data.join("postgresql.conf"))
             .and_then(|mut f| f.write_all(settings.as_bytes()))
             .map_err(|e| format!("cannot write postgresql.conf: {e}"))?;
-        let mut cluster = Self {
-            root: root.to_path_buf(),
-            binaries: binaries.clone(),
-            user,
-            port: 0,
-            pid: 0,
-        };
         cluster.launch()?;
         Ok(cluster)
     }
@@ -660,7 +670,7 @@ mod tests {
         let s = Scratch::new();
         let binaries = failing_binaries(&s, "FATAL:  invalid value for parameter");
         let root = s.0.join("cluster");
-        let err = Cluster::start(&binaries, &root).unwrap_err();
+        let err = Cluster::start(&binaries, &root, None).unwrap_err();
         assert!(err.contains("did not start"), "{err}");
         assert!(err.contains("could not start server"), "{err}");
         assert!(err.contains("server log"), "{err}");
@@ -668,7 +678,7 @@ mod tests {
         let log = std::fs::read_to_string(root.join("server.log")).unwrap();
         assert_eq!(log.lines().count(), 1, "one attempt only: {log}");
         assert!(
-            Cluster::start(&binaries, &root)
+            Cluster::start(&binaries, &root, None)
                 .unwrap_err()
                 .contains("already exists")
         );
@@ -679,7 +689,7 @@ mod tests {
         let s = Scratch::new();
         let binaries = failing_binaries(&s, "LOG:  could not bind Unix address: in use");
         let root = s.0.join("cluster");
-        let err = Cluster::start(&binaries, &root).unwrap_err();
+        let err = Cluster::start(&binaries, &root, None).unwrap_err();
         assert!(err.contains("could not bind"), "{err}");
         let log = std::fs::read_to_string(root.join("server.log")).unwrap();
         assert_eq!(log.lines().count(), START_ATTEMPTS as usize, "{log}");
@@ -690,7 +700,7 @@ mod tests {
         let s = Scratch::new();
         let binaries = failing_binaries(&s, "unused");
         let root = s.0.join("x".repeat(120));
-        let err = Cluster::start(&binaries, &root).unwrap_err();
+        let err = Cluster::start(&binaries, &root, None).unwrap_err();
         assert!(err.contains("longer than 107 bytes"), "{err}");
         assert!(!root.exists());
     }
