@@ -254,14 +254,15 @@ fn an_owned_server_stops_and_removes_its_cluster_on_drop() {
     );
 }
 
-/// The child half of [`abandoned_cluster_is_removed_by_the_watchdog`]: starts the shared
-/// cluster, reports it, and panics (statics never drop, so only the watchdog can clean up).
+/// The child half of the watchdog tests: starts the shared cluster, reports it, then ends as
+/// `HOTPLEX_PG_WATCHDOG_CHILD` says — `panic` (statics never drop, so only the watchdog can
+/// clean up) or `hang` (until the parent kills it with SIGKILL).
 #[test]
-#[ignore = "run as a child process by abandoned_cluster_is_removed_by_the_watchdog"]
+#[ignore = "run as a child process by the watchdog tests"]
 fn watchdog_child() {
-    if std::env::var(CHILD_ENV).as_deref() != Ok("1") {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
-    }
+    };
     match PgServer::shared() {
         Ok(None) => println!("SKIP"),
         Err(err) => println!("ERROR {err}"),
@@ -271,37 +272,44 @@ fn watchdog_child() {
             assert!(process_exists(pid));
             assert_eq!(server.psql("postgres", "SELECT 1").unwrap(), "1");
             println!("CLUSTER {pid} {}", dir.display());
+            if mode == "hang" {
+                std::thread::sleep(Duration::from_mins(2));
+            }
             panic!("the child ends by panicking, leaving its cluster behind");
         }
     }
 }
 
-#[test]
-fn abandoned_cluster_is_removed_by_the_watchdog() {
-    let out = Command::new(std::env::current_exe().unwrap())
+/// Starts [`watchdog_child`] in `mode` and returns it with its report line.
+fn spawn_child(mode: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "watchdog_child", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, "1")
+        .env(CHILD_ENV, mode)
         .env_remove(DSN_ENV)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("CLUSTER ") || l.starts_with("SKIP") || l.starts_with("ERROR "))
-        .unwrap_or_else(|| {
-            panic!(
-                "the child printed no report:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+    let stdout = child.stdout.take().unwrap();
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("CLUSTER ") || l == "SKIP" || l.starts_with("ERROR "))
+        .unwrap_or_else(|| "(the child printed no report)".to_owned());
+    (child, line)
+}
+
+/// Asserts that the cluster reported in `line` disappears (postmaster and directory) within
+/// [`CLEANUP_LIMIT`]. False when the child skipped for lack of binaries.
+fn assert_cleaned_up(line: &str) -> bool {
     if line == "SKIP" {
         eprintln!("skipping: no PostgreSQL binaries");
-        return;
+        return false;
     }
-    assert!(!line.starts_with("ERROR"), "{line}");
-    assert!(!out.status.success(), "the child panicked after starting");
-    let (pid, dir) = line["CLUSTER ".len()..].split_once(' ').unwrap();
+    let report = line
+        .strip_prefix("CLUSTER ")
+        .unwrap_or_else(|| panic!("child failed: {line}"));
+    let (pid, dir) = report.split_once(' ').unwrap();
     let pid: u32 = pid.parse().unwrap();
     let dir = PathBuf::from(dir);
     assert!(
@@ -311,4 +319,22 @@ fn abandoned_cluster_is_removed_by_the_watchdog() {
         dir.display(),
         dir.exists()
     );
+    true
+}
+
+#[test]
+fn a_cluster_abandoned_by_a_panic_is_removed_by_the_watchdog() {
+    let (mut child, line) = spawn_child("panic");
+    let status = child.wait().unwrap();
+    if assert_cleaned_up(&line) {
+        assert!(!status.success(), "the child panicked after starting");
+    }
+}
+
+#[test]
+fn a_cluster_of_a_killed_process_is_removed_by_the_watchdog() {
+    let (mut child, line) = spawn_child("hang");
+    child.kill().unwrap(); // SIGKILL: no unwinding, no atexit
+    child.wait().unwrap();
+    assert_cleaned_up(&line);
 }
