@@ -293,6 +293,22 @@ impl Cluster {
         if let Some(owner) = watchdog_owner {
             cluster.watch(owner)?;
         }
+        if user.is_some()
+            && run_as(
+                user,
+                root,
+                Path::new("test"),
+                &["-w".as_ref(), root.as_os_str()],
+            )
+            .is_err()
+        {
+            return Err(format!(
+                "running as root, the server runs as the `{SUPERUSER}` OS user, which cannot \
+                 reach {}: every parent directory must be searchable by it (or use a directory \
+                 elsewhere, e.g. TMPDIR)",
+                root.display()
+            ));
+        }
         private_dir(&socket, user)?;
         let data = cluster.data();
         run_as(
@@ -525,7 +541,9 @@ impl Cluster {
 
 #[cfg(test)]
 mod tests {
-    use super::{Binaries, Cluster, START_ATTEMPTS, find_tool, is_ci, random_u64, search_dirs};
+    use super::{
+        Binaries, Cluster, START_ATTEMPTS, find_tool, id_number, is_ci, random_u64, search_dirs,
+    };
     use std::os::unix::fs::PermissionsExt as _;
     use std::path::{Path, PathBuf};
 
@@ -703,5 +721,21 @@ mod tests {
         let err = Cluster::start(&binaries, &root, None).unwrap_err();
         assert!(err.contains("longer than 107 bytes"), "{err}");
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn as_root_a_directory_the_postgres_user_cannot_reach_is_refused() {
+        if id_number(&["-u"]).unwrap() != 0 || id_number(&["-u", "postgres"]).is_err() {
+            eprintln!("skipping: needs root and a postgres OS user");
+            return;
+        }
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "unused");
+        let private = s.0.join("private");
+        std::fs::create_dir(&private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = Cluster::start(&binaries, &private.join("cluster"), None).unwrap_err();
+        assert!(err.contains("cannot reach"), "{err}");
+        assert!(err.contains("private/cluster"), "{err}");
     }
 }
