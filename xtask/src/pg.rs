@@ -5,10 +5,11 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use crate::binaries::{Binaries, LIB_ROOT};
 use crate::cli::{MigrateArgs, MigrateTarget, PgAction};
 use crate::cmd::{Cmd, shell_quote};
 use crate::conninfo::ConnInfo;
-use crate::pg_cluster::{Binaries, Cluster, DSN_ENV, LIB_ROOT, throwaway_root};
+use crate::pg_cluster::{Cluster, DSN_ENV, throwaway_root};
 use crate::steps::Ctx;
 
 /// The directory of the manual cluster, relative to the workspace root.
@@ -283,9 +284,10 @@ pub(crate) fn migrate(ctx: &Ctx, args: &MigrateArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::{TestServer, export_line, migrate_cli_args, migrate_command};
+    use crate::binaries::LIB_ROOT;
     use crate::cli::{MigrateArgs, MigrateTarget};
     use crate::cmd::Cmd;
-    use crate::pg_cluster::{DSN_ENV, LIB_ROOT};
+    use crate::pg_cluster::DSN_ENV;
     use std::ffi::OsStr;
     use std::path::Path;
 

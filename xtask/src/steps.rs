@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::binaries::LIB_ROOT;
 use crate::cmd::Cmd;
 use crate::pg::TestServer;
-use crate::pg_cluster::{DSN_ENV, LIB_ROOT};
+use crate::pg_cluster::DSN_ENV;
 use crate::summary::{Status, StepReport};
 use crate::tally::TestTally;
 

@@ -8,6 +8,7 @@
 //! cluster settings and `CI=true` are described in docs/operations.md, "Running PostgreSQL for
 //! tests".
 
+mod binaries;
 #[allow(
     dead_code,
     reason = "shared with xtask through #[path]; attaching to a long-lived cluster is xtask's"
@@ -23,7 +24,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cluster::{Binaries, Cluster, DSN_ENV, LIB_ROOT, find_tool, is_ci, random_u64};
+use binaries::{Binaries, LIB_ROOT, find_tool};
+use cluster::{Cluster, DSN_ENV, is_ci, random_u64};
 use conninfo::ConnInfo;
 use psql::{Psql, quote_ident};
 
