@@ -1,6 +1,6 @@
-//! A PostgreSQL cluster of our own, run from the installed server binaries: finding them,
-//! `initdb`, starting on a private unix socket, stopping, and a watchdog that removes a
-//! throwaway cluster when its owning process exits.
+//! A PostgreSQL cluster of our own, run from the installed server programs (found by
+//! [`Binaries`]): `initdb`, starting on a private unix socket, stopping, and a watchdog that
+//! removes a throwaway cluster when its owning process exits.
 //!
 //! Standard library only: xtask includes this file too (`#[path]`), so the testkit fixture,
 //! `cargo xtask test` and `cargo xtask pg` share one recipe. docs/operations.md, "Running
@@ -112,9 +112,14 @@ fn server_user() -> Result<Option<OsUser>, String> {
     }))
 }
 
-/// Creates `dir` (mode 0700) owned by `user` when given.
+/// Creates `dir` (mode 0700, owned by `user` when given); it must not exist yet, so nobody
+/// can have prepared it for us. Missing parents are created.
 fn private_dir(dir: &Path, user: Option<OsUser>) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    std::fs::create_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))?;
     if let Some(user) = user {
@@ -210,41 +215,52 @@ impl Cluster {
             ));
         }
         private_dir(root, user)?;
-        let mut cluster = Self {
+        let mut cluster = Self::stopped(binaries, root, user);
+        if let Some(owner) = watchdog_owner {
+            cluster.watch(owner)?;
+        }
+        cluster.check_reachable()?;
+        private_dir(&socket, user)?;
+        cluster.initdb()?;
+        cluster.write_settings()?;
+        cluster.launch()?;
+        Ok(cluster)
+    }
+
+    /// The cluster in `root`, not (known to be) running.
+    fn stopped(binaries: &Binaries, root: &Path, user: Option<OsUser>) -> Self {
+        Self {
             root: root.to_path_buf(),
             binaries: binaries.clone(),
             user,
             port: 0,
             pid: 0,
-        };
-        if let Some(owner) = watchdog_owner {
-            cluster.watch(owner)?;
         }
-        if user.is_some()
-            && run_as(
-                user,
-                root,
-                Path::new("test"),
-                &["-w".as_ref(), root.as_os_str()],
-            )
-            .is_err()
-        {
-            return Err(format!(
-                "running as root, the server runs as the `{SUPERUSER}` OS user, which cannot \
-                 reach {}: every parent directory must be searchable by it (or use a directory \
-                 elsewhere, e.g. TMPDIR)",
-                root.display()
-            ));
+    }
+
+    /// As root, checks that the `postgres` OS user can reach the cluster directory.
+    fn check_reachable(&self) -> Result<(), String> {
+        let test = ["-w".as_ref(), self.root.as_os_str()];
+        if self.user.is_none() || run_as(self.user, &self.root, Path::new("test"), &test).is_ok() {
+            return Ok(());
         }
-        private_dir(&socket, user)?;
-        let data = cluster.data();
+        Err(format!(
+            "running as root, the server runs as the `{SUPERUSER}` OS user, which cannot reach \
+             {}: every parent directory must be searchable by it (or use a directory elsewhere, \
+             e.g. TMPDIR)",
+            self.root.display()
+        ))
+    }
+
+    /// `initdb`: trust authentication, superuser `postgres`, UTF-8 with the `C.UTF-8` locale.
+    fn initdb(&self) -> Result<(), String> {
         run_as(
-            user,
-            root,
-            &binaries.program("initdb"),
+            self.user,
+            &self.root,
+            &self.binaries.program("initdb"),
             &[
                 "-D".as_ref(),
-                data.as_os_str(),
+                self.data().as_os_str(),
                 "-A".as_ref(),
                 "trust".as_ref(),
                 "-U".as_ref(),
@@ -254,7 +270,14 @@ impl Cluster {
                 "--locale=C.UTF-8".as_ref(),
                 "--no-sync".as_ref(),
             ],
-        )?;
+        )
+        .map(drop)
+    }
+
+    /// Appends the test settings to `postgresql.conf`: no TCP, the private socket directory,
+    /// durability off for speed, connections for parallel tests.
+    fn write_settings(&self) -> Result<(), String> {
+        let socket = self.root.join("socket");
         let settings = format!(
             "\n# hotplex-storage test cluster\n\
              listen_addresses = ''\n\
@@ -267,11 +290,9 @@ impl Cluster {
         );
         std::fs::OpenOptions::new()
             .append(true)
-            .open(data.join("postgresql.conf"))
+            .open(self.data().join("postgresql.conf"))
             .and_then(|mut f| f.write_all(settings.as_bytes()))
-            .map_err(|e| format!("cannot write postgresql.conf: {e}"))?;
-        cluster.launch()?;
-        Ok(cluster)
+            .map_err(|e| format!("cannot write postgresql.conf: {e}"))
     }
 
     /// The cluster already running in `root` (from an earlier [`start`](Self::start) by another
@@ -280,14 +301,7 @@ impl Cluster {
         let Ok(pidfile) = std::fs::read_to_string(root.join("data").join("postmaster.pid")) else {
             return Ok(None);
         };
-        let user = server_user()?;
-        let probe = Self {
-            root: root.to_path_buf(),
-            binaries: binaries.clone(),
-            user,
-            port: 0,
-            pid: 0,
-        };
+        let probe = Self::stopped(binaries, root, server_user()?);
         if !probe.is_running() {
             return Ok(None);
         }
@@ -309,13 +323,7 @@ impl Cluster {
 
     /// Starts the server of an initialised, stopped cluster in `root` again (its data kept).
     pub(crate) fn restart_stopped(binaries: &Binaries, root: &Path) -> Result<Self, String> {
-        let mut cluster = Self {
-            root: root.to_path_buf(),
-            binaries: binaries.clone(),
-            user: server_user()?,
-            port: 0,
-            pid: 0,
-        };
+        let mut cluster = Self::stopped(binaries, root, server_user()?);
         cluster.launch()?;
         Ok(cluster)
     }
