@@ -209,6 +209,40 @@ fn a_dsn_override_that_does_not_connect_is_an_error_without_its_password() {
 }
 
 #[test]
+fn a_password_reaches_the_dsn_but_never_debug_output() {
+    let Some(shared) = PgServer::shared_or_skip() else {
+        return;
+    };
+    // The throwaway cluster trusts local connections, so any password is accepted; with an
+    // external DSN the password must be the right one, so only the cluster runs this.
+    if shared.cluster_dir().is_none() {
+        return;
+    }
+    let admin = format!("{} password='sek ret'", shared.dsn("postgres"));
+    let env = |key: &str| match key {
+        DSN_ENV => Some(admin.clone()),
+        _ => std::env::var(key).ok(),
+    };
+    let server = PgServer::start(&env, Path::new("/usr/lib/postgresql"))
+        .unwrap()
+        .unwrap();
+    let db = server.create_database().unwrap();
+    assert!(db.dsn().contains("password='sek ret'"), "{}", db.dsn());
+    assert_eq!(server.psql_at(&db.dsn(), "SELECT 1").unwrap(), "1");
+    for debug in [format!("{server:?}"), format!("{db:?}")] {
+        assert!(!debug.contains("sek ret"), "{debug}");
+    }
+    assert!(format!("{server:?}").contains("password=***"));
+}
+
+#[test]
+fn guards_can_live_in_a_fixture() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    send_sync_static::<hotplex_storage_testkit::PgDatabase>();
+    send_sync_static::<PgServer>();
+}
+
+#[test]
 fn missing_binaries_fail_under_ci_and_skip_otherwise() {
     let empty = Scratch::new("nobin");
     let path = empty.0.to_string_lossy().into_owned();
