@@ -26,6 +26,7 @@ mod import_input;
 mod message;
 mod message_type;
 pub mod migration;
+mod plan;
 mod query;
 mod receipt;
 mod session;
@@ -48,6 +49,7 @@ pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMet
 pub use message::{ChatAppMessage, Metadata};
 pub use message_type::MessageType;
 pub use migration::{AppliedMigration, Migration, MigrationStatus};
+pub use plan::{Condition, QueryPlan, SqlDialect, SqlParam, SqlStatement, TextColumn};
 pub use query::{Cursor, MessageQuery};
 pub use receipt::{StoreOutcome, StoreReceipt};
 pub use session::SessionMeta;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{ChatAppMessage, MessageType, Result, StorageError, time};
+use crate::{ChatAppMessage, MessageType, QueryPlan, Result, StorageError, time};
 
 /// Which messages `list` returns and `count` counts. Every field is honoured by every backend.
 ///
@@ -114,40 +114,15 @@ impl MessageQuery {
     }
 
     /// True when `msg` passes every filter of this query, the cursors included, but not
-    /// `limit` or `offset`. The in-memory store uses it; SQL backends express the same in SQL.
+    /// `limit` or `offset` ([`QueryPlan::list`] decides what that means).
     pub fn matches(&self, msg: &ChatAppMessage) -> bool {
-        self.matches_filters(msg) && self.matches_cursors(msg)
+        QueryPlan::list(self).matches(msg)
     }
 
-    /// True when `msg` passes every filter that `count` applies (all but the cursors).
+    /// True when `msg` passes every filter that `count` applies (all but the cursors;
+    /// [`QueryPlan::count`]).
     pub fn matches_filters(&self, msg: &ChatAppMessage) -> bool {
-        fn same(filter: Option<&String>, value: &str) -> bool {
-            filter.is_none_or(|f| f == value)
-        }
-        let created_at = msg.created_at;
-        (self.include_deleted || !msg.deleted)
-            && same(self.chat_session_id.as_ref(), &msg.chat_session_id)
-            && same(self.chat_user_id.as_ref(), &msg.chat_user_id)
-            && self
-                .engine_session_id
-                .is_none_or(|e| e == msg.engine_session_id)
-            && same(self.provider_type.as_ref(), &msg.provider_type)
-            && same(self.provider_session_id.as_ref(), &msg.provider_session_id)
-            && self
-                .start_time
-                .is_none_or(|s| created_at.is_some_and(|c| c >= s))
-            && self
-                .end_time
-                .is_none_or(|e| created_at.is_some_and(|c| c <= e))
-            && (self.message_types.is_empty() || self.message_types.contains(&msg.message_type))
-    }
-
-    /// True when `msg` lies strictly between the `after` and `before` cursors.
-    pub fn matches_cursors(&self, msg: &ChatAppMessage) -> bool {
-        let Some(position) = Cursor::try_of(msg) else {
-            return false;
-        };
-        self.after.is_none_or(|a| position > a) && self.before.is_none_or(|b| position < b)
+        QueryPlan::count(self).matches(msg)
     }
 
     /// Rejects queries that cannot mean anything: `start_time` after `end_time`, `after` not

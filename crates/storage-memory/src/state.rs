@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
-use hotplex_storage_core::{ChatAppMessage, MessageQuery, SessionMeta, StoreReceipt, time};
+use hotplex_storage_core::{
+    ChatAppMessage, Condition, MessageQuery, QueryPlan, SessionMeta, StoreReceipt, time,
+};
 
 /// A position in `(created_at µs, seq)` order: the key of every ordered index.
 pub(crate) type Key = (i64, i64);
@@ -116,22 +118,23 @@ impl State {
         self.rows.get(id).filter(|row| !row.deleted)
     }
 
-    /// The rows matching `query` (already validated), ordered, offset and limited.
+    /// The rows matching `query` (already validated), ordered, offset and limited: its
+    /// [`QueryPlan::list`].
     pub(crate) fn list(&self, query: &MessageQuery) -> Vec<ChatAppMessage> {
-        let Some(range) = self.range(query, true) else {
+        let plan = QueryPlan::list(query);
+        let Some(range) = self.range(&plan) else {
             return Vec::new();
         };
-        let limit = if query.limit == 0 {
-            usize::MAX
-        } else {
-            query.limit
-        };
-        let matching = |id: &String| self.rows.get(id).filter(|row| query.matches(row));
-        if query.ascending {
+        let limit = plan
+            .limit
+            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let offset = usize::try_from(plan.offset).unwrap_or(usize::MAX);
+        let matching = |id: &String| self.rows.get(id).filter(|row| plan.matches(row));
+        if plan.ascending {
             range
                 .map(|(_, id)| id)
                 .filter_map(matching)
-                .skip(query.offset)
+                .skip(offset)
                 .take(limit)
                 .cloned()
                 .collect()
@@ -140,64 +143,60 @@ impl State {
                 .rev()
                 .map(|(_, id)| id)
                 .filter_map(matching)
-                .skip(query.offset)
+                .skip(offset)
                 .take(limit)
                 .cloned()
                 .collect()
         }
     }
 
-    /// How many rows match `query`'s filters (cursors, limit and offset ignored).
+    /// How many rows match `query`'s [`QueryPlan::count`].
     pub(crate) fn count(&self, query: &MessageQuery) -> u64 {
-        let Some(range) = self.range(query, false) else {
+        let plan = QueryPlan::count(query);
+        let Some(range) = self.range(&plan) else {
             return 0;
         };
         let n = range
             .filter_map(|(_, id)| self.rows.get(id))
-            .filter(|row| query.matches_filters(row))
+            .filter(|row| plan.matches(row))
             .count();
         u64::try_from(n).unwrap_or(u64::MAX)
     }
 
     /// The part of the narrowest index that can hold matches: the session's index when the
-    /// query names a session, bounded by the time filters and (for `list`) the cursors.
-    /// `None` when nothing can match. Filtering the result with `query.matches` is still
-    /// required: the bounds are a superset.
+    /// plan names a session, bounded by its time and cursor conditions. `None` when nothing
+    /// can match. Filtering the result with `plan.matches` is still required: the bounds are
+    /// a superset.
     fn range(
         &self,
-        query: &MessageQuery,
-        with_cursors: bool,
+        plan: &QueryPlan,
     ) -> Option<std::collections::btree_map::Range<'_, Key, String>> {
-        let index = match &query.chat_session_id {
+        let index = match plan.session() {
             Some(session) => self.sessions.get(session)?,
             None => &self.order,
         };
         let mut lower = Bound::Unbounded;
         let mut upper = Bound::Unbounded;
-        if let Some(start) = query.start_time {
-            tighten_lower(
-                &mut lower,
-                Bound::Included((time::to_micros(start), i64::MIN)),
-            );
-        }
-        if let Some(end) = query.end_time {
-            tighten_upper(
-                &mut upper,
-                Bound::Included((time::to_micros(end), i64::MAX)),
-            );
-        }
-        if with_cursors {
-            if let Some(after) = query.after {
-                tighten_lower(
+        for condition in &plan.conditions {
+            match condition {
+                Condition::CreatedFrom(micros) => {
+                    tighten_lower(&mut lower, Bound::Included((*micros, i64::MIN)));
+                }
+                Condition::CreatedUntil(micros) => {
+                    tighten_upper(&mut upper, Bound::Included((*micros, i64::MAX)));
+                }
+                Condition::After(after) => tighten_lower(
                     &mut lower,
                     Bound::Excluded((after.created_at_micros(), after.seq())),
-                );
-            }
-            if let Some(before) = query.before {
-                tighten_upper(
+                ),
+                Condition::Before(before) => tighten_upper(
                     &mut upper,
                     Bound::Excluded((before.created_at_micros(), before.seq())),
-                );
+                ),
+                Condition::Live
+                | Condition::TextEquals(..)
+                | Condition::EngineSession(_)
+                | Condition::TypeIn(_) => {}
             }
         }
         // `BTreeMap::range` panics on an inverted range; such a range holds nothing.

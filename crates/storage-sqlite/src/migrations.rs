@@ -7,21 +7,13 @@
 //! missing migrations in order and records each.
 
 use chrono::Utc;
-use hotplex_storage_core::{Result, StorageError, time};
+use hotplex_storage_core::migration::{
+    AppliedMigration, Migration, migration_status, pending_migrations,
+};
+use hotplex_storage_core::{MigrationStatus, Result, time};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::error::from_sqlite;
-
-/// One schema migration: applied once, in version order, never edited after release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Migration {
-    /// Strictly increasing, starting at 1.
-    pub(crate) version: i64,
-    /// Short snake-case description.
-    pub(crate) name: &'static str,
-    /// The SQL, run with `execute_batch`.
-    pub(crate) sql: &'static str,
-}
 
 /// Every migration of this build, in version order.
 pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
@@ -33,6 +25,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
 /// The schema version this build creates and understands (the last migration's version).
 pub const SCHEMA_VERSION: i64 = 1;
 
+/// The crate named in refusals.
+const BACKEND: &str = "hotplex-storage-sqlite";
+
 const CREATE_MIGRATIONS_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER NOT NULL PRIMARY KEY,
@@ -40,22 +35,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     checksum   TEXT    NOT NULL,
     applied_at INTEGER NOT NULL
 ) STRICT;";
-
-/// FNV-1a (64-bit) of the SQL text with every `\r` removed, as 16 lower-case hex digits.
-///
-/// Stable across Rust releases and platforms (unlike `DefaultHasher`); ignoring `\r` keeps a
-/// checkout with CRLF line endings compatible with databases created from LF sources.
-pub(crate) fn checksum(sql: &str) -> String {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let hash = sql
-        .bytes()
-        .filter(|&b| b != b'\r')
-        .fold(OFFSET_BASIS, |hash, b| {
-            (hash ^ u64::from(b)).wrapping_mul(PRIME)
-        });
-    format!("{hash:016x}")
-}
 
 /// What [`migrate`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,56 +50,52 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<MigrationReport> {
     migrate_with(conn, MIGRATIONS)
 }
 
+/// The history rows of the database on `conn`, oldest first (none before the first migrate).
+fn applied(conn: &Connection) -> rusqlite::Result<Vec<AppliedMigration>> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt =
+        conn.prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version")?;
+    stmt.query_map([], |row| {
+        Ok(AppliedMigration {
+            version: row.get(0)?,
+            name: row.get(1)?,
+            checksum: row.get(2)?,
+        })
+    })
+    .and_then(Iterator::collect)
+}
+
+/// The schema state of the database on `conn` (read only).
+pub(crate) fn status(conn: &Connection) -> Result<MigrationStatus> {
+    let history = applied(conn).map_err(|e| from_sqlite("migration_status", e))?;
+    migration_status(BACKEND, MIGRATIONS, history)
+}
+
 /// [`migrate`] with an explicit list of migrations (tests use other lists).
 pub(crate) fn migrate_with(
     conn: &mut Connection,
     migrations: &[Migration],
 ) -> Result<MigrationReport> {
     let sql_error = |e| from_sqlite("migrate", e);
-    let latest = migrations.last().map_or(0, |m| m.version);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_error)?;
     tx.execute_batch(CREATE_MIGRATIONS_TABLE)
         .map_err(sql_error)?;
-    let applied: Vec<(i64, String, String)> = {
-        let mut stmt = tx
-            .prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
-            .map_err(sql_error)?;
-        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .and_then(Iterator::collect)
-            .map_err(sql_error)?
-    };
-    if let Some((newest, _, _)) = applied.last()
-        && *newest > latest
-    {
-        return Err(StorageError::migration(format!(
-            "database schema version {newest} is newer than this build ({latest}); \
-             upgrade hotplex-storage-sqlite to open it"
-        )));
-    }
-    for (version, name, recorded) in &applied {
-        let Some(known) = migrations.iter().find(|m| m.version == *version) else {
-            return Err(StorageError::migration(format!(
-                "database has migration {version} ({name}) that this build does not know"
-            )));
-        };
-        let expected = checksum(known.sql);
-        if *recorded != expected {
-            return Err(StorageError::migration(format!(
-                "checksum mismatch for migration {version} ({name}): the database recorded \
-                 {recorded}, this build has {expected}; a released migration was edited"
-            )));
-        }
-    }
+    let history = applied(&tx).map_err(sql_error)?;
+    let pending = pending_migrations(BACKEND, migrations, &history)?;
     let mut report = MigrationReport {
         applied: Vec::new(),
-        version: applied.last().map_or(0, |(v, _, _)| *v),
+        version: history.iter().map(|a| a.version).max().unwrap_or(0),
     };
-    for migration in migrations
-        .iter()
-        .filter(|m| !applied.iter().any(|(v, _, _)| *v == m.version))
-    {
+    for migration in pending {
         tx.execute_batch(migration.sql).map_err(|e| {
             from_sqlite(
                 &format!(
@@ -136,7 +111,7 @@ pub(crate) fn migrate_with(
             params![
                 migration.version,
                 migration.name,
-                checksum(migration.sql),
+                migration.checksum(),
                 time::to_micros(Utc::now())
             ],
         )
@@ -156,15 +131,7 @@ pub(crate) fn migrate_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checksum_is_fnv1a_and_ignores_carriage_returns() {
-        // Published FNV-1a 64 test vectors.
-        assert_eq!(checksum(""), "cbf29ce484222325");
-        assert_eq!(checksum("a"), "af63dc4c8601ec8c");
-        assert_eq!(checksum("foobar"), "85944171f73967e8");
-        assert_eq!(checksum("x\r\ny\r\n"), checksum("x\ny\n"));
-    }
+    use hotplex_storage_core::StorageError;
 
     #[test]
     fn versions_are_ordered_and_latest_is_schema_version() {

@@ -5,7 +5,8 @@
 //! values, and each shape is prepared once per connection and cached.
 
 use hotplex_storage_core::{
-    ChatAppMessage, MessageQuery, MessageType, Result, SessionMeta, StorageError, time,
+    ChatAppMessage, MessageQuery, QueryPlan, Result, SessionMeta, SqlDialect, SqlParam,
+    SqlStatement, StorageError,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -13,8 +14,15 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use crate::error::from_sqlite;
 use crate::row::{MESSAGE_COLUMNS, SESSION_META_COLUMNS, message_from_row, session_meta_from_row};
 
-/// A statement under construction: SQL text plus its positional parameters.
-#[derive(Debug, Default, Clone, PartialEq)]
+/// SQLite's spelling of the plan's conditions (`message_types` bound as one JSON array).
+const DIALECT: SqlDialect = SqlDialect {
+    placeholder: '?',
+    live: "deleted = 0",
+    type_in: "message_type IN (SELECT value FROM json_each(?))",
+};
+
+/// A rendered statement with its parameters converted to SQLite values.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sql {
     /// The statement text.
     pub(crate) text: String,
@@ -23,137 +31,40 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
-    /// Appends `fragment`, numbering each of its `?` placeholders and binding them, in
-    /// order, to `values`.
-    fn push_with(&mut self, fragment: &str, values: impl IntoIterator<Item = Value>) {
-        let mut values = values.into_iter();
-        let mut pieces = fragment.split('?');
-        if let Some(first) = pieces.next() {
-            self.text.push_str(first);
-        }
-        for piece in pieces {
-            if let Some(value) = values.next() {
-                self.params.push(value);
-            }
-            self.text.push('?');
-            self.text.push_str(&self.params.len().to_string());
-            self.text.push_str(piece);
-        }
-    }
-
-    /// Appends `fragment` with one `?` bound to `value`.
-    fn push(&mut self, fragment: &str, value: Value) {
-        self.push_with(fragment, [value]);
-    }
-
-    /// Appends `fragment` with two `?` bound to `a` and `b`.
-    fn push2(&mut self, fragment: &str, a: Value, b: Value) {
-        self.push_with(fragment, [a, b]);
+    fn from_statement(statement: SqlStatement) -> Result<Self> {
+        let params = statement
+            .params
+            .into_iter()
+            .map(|param| {
+                Ok(match param {
+                    SqlParam::Text(text) => Value::Text(text),
+                    SqlParam::Uuid(id) => Value::Text(id.hyphenated().to_string()),
+                    SqlParam::Micros(n) | SqlParam::Int(n) => Value::Integer(n),
+                    // SQLite reads a negative LIMIT as "no limit".
+                    SqlParam::Limit(limit) => Value::Integer(limit.unwrap_or(-1)),
+                    SqlParam::TextList(list) => {
+                        Value::Text(serde_json::to_string(&list).map_err(|e| {
+                            StorageError::invalid_query(format!("message_types: {e}"))
+                        })?)
+                    }
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            text: statement.text,
+            params,
+        })
     }
 }
 
-/// Appends the WHERE clause of `query`'s filters (and, for `list`, its cursors).
-fn push_filters(sql: &mut Sql, query: &MessageQuery, with_cursors: bool) -> Result<()> {
-    sql.text.push_str(" WHERE 1 = 1");
-    if !query.include_deleted {
-        sql.text.push_str(" AND deleted = 0");
-    }
-    let text_filters = [
-        (" AND chat_session_id = ?", &query.chat_session_id),
-        (" AND chat_user_id = ?", &query.chat_user_id),
-        (" AND provider_type = ?", &query.provider_type),
-        (" AND provider_session_id = ?", &query.provider_session_id),
-    ];
-    for (fragment, value) in text_filters {
-        if let Some(value) = value {
-            sql.push(fragment, Value::Text(value.clone()));
-        }
-    }
-    if let Some(engine) = query.engine_session_id {
-        sql.push(
-            " AND engine_session_id = ?",
-            Value::Text(engine.hyphenated().to_string()),
-        );
-    }
-    // Stored times are whole microseconds and bounds are compared exactly: a start with a
-    // sub-microsecond part rounds up, an end rounds down (`to_micros` floors).
-    if let Some(start) = query.start_time {
-        sql.push(
-            " AND created_at >= ?",
-            Value::Integer(time::to_micros_ceil(start)),
-        );
-    }
-    if let Some(end) = query.end_time {
-        sql.push(" AND created_at <= ?", Value::Integer(time::to_micros(end)));
-    }
-    if !query.message_types.is_empty() {
-        let names: Vec<&str> = query
-            .message_types
-            .iter()
-            .map(MessageType::as_str)
-            .collect();
-        let json = serde_json::to_string(&names)
-            .map_err(|e| StorageError::invalid_query(format!("message_types: {e}")))?;
-        sql.push(
-            " AND message_type IN (SELECT value FROM json_each(?))",
-            Value::Text(json),
-        );
-    }
-    if with_cursors {
-        if let Some(after) = query.after {
-            sql.push2(
-                " AND (created_at, seq) > (?, ?)",
-                Value::Integer(after.created_at_micros()),
-                Value::Integer(after.seq()),
-            );
-        }
-        if let Some(before) = query.before {
-            sql.push2(
-                " AND (created_at, seq) < (?, ?)",
-                Value::Integer(before.created_at_micros()),
-                Value::Integer(before.seq()),
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The `list` statement for `query` (already validated): filters, cursors, order, then
-/// OFFSET and LIMIT (0 = unlimited) as parameters.
+/// The `list` statement for `query` (already validated): its [`QueryPlan::list`].
 pub(crate) fn list_sql(query: &MessageQuery) -> Result<Sql> {
-    let mut sql = Sql {
-        text: format!("SELECT {MESSAGE_COLUMNS} FROM messages"),
-        params: Vec::new(),
-    };
-    push_filters(&mut sql, query, true)?;
-    sql.text.push_str(if query.ascending {
-        " ORDER BY created_at ASC, seq ASC"
-    } else {
-        " ORDER BY created_at DESC, seq DESC"
-    });
-    // SQLite reads a negative LIMIT as "no limit"; a limit beyond i64 is no limit either,
-    // and an offset beyond i64 skips everything there can be.
-    let limit = match query.limit {
-        0 => -1,
-        n => i64::try_from(n).unwrap_or(-1),
-    };
-    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-    sql.push2(
-        " LIMIT ? OFFSET ?",
-        Value::Integer(limit),
-        Value::Integer(offset),
-    );
-    Ok(sql)
+    Sql::from_statement(QueryPlan::list(query).render(&DIALECT, MESSAGE_COLUMNS, "messages", true))
 }
 
-/// The `count` statement for `query` (already validated): filters only.
+/// The `count` statement for `query` (already validated): its [`QueryPlan::count`].
 pub(crate) fn count_sql(query: &MessageQuery) -> Result<Sql> {
-    let mut sql = Sql {
-        text: "SELECT count(*) FROM messages".to_owned(),
-        params: Vec::new(),
-    };
-    push_filters(&mut sql, query, false)?;
-    Ok(sql)
+    Sql::from_statement(QueryPlan::count(query).render(&DIALECT, "count(*)", "messages", false))
 }
 
 /// Runs `list`.
@@ -264,7 +175,7 @@ pub(crate) fn counts(conn: &Connection) -> Result<Counts> {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use hotplex_storage_core::{Cursor, MessageType};
+    use hotplex_storage_core::{Cursor, MessageType, time};
 
     #[test]
     fn placeholders_are_numbered_in_order_and_values_never_inlined() {
@@ -325,7 +236,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             sql.params,
-            vec![Value::Integer(-1), Value::Integer(i64::MAX)]
+            vec![Value::Integer(i64::MAX), Value::Integer(i64::MAX)]
         );
     }
 }

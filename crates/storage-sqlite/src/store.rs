@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, Check, CheckStatus, HealthCheckResult, MessageQuery,
-    ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt,
-    WriteOnlyStore, prepare_batch, prepare_message, time,
+    MigrationStatus, ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError,
+    StorageMetrics, StoreReceipt, WriteOnlyStore, prepare_batch, prepare_message, time,
 };
 use rusqlite::Connection;
 
@@ -529,6 +529,14 @@ impl ChatAppMessageStore for SqliteStore {
             uptime: self.started.elapsed(),
             extra,
         })
+    }
+
+    async fn migration_status(&self) -> Result<MigrationStatus> {
+        let handles = self.handles()?;
+        handles
+            .reader
+            .read("migration_status", migrations::status)
+            .await
     }
 }
 
