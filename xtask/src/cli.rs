@@ -21,6 +21,13 @@ pub(crate) enum Command {
     Pg(PgAction),
     /// `cargo xtask migrate`: runs `hotplex-storage migrate` against one SQL database.
     Migrate(MigrateArgs),
+    /// `cargo xtask fuzz [--minutes N]`: every fuzz harness, repeatedly, N minutes each.
+    Fuzz {
+        /// Minutes per harness (default 10).
+        minutes: u64,
+    },
+    /// `cargo xtask soak`: the long versions of the reliability tests.
+    Soak,
     /// Print the usage text.
     Help,
 }
@@ -77,6 +84,11 @@ commands:
   migrate (--sqlite PATH | --postgres DSN [--level 1|2]) [--status]
                 apply (or, with --status, list) schema migrations through
                 cargo run -p hotplex-storage-cli -- ... migrate
+  fuzz [--minutes N]
+                each fuzz harness (import parsing, config parsing) run repeatedly with
+                fresh random cases for N minutes (default 10)
+  soak          the long reliability runs: 200 SIGKILLs per SQLite synchronous mode, the
+                stream fault fuzz with 5,000 seeds, PostgreSQL faults, a long import fuzz
   help          this text
 
 environment:
@@ -144,6 +156,17 @@ where
             _ => Err("`pg` takes one action: start, stop or env".to_owned()),
         },
         "migrate" => parse_migrate(&rest).map(Command::Migrate),
+        "soak" => no_extra(Command::Soak),
+        "fuzz" => match rest.as_slice() {
+            [] => Ok(Command::Fuzz { minutes: 10 }),
+            [flag, n] if flag == "--minutes" => n
+                .parse()
+                .ok()
+                .filter(|&m| m > 0)
+                .map(|minutes| Command::Fuzz { minutes })
+                .ok_or_else(|| format!("`--minutes` is a positive number, got `{n}`")),
+            _ => Err("`fuzz` takes `--minutes N` or nothing".to_owned()),
+        },
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -241,6 +264,20 @@ mod tests {
         assert!(err.contains("--fast"), "{err}");
         assert!(parse(["deny", "x"]).is_err());
         assert!(parse(["test", "foo"]).is_err());
+    }
+
+    #[test]
+    fn fuzz_and_soak_parse() {
+        assert_eq!(parse(["soak"]), Ok(Command::Soak));
+        assert!(parse(["soak", "x"]).is_err());
+        assert_eq!(parse(["fuzz"]), Ok(Command::Fuzz { minutes: 10 }));
+        assert_eq!(
+            parse(["fuzz", "--minutes", "3"]),
+            Ok(Command::Fuzz { minutes: 3 })
+        );
+        assert!(parse(["fuzz", "--minutes", "0"]).is_err());
+        assert!(parse(["fuzz", "--minutes"]).is_err());
+        assert!(parse(["fuzz", "--hours", "1"]).is_err());
     }
 
     #[test]

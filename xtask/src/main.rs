@@ -8,6 +8,8 @@
 //! - `cargo xtask pg start|stop|env`: a PostgreSQL cluster under `target/pg` for manual work.
 //! - `cargo xtask migrate (--sqlite PATH | --postgres DSN [--level N]) [--status]`: schema
 //!   migrations through the `hotplex-storage` CLI.
+//! - `cargo xtask fuzz [--minutes N]` and `cargo xtask soak`: the long versions of the
+//!   reliability tests (see `long_run`).
 //!
 //! The test step starts one throwaway PostgreSQL cluster for the whole run (unless
 //! `HOTPLEX_TEST_POSTGRES_DSN` is set) and exports its DSN to the tests.
@@ -30,6 +32,7 @@ mod cmd;
     reason = "the testkit's connection-string module, shared through #[path]; xtask needs part"
 )]
 mod conninfo;
+mod long_run;
 mod pg;
 #[path = "../../crates/storage-testkit/src/postgres_server/cluster.rs"]
 #[allow(
@@ -76,6 +79,8 @@ fn main() -> ExitCode {
         Command::Deny => finish(&[steps::deny(&ctx)]),
         Command::Pg(action) => exit_code(pg::command(&ctx, action)),
         Command::Migrate(args) => exit_code(pg::migrate(&ctx, &args)),
+        Command::Fuzz { minutes } => exit_code(long_run::fuzz(&ctx.root, minutes)),
+        Command::Soak => exit_code(long_run::soak(&ctx.root)),
         Command::Bench { only, args } => exit_code(steps::bench(&ctx, only.as_deref(), &args)),
     }
 }
