@@ -9,7 +9,7 @@
 //! - [`MessageStorePlugin`] and [`PluginConfig`]: user messages, bot responses and token
 //!   streams stored through strategy, retry and the stream buffer; thread history, session
 //!   meta, close. A streamed reply that never completes is still stored, marked interrupted.
-//! - [`chat_session_id`] and [`provider_session_id`]: the Go session manager's UUIDv5 ids.
+//! - [`chat_session_id`] and [`provider_session_id`]: the Go session manager's UUID v5 ids.
 //! - [`format_history`]: a thread in the Go adapter's `[time] User: …` format.
 //!
 //! Guarantees and rules: `docs/chat.md`. Why this is its own crate: `docs/ARCHITECTURE.md`.

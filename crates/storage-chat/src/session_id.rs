@@ -6,7 +6,7 @@ use uuid::Uuid;
 /// The namespace HotPlex deployments use (`session.NewSessionManager("hotplex")`).
 pub const DEFAULT_NAMESPACE: &str = "hotplex";
 
-/// The chat session id of a thread: UUIDv5 in the URL namespace of
+/// The chat session id of a thread: a version-5 UUID in the URL namespace of
 /// `"<namespace>:session:<platform>:<user>:<bot>:<channel>:<thread>"` (the Go
 /// `GetChatSessionID`), lowercase and hyphenated. Empty parts stay empty (the Slack adapter
 /// passes an empty user, so a thread has one id whoever writes in it).
@@ -29,7 +29,7 @@ pub fn chat_session_id(
     Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
 }
 
-/// The provider session id of an engine session: UUIDv5 in the URL namespace of
+/// The provider session id of an engine session: a version-5 UUID in the URL namespace of
 /// `"<namespace>:provider:<provider_type>:<engine_session_id>"` (the Go
 /// `GenerateProviderSessionID(engineID, providerType)` of the session manager; not the random
 /// [`generate_provider_session_id`](hotplex_storage_core::generate_provider_session_id) of
