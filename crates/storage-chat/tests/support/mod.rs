@@ -101,10 +101,13 @@ pub async fn rows(store: &dyn ReadOnlyStore, session: &str) -> Vec<ChatAppMessag
 
 /// A memory store whose writes fail with a transient connection error while `failures` is
 /// above zero (before writing anything), and wait while `block` is held.
+/// (The tests reading through `inner` do so before the plugin closes it.)
 #[derive(Default)]
 pub struct FlakyStore {
     pub inner: MemoryStore,
     pub failures: AtomicU32,
+    /// Writes that reached the store (counted before waiting for `block`).
+    pub entered: AtomicU32,
     pub block: tokio::sync::Mutex<()>,
 }
 
@@ -116,6 +119,7 @@ impl FlakyStore {
     }
 
     async fn gate(&self) -> Result<()> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
         let _held = self.block.lock().await;
         let left = self.failures.load(Ordering::SeqCst);
         if left > 0 {
