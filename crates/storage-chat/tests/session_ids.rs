@@ -1,4 +1,4 @@
-//! The session-id helpers reproduce the Go session manager's UUIDv5 recipe.
+//! The session-id helpers reproduce the Go session manager's version-5 UUID recipe.
 //!
 //! Expected values were computed independently of this crate, with Python's standard library:
 //!

@@ -186,7 +186,7 @@ impl ChatAppMessageStore for FlakyStore {
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "flaky"
     }
     fn version(&self) -> &str {
