@@ -639,3 +639,51 @@ async fn calls_after_close_fail_with_closed_before_their_input_is_checked() {
     assert!(plugin.flush_expired().await.unwrap_err().is_closed());
     plugin.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_close_that_cannot_store_the_unfinished_streams_keeps_the_store_open_for_another() {
+    let flaky = FlakyStore::failing(0);
+    let config = streaming().without_retry();
+    let plugin = MessageStorePlugin::new(flaky.clone(), config).unwrap();
+    plugin
+        .on_stream_chunk("r1", &bot_ctx("s1", "U1"), "kept")
+        .await
+        .unwrap();
+
+    flaky
+        .failures
+        .store(1_000, std::sync::atomic::Ordering::SeqCst);
+    let err = plugin.close().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    // Closed to callers, but the store is open and the stream still buffered.
+    assert!(
+        plugin
+            .on_user_message(&user_ctx("s1", "U1", "q"))
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
+    assert_eq!(plugin.stream_metrics().unwrap().active_buffers, 1);
+    assert!(
+        rows(flaky.as_ref(), "s1").await.is_empty(),
+        "store still open, nothing stored"
+    );
+
+    flaky.failures.store(0, std::sync::atomic::Ordering::SeqCst);
+    plugin.close().await.unwrap();
+    let metrics = plugin.stream_metrics().unwrap();
+    assert_eq!(metrics.active_buffers, 0);
+    assert_eq!(
+        metrics.interrupted, 1,
+        "the buffered stream was stored by the second close"
+    );
+    // Now the store is closed too.
+    assert!(
+        flaky
+            .inner
+            .list(&MessageQuery::default())
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
+}
