@@ -60,7 +60,7 @@ pub use strategy::{
 };
 pub use utils::{
     build_session_id, format_timestamp, generate_provider_session_id, mask_sensitive_data,
-    sanitize_content, truncate_for_log,
+    sanitize_content, sanitize_content_within, truncate_for_log,
 };
 pub use validation::{
     MAX_METADATA_DEPTH, ValidationLimits, assign_identity, prepare_batch, prepare_message,

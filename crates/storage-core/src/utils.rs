@@ -33,10 +33,24 @@ pub fn floor_char_boundary(s: &str, max_bytes: usize) -> &str {
     &s[..end]
 }
 
-/// Removes NUL characters (no store accepts them) and cuts `content` to at most `max_bytes`
-/// bytes, ending with `"..."` when it was cut. The result never exceeds `max_bytes` and never
-/// splits a UTF-8 character.
+/// The Go `SanitizeContent`: `content` unchanged when it has at most `max_bytes` bytes,
+/// otherwise its first `max_bytes` bytes followed by `"..."` — so `("hello world", 5)` is
+/// `"hello..."` and the result may be `max_bytes + 3` bytes long. Two fixes over Go: the cut
+/// moves back to a character boundary instead of splitting a UTF-8 character, and NUL
+/// characters are removed first (no store accepts them). When the result must fit in
+/// `max_bytes`, use [`sanitize_content_within`].
 pub fn sanitize_content(content: &str, max_bytes: usize) -> String {
+    let cleaned = content.replace('\0', "");
+    if cleaned.len() <= max_bytes {
+        return cleaned;
+    }
+    format!("{}...", floor_char_boundary(&cleaned, max_bytes))
+}
+
+/// [`sanitize_content`] that never exceeds `max_bytes`: NULs removed, and a cut text keeps
+/// `max_bytes - 3` bytes plus `"..."` (`("hello world", 8)` is `"hello..."`; below 3 bytes no
+/// `"..."` fits and the text is only cut). Never splits a UTF-8 character.
+pub fn sanitize_content_within(content: &str, max_bytes: usize) -> String {
     let cleaned = content.replace('\0', "");
     if cleaned.len() <= max_bytes {
         return cleaned;
@@ -83,14 +97,33 @@ mod tests {
     }
 
     #[test]
-    fn sanitize_never_exceeds_the_limit_or_splits_characters() {
+    fn sanitize_keeps_the_go_results_without_splitting_characters() {
+        // The Go test's expectations: the first max bytes plus "...".
+        assert_eq!(sanitize_content("hello world", 5), "hello...");
+        assert_eq!(sanitize_content("hello", 5), "hello"); // at the limit: unchanged
+        assert_eq!(sanitize_content("hello!", 5), "hello...");
         assert_eq!(sanitize_content("short", 10), "short");
+        assert_eq!(sanitize_content("abc", 0), "...");
         assert_eq!(sanitize_content("a\0b", 10), "ab");
-        assert_eq!(sanitize_content("hello world", 8), "hello...");
-        let cut = sanitize_content("你好世界", 8); // 12 bytes; 5 bytes left for text → "你"
+        // Go would cut "你" (3 bytes) after 4 bytes; the cut moves back to its boundary.
+        assert_eq!(sanitize_content("你好世界", 4), "你...");
+        assert_eq!(sanitize_content("你好世界", 6), "你好...");
+        assert_eq!(sanitize_content("你好世界", 2), "...");
+    }
+
+    #[test]
+    fn sanitize_within_never_exceeds_the_limit_or_splits_characters() {
+        assert_eq!(sanitize_content_within("short", 10), "short");
+        assert_eq!(sanitize_content_within("a\0b", 10), "ab");
+        assert_eq!(sanitize_content_within("hello world", 8), "hello...");
+        assert_eq!(sanitize_content_within("hello world", 11), "hello world");
+        assert_eq!(sanitize_content_within("hello world", 10), "hello w...");
+        let cut = sanitize_content_within("你好世界", 8); // 12 bytes; 5 bytes left for text → "你"
         assert_eq!(cut, "你...");
         assert!(cut.len() <= 8);
-        assert_eq!(sanitize_content("abcdef", 2), "ab");
+        assert_eq!(sanitize_content_within("abcdef", 3), "...");
+        assert_eq!(sanitize_content_within("abcdef", 2), "ab");
+        assert_eq!(sanitize_content_within("abcdef", 0), "");
     }
 
     #[test]
