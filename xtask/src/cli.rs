@@ -71,7 +71,7 @@ pub(crate) const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  ci            fmt check, clippy, tests, docs and cargo-deny; prints a summary table
+  ci            fmt check, clippy, tests, examples, docs and cargo-deny; prints a summary table
   test          the test suite only (cargo-nextest + doctests, or cargo test)
   deny          cargo deny --offline check only (installs the advisory-db snapshot if missing)
   bench [--only memory|sqlite|stream] [args]

@@ -1,7 +1,8 @@
 //! Project automation for hotplex-storage, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, the whole test suite,
-//!   rustdoc with `-D warnings` and `cargo deny --offline check`, then a summary table; exits
+//!   the examples a user runs first, rustdoc with `-D warnings` and `cargo deny --offline
+//!   check`, then a summary table; exits
 //!   non-zero if any step failed. Every step runs even after an earlier one failed.
 //! - `cargo xtask test`: only the test step. `cargo xtask deny`: only the deny step.
 //! - `cargo xtask bench [--only BACKEND] [args]`: the chat-bench targets of the backend crates.
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
             steps::fmt(&ctx),
             steps::clippy(&ctx),
             steps::test(&ctx),
+            steps::examples(&ctx),
             steps::doc(&ctx),
             steps::deny(&ctx),
         ]),

@@ -313,6 +313,49 @@ fn run_test_commands(ctx: &Ctx, server: &TestServer) -> (Status, String, Option<
     (status, note, Some(tally))
 }
 
+/// The examples a user runs first, each run to completion: they must exit 0.
+pub(crate) const EXAMPLES: &[(&str, &[&str])] = &[
+    (
+        "chat layer: simulated Slack bot on SQLite",
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "hotplex-storage-chat",
+            "--example",
+            "slack_bot",
+        ],
+    ),
+    (
+        "SQLite demo",
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "hotplex-storage-sqlite",
+            "--example",
+            "demo",
+        ],
+    ),
+];
+
+/// Runs every [`EXAMPLES`] entry; fails when one exits non-zero.
+pub(crate) fn examples(ctx: &Ctx) -> StepReport {
+    timed("examples", || {
+        let mut failed = Vec::new();
+        for (what, args) in EXAMPLES {
+            if !ctx.run(&Cmd::cargo(args)) {
+                failed.push(*what);
+            }
+        }
+        if failed.is_empty() {
+            (Status::Ok, format!("{} ran", EXAMPLES.len()))
+        } else {
+            (Status::Failed, format!("failed: {}", failed.join(", ")))
+        }
+    })
+}
+
 /// `cargo doc --workspace --no-deps --all-features` with `RUSTDOCFLAGS="-D warnings"`.
 pub(crate) fn doc(ctx: &Ctx) -> StepReport {
     timed("doc", || {
