@@ -1,0 +1,2 @@
+//! chat-bench for PostgreSQL (placeholder until written).
+fn main() {}
