@@ -15,6 +15,9 @@ pub(crate) struct Cmd {
     pub(crate) args: Vec<String>,
     /// Variables set for this command only, shown as `KEY=value` prefixes.
     pub(crate) envs: Vec<(String, String)>,
+    /// What [`display`](Self::display) shows instead of the real line, when that holds a
+    /// secret (a DSN with a password).
+    pub(crate) shown_as: Option<String>,
 }
 
 impl Cmd {
@@ -24,6 +27,7 @@ impl Cmd {
             program: program.to_owned(),
             args: args.iter().map(|&a| a.to_owned()).collect(),
             envs: Vec::new(),
+            shown_as: None,
         }
     }
 
@@ -48,8 +52,18 @@ impl Cmd {
         self
     }
 
-    /// The command as a copy-pasteable shell line, e.g. `RUSTDOCFLAGS="-D warnings" cargo doc`.
+    /// Shows `text` instead of the real command line (which holds a secret).
+    pub(crate) fn shown_as(mut self, text: String) -> Self {
+        self.shown_as = Some(text);
+        self
+    }
+
+    /// The command as a copy-pasteable shell line, e.g. `RUSTDOCFLAGS="-D warnings" cargo doc`
+    /// (or the [`shown_as`](Self::shown_as) text).
     pub(crate) fn display(&self) -> String {
+        if let Some(text) = &self.shown_as {
+            return text.clone();
+        }
         let mut parts: Vec<String> = self
             .envs
             .iter()
@@ -205,6 +219,14 @@ mod tests {
             cmd.display(),
             "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features"
         );
+    }
+
+    #[test]
+    fn shown_as_replaces_the_displayed_line() {
+        let cmd = Cmd::cargo(&["run", "--", "password=secret"])
+            .shown_as("cargo run -- password=***".into());
+        assert_eq!(cmd.display(), "cargo run -- password=***");
+        assert_eq!(cmd.args[2], "password=secret");
     }
 
     #[test]

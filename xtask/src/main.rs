@@ -5,13 +5,32 @@
 //!   non-zero if any step failed. Every step runs even after an earlier one failed.
 //! - `cargo xtask test`: only the test step. `cargo xtask deny`: only the deny step.
 //! - `cargo xtask bench [--only BACKEND] [args]`: the chat-bench targets of the backend crates.
+//! - `cargo xtask pg start|stop|env`: a PostgreSQL cluster under `target/pg` for manual work.
+//! - `cargo xtask migrate (--sqlite PATH | --postgres DSN [--level N]) [--status]`: schema
+//!   migrations through the `hotplex-storage` CLI.
 //!
-//! Missing optional tools (cargo-nextest, cargo-deny) are reported with their install command
-//! and skipped, except with `CI=true`, where they fail their step. Only `std` is used so that
-//! xtask builds in seconds.
+//! The test step starts one throwaway PostgreSQL cluster for the whole run (unless
+//! `HOTPLEX_TEST_POSTGRES_DSN` is set) and exports its DSN to the tests.
+//!
+//! Missing optional tools (cargo-nextest, cargo-deny, PostgreSQL) are reported with their
+//! install command and skipped, except with `CI=true`, where they fail their step. Only `std`
+//! is used so that xtask builds in seconds.
 
 mod cli;
 mod cmd;
+#[path = "../../crates/storage-testkit/src/postgres_server/conninfo.rs"]
+#[allow(
+    dead_code,
+    reason = "the testkit's connection-string module, shared through #[path]; xtask needs part"
+)]
+mod conninfo;
+mod pg;
+#[path = "../../crates/storage-testkit/src/postgres_server/cluster.rs"]
+#[allow(
+    dead_code,
+    reason = "the testkit's cluster recipe, shared through #[path]; xtask needs part"
+)]
+mod pg_cluster;
 mod steps;
 mod summary;
 mod tally;
@@ -33,7 +52,7 @@ fn main() -> ExitCode {
     };
     let ctx = Ctx {
         root: workspace_root(),
-        ci: steps::is_ci(std::env::var("CI").ok().as_deref()),
+        ci: pg_cluster::is_ci(std::env::var("CI").ok().as_deref()),
     };
     match command {
         Command::Help => {
@@ -49,11 +68,15 @@ fn main() -> ExitCode {
         ]),
         Command::Test => finish(&[steps::test(&ctx)]),
         Command::Deny => finish(&[steps::deny(&ctx)]),
-        Command::Bench { only, args } => {
-            let code = steps::bench(&ctx, only.as_deref(), &args);
-            ExitCode::from(u8::try_from(code).unwrap_or(1))
-        }
+        Command::Pg(action) => exit_code(pg::command(&ctx, action)),
+        Command::Migrate(args) => exit_code(pg::migrate(&ctx, &args)),
+        Command::Bench { only, args } => exit_code(steps::bench(&ctx, only.as_deref(), &args)),
     }
+}
+
+/// A command's exit status as ours (1 when it does not fit).
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// The workspace root: the parent of this crate's manifest directory.

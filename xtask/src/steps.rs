@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::cmd::Cmd;
+use crate::pg::TestServer;
+use crate::pg_cluster::DSN_ENV;
 use crate::summary::{Status, StepReport};
 use crate::tally::TestTally;
 
@@ -42,14 +44,6 @@ impl Tool {
             Tool::Deny => "cargo install cargo-deny --locked",
         }
     }
-}
-
-/// Whether the value of the `CI` environment variable means "running in CI".
-pub(crate) fn is_ci(value: Option<&str>) -> bool {
-    value.is_some_and(|v| {
-        let v = v.trim();
-        v == "1" || v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes")
-    })
 }
 
 /// The status of a step whose tool is missing: a failure in CI, a skip elsewhere.
@@ -237,49 +231,78 @@ pub(crate) fn clippy(ctx: &Ctx) -> StepReport {
 /// The whole test suite: cargo-nextest plus doctests (nextest skips them), or plain
 /// `cargo test` when cargo-nextest is missing (a failure under `CI=true`, after still running
 /// `cargo test` so the log shows the results).
+///
+/// PostgreSQL: the tests get `HOTPLEX_TEST_POSTGRES_DSN` of one throwaway cluster started for
+/// the run and removed afterwards (also when tests fail), unless the variable is already set.
+/// Missing binaries fail the step under `CI=true` and are a warning otherwise.
 pub(crate) fn test(ctx: &Ctx) -> StepReport {
     timed_tests("test", || {
-        if ctx.has(Tool::Nextest) {
-            let (nextest, mut tally) = ctx.run_tests(&Cmd::cargo(&[
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--no-fail-fast",
-            ]));
-            let (doc, doc_tally) = ctx.run_tests(&Cmd::cargo(&[
-                "test",
-                "--workspace",
-                "--doc",
-                "--all-features",
-            ]));
-            tally += doc_tally;
-            let failed = match (nextest, doc) {
-                (true, true) => "",
-                (false, true) => "nextest failed; ",
-                (true, false) => "doctests failed; ",
-                (false, false) => "nextest and doctests failed; ",
-            };
-            let ok = nextest && doc && tally.ran_any();
-            return (status_of(ok), format!("{failed}{tally}"), Some(tally));
+        let server = match TestServer::prepare(ctx.ci, std::env::var(DSN_ENV).ok().as_deref()) {
+            Ok(server) => server,
+            Err(err) => {
+                eprintln!("\nxtask: {err}");
+                return (Status::Failed, format!("postgres: {err}"), None);
+            }
+        };
+        let (status, note, tally) = run_test_commands(ctx, &server);
+        let pg_note = server.note();
+        match server.finish() {
+            Ok(()) => (status, format!("{note}; {pg_note}"), tally),
+            Err(err) => {
+                eprintln!("\nxtask: {err}");
+                (
+                    Status::Failed,
+                    format!("{note}; postgres cleanup failed: {err}"),
+                    tally,
+                )
+            }
         }
-        ctx.report_missing(Tool::Nextest);
-        let (ok, tally) = ctx.run_tests(&Cmd::cargo(&["test", "--workspace", "--all-features"]));
-        let status = if ctx.ci {
-            Status::Failed
-        } else {
-            status_of(ok && tally.ran_any())
-        };
-        let note = if ctx.ci {
-            format!("{}; {tally}", missing_tool_note(Tool::Nextest, true))
-        } else {
-            format!(
-                "ran cargo test instead; {}; {tally}",
-                missing_tool_note(Tool::Nextest, false)
-            )
-        };
-        (status, note, Some(tally))
     })
+}
+
+/// The test commands of [`test`], with the PostgreSQL DSN applied.
+fn run_test_commands(ctx: &Ctx, server: &TestServer) -> (Status, String, Option<TestTally>) {
+    if ctx.has(Tool::Nextest) {
+        let (nextest, mut tally) = ctx.run_tests(&server.apply(Cmd::cargo(&[
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+        ])));
+        let (doc, doc_tally) = ctx.run_tests(&server.apply(Cmd::cargo(&[
+            "test",
+            "--workspace",
+            "--doc",
+            "--all-features",
+        ])));
+        tally += doc_tally;
+        let failed = match (nextest, doc) {
+            (true, true) => "",
+            (false, true) => "nextest failed; ",
+            (true, false) => "doctests failed; ",
+            (false, false) => "nextest and doctests failed; ",
+        };
+        let ok = nextest && doc && tally.ran_any();
+        return (status_of(ok), format!("{failed}{tally}"), Some(tally));
+    }
+    ctx.report_missing(Tool::Nextest);
+    let (ok, tally) =
+        ctx.run_tests(&server.apply(Cmd::cargo(&["test", "--workspace", "--all-features"])));
+    let status = if ctx.ci {
+        Status::Failed
+    } else {
+        status_of(ok && tally.ran_any())
+    };
+    let note = if ctx.ci {
+        format!("{}; {tally}", missing_tool_note(Tool::Nextest, true))
+    } else {
+        format!(
+            "ran cargo test instead; {}; {tally}",
+            missing_tool_note(Tool::Nextest, false)
+        )
+    };
+    (status, note, Some(tally))
 }
 
 /// `cargo doc --workspace --no-deps --all-features` with `RUSTDOCFLAGS="-D warnings"`.
@@ -364,8 +387,7 @@ pub(crate) fn bench(ctx: &Ctx, only: Option<&str>, args: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::{
-        Status, Tool, advisory_db_dir, is_ci, missing_tool_note, missing_tool_status,
-        select_benches,
+        Status, Tool, advisory_db_dir, missing_tool_note, missing_tool_status, select_benches,
     };
     use std::path::{Path, PathBuf};
 
@@ -388,18 +410,6 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
-    }
-
-    #[test]
-    fn ci_detection() {
-        assert!(is_ci(Some("true")));
-        assert!(is_ci(Some("TRUE")));
-        assert!(is_ci(Some("1")));
-        assert!(is_ci(Some(" yes ")));
-        assert!(!is_ci(None));
-        assert!(!is_ci(Some("")));
-        assert!(!is_ci(Some("false")));
-        assert!(!is_ci(Some("0")));
     }
 
     #[test]

@@ -41,8 +41,10 @@ pub mod bench;
 pub mod conformance;
 pub mod differential;
 mod fixture;
+mod postgres_server;
 
 pub use fixture::Fixture;
+pub use postgres_server::{PgDatabase, PgServer};
 
 /// The names of every conformance case, in suite order. [`conformance_suite!`] stamps one
 /// test per name, and [`conformance`] has one function per name.
