@@ -61,6 +61,17 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    /// Closes the pooled connections on a thread of their own: dropping a blocking client on
+    /// an async worker would panic.
+    fn drop(&mut self) {
+        let state = std::mem::replace(&mut *self.lock_state(), State::Closed);
+        if let State::Open(pool) = state {
+            std::thread::spawn(move || drop(pool));
+        }
+    }
+}
+
 impl PostgresStore {
     /// A store for `config`, validated; nothing is connected until `initialize`.
     pub fn new(config: PostgresConfig) -> Result<Self> {
@@ -87,15 +98,32 @@ impl PostgresStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A handle on the pool. Only [`run`](Self::run) takes one, and moves it to the blocking
+    /// pool: the last handle of a pool must never be dropped on an async worker (closing a
+    /// `postgres::Client` blocks on its own runtime).
     fn pool(&self) -> Result<Pool> {
+        self.ensure_open()?;
         match &*self.lock_state() {
             State::Open(pool) => Ok(pool.clone()),
             State::Closed => Err(StorageError::Closed),
-            State::New => Err(StorageError::Connection {
-                message: "the postgres store is not initialized: call initialize() first".into(),
-                transient: false,
-                source: None,
-            }),
+            State::New => Err(Self::not_initialized()),
+        }
+    }
+
+    fn not_initialized() -> StorageError {
+        StorageError::Connection {
+            message: "the postgres store is not initialized: call initialize() first".into(),
+            transient: false,
+            source: None,
+        }
+    }
+
+    /// `Ok` when the store is open.
+    fn ensure_open(&self) -> Result<()> {
+        match &*self.lock_state() {
+            State::Open(_) => Ok(()),
+            State::Closed => Err(StorageError::Closed),
+            State::New => Err(Self::not_initialized()),
         }
     }
 
@@ -131,7 +159,7 @@ impl PostgresStore {
     }
 
     async fn store_one(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
-        self.pool()?;
+        self.ensure_open()?;
         let row = prepare_message(msg, self.shared.config.limits(), Utc::now())?;
         let mut receipts = self.store_rows(vec![row]).await?;
         receipts
@@ -143,6 +171,7 @@ impl PostgresStore {
     /// session meta exact (count and last message recomputed; dropped when a session
     /// empties). Returns the number of messages removed.
     pub async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let cutoff = exact_cutoff(cutoff)?;
         self.run("purge_messages_before", move |conn, shared| {
             ops::purge_messages_before(conn, &shared.ops_sql, cutoff, time::now_micros())
         })
@@ -182,6 +211,12 @@ impl PostgresStore {
     }
 }
 
+/// A strict `< cutoff` over whole-microsecond timestamps: the driver truncates to
+/// microseconds, so a cutoff with a sub-microsecond part is rounded up instead.
+fn exact_cutoff(cutoff: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    time::from_micros(time::to_micros_ceil(cutoff))
+}
+
 #[async_trait]
 impl ReadOnlyStore for PostgresStore {
     async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
@@ -190,7 +225,7 @@ impl ReadOnlyStore for PostgresStore {
     }
 
     async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
-        self.pool()?;
+        self.ensure_open()?;
         query.validate()?;
         let query = query.clone();
         self.run("list", move |conn, _| query::list(conn, &query))
@@ -198,7 +233,7 @@ impl ReadOnlyStore for PostgresStore {
     }
 
     async fn count(&self, query: &MessageQuery) -> Result<u64> {
-        self.pool()?;
+        self.ensure_open()?;
         query.validate()?;
         let query = query.clone();
         self.run("count", move |conn, _| query::count(conn, &query))
@@ -217,7 +252,7 @@ impl WriteOnlyStore for PostgresStore {
     }
 
     async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
-        self.pool()?;
+        self.ensure_open()?;
         let rows = prepare_batch(msgs, self.shared.config.limits(), Utc::now())?;
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -261,6 +296,7 @@ impl SessionStore for PostgresStore {
     }
 
     async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let cutoff = exact_cutoff(cutoff)?;
         self.run("purge_deleted_before", move |conn, shared| {
             ops::purge_deleted_before(conn, &shared.ops_sql, cutoff)
         })
@@ -290,9 +326,11 @@ impl ChatAppMessageStore for PostgresStore {
         let previous = std::mem::replace(&mut *self.lock_state(), State::Closed);
         if let State::Open(pool) = previous {
             self.shared.partitions.forget();
-            // Dropping the last handle closes the idle connections; checked-out ones close
-            // when their calls finish.
-            drop(pool);
+            // Dropping the last handle closes the idle connections (blocking, so not on this
+            // worker); checked-out ones close when their calls finish.
+            tokio::task::spawn_blocking(move || drop(pool))
+                .await
+                .map_err(|e| from_join("close", &e))?;
         }
         Ok(())
     }
@@ -308,7 +346,7 @@ impl ChatAppMessageStore for PostgresStore {
     async fn health_check(&self) -> HealthCheckResult {
         let started = Instant::now();
         let mut checks = BTreeMap::new();
-        if let Err(e) = self.pool() {
+        if let Err(e) = self.ensure_open() {
             let check = Check {
                 status: CheckStatus::Fail,
                 message: e.to_string(),
@@ -345,12 +383,15 @@ impl ChatAppMessageStore for PostgresStore {
     }
 
     async fn metrics(&self) -> Result<StorageMetrics> {
-        let pool = self.pool()?;
+        self.ensure_open()?;
         let level = self.shared.config.level();
         let counts = self
             .run("metrics", move |conn, _| query::counts(conn, level))
             .await?;
-        let state = pool.state();
+        let state = match &*self.lock_state() {
+            State::Open(pool) => pool.state(),
+            State::New | State::Closed => return Err(StorageError::Closed),
+        };
         let mut extra = BTreeMap::new();
         extra.insert("level".into(), u64::from(level));
         extra.insert("pool_size".into(), u64::from(state.connections));
