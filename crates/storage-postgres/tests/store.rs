@@ -64,7 +64,10 @@ async fn far_future_and_far_past_months_get_partitions_on_demand() {
     let ahead = now.checked_add_months(Months::new(60)).unwrap();
     let back = now.checked_sub_months(Months::new(120)).unwrap();
     for (id, at) in [("ahead", ahead), ("back", back), ("now", now)] {
-        let receipt = store.store_user_message(&message("s", id, at)).await.unwrap();
+        let receipt = store
+            .store_user_message(&message("s", id, at))
+            .await
+            .unwrap();
         assert_eq!(receipt.outcome, StoreOutcome::Stored, "{id}");
     }
     let parts = sql(
@@ -80,7 +83,10 @@ async fn far_future_and_far_past_months_get_partitions_on_demand() {
     }
     // Current month + 3 ahead exist from initialize, plus the two on demand and DEFAULT.
     assert!(parts.len() >= 7, "{parts:?}");
-    assert_eq!(one(&db.dsn(), "SELECT count(*) FROM messages_default").await, "0");
+    assert_eq!(
+        one(&db.dsn(), "SELECT count(*) FROM messages_default").await,
+        "0"
+    );
     let listed = store
         .list(&MessageQuery::for_session("s").with_ascending(true))
         .await
@@ -111,13 +117,25 @@ async fn rows_in_default_move_into_their_month_when_it_is_created() {
          INSERT INTO message_ids (id) VALUES ('stray')",
     )
     .await;
-    assert_eq!(one(&db.dsn(), "SELECT count(*) FROM messages_default").await, "1");
+    assert_eq!(
+        one(&db.dsn(), "SELECT count(*) FROM messages_default").await,
+        "1"
+    );
     let stray_seq = one(&db.dsn(), "SELECT seq FROM messages WHERE id = 'stray'").await;
     let at = Utc.with_ymd_and_hms(2001, 5, 20, 8, 0, 0).unwrap();
-    let receipt = store.store_user_message(&message("old", "new", at)).await.unwrap();
+    let receipt = store
+        .store_user_message(&message("old", "new", at))
+        .await
+        .unwrap();
     assert_eq!(receipt.outcome, StoreOutcome::Stored);
-    assert_eq!(one(&db.dsn(), "SELECT count(*) FROM messages_default").await, "0");
-    assert_eq!(one(&db.dsn(), "SELECT count(*) FROM messages_p2001_05").await, "2");
+    assert_eq!(
+        one(&db.dsn(), "SELECT count(*) FROM messages_default").await,
+        "0"
+    );
+    assert_eq!(
+        one(&db.dsn(), "SELECT count(*) FROM messages_p2001_05").await,
+        "2"
+    );
     let moved = store.get("stray").await.expect("the moved row is readable");
     assert_eq!(moved.seq.to_string(), stray_seq, "seq survives the move");
     // DEFAULT is attached again and still catches what no month takes.
@@ -152,7 +170,10 @@ async fn independent_stores_initialise_one_empty_database_at_once() {
             })
             .collect();
         for handle in handles {
-            handle.await.unwrap().expect("every concurrent initialize succeeds");
+            handle
+                .await
+                .unwrap()
+                .expect("every concurrent initialize succeeds");
         }
         let history = one(
             &db.dsn(),
@@ -170,7 +191,10 @@ async fn independent_stores_initialise_one_empty_database_at_once() {
 
 async fn reopen_error(db: &hotplex_storage_testkit::PgDatabase, level: u8) -> StorageError {
     let store = common::store(db, level);
-    store.initialize().await.expect_err("initialize must refuse")
+    store
+        .initialize()
+        .await
+        .expect_err("initialize must refuse")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -179,14 +203,22 @@ async fn newer_edited_failed_or_other_level_schemas_are_refused() {
     drop(initialized(&db, 1).await);
     let dsn = db.dsn();
 
-    sql(&dsn, "INSERT INTO schema_migrations VALUES (99, 'future', 'x', now(), true)").await;
+    sql(
+        &dsn,
+        "INSERT INTO schema_migrations VALUES (99, 'future', 'x', now(), true)",
+    )
+    .await;
     let err = reopen_error(&db, 1).await;
     assert!(matches!(err, StorageError::Migration { .. }), "{err:?}");
     assert!(err.to_string().contains("newer than this build"), "{err}");
     assert!(!err.is_transient());
     sql(&dsn, "DELETE FROM schema_migrations WHERE version = 99").await;
 
-    sql(&dsn, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1").await;
+    sql(
+        &dsn,
+        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+    )
+    .await;
     let err = reopen_error(&db, 1).await;
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
     let original = hotplex_storage_core::migration::checksum(include_str!(
@@ -202,7 +234,11 @@ async fn newer_edited_failed_or_other_level_schemas_are_refused() {
     let err = reopen_error(&db, 2).await;
     assert!(err.to_string().contains("level 2"), "{err}");
 
-    sql(&dsn, "UPDATE schema_migrations SET success = false WHERE version = 1").await;
+    sql(
+        &dsn,
+        "UPDATE schema_migrations SET success = false WHERE version = 1",
+    )
+    .await;
     let err = reopen_error(&db, 1).await;
     assert!(err.to_string().contains("failed earlier"), "{err}");
 }
@@ -271,7 +307,7 @@ async fn killed_backends_mid_load_lose_and_duplicate_nothing() {
             })
             .collect();
         let dsn = db.dsn();
-        let killer = tokio::spawn(async move {
+        let terminator = tokio::spawn(async move {
             let mut killed = 0;
             for _ in 0..6 {
                 tokio::time::sleep(Duration::from_millis(40)).await;
@@ -290,7 +326,7 @@ async fn killed_backends_mid_load_lose_and_duplicate_nothing() {
         for writer in writers {
             transient += writer.await.expect("writer");
         }
-        let killed = killer.await.unwrap();
+        let killed = terminator.await.unwrap();
         eprintln!("level {level}: {killed} backends killed, {transient} transient errors retried");
         assert!(killed > 0, "the test killed no backend");
         assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 320);
@@ -339,7 +375,8 @@ async fn an_exhausted_pool_times_out_instead_of_hanging() {
     let locker = std::thread::spawn(move || {
         let mut client = postgres::Client::connect(&dsn, NoTls).unwrap();
         let mut tx = client.transaction().unwrap();
-        tx.batch_execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").unwrap();
+        tx.batch_execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
         locked_tx.send(()).unwrap();
         release_rx.recv().unwrap();
         tx.commit().unwrap();
@@ -361,7 +398,11 @@ async fn an_exhausted_pool_times_out_instead_of_hanging() {
         .expect_err("no connection is free");
     assert!(matches!(err, StorageError::Timeout { .. }), "{err:?}");
     assert!(err.is_transient());
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     release_tx.send(()).unwrap();
     locker.join().unwrap();
     let receipt = blocked.await.unwrap().expect("the blocked write completes");
@@ -373,13 +414,17 @@ async fn an_exhausted_pool_times_out_instead_of_hanging() {
 async fn purge_messages_before_keeps_session_metas_exact() {
     let Some(db) = common::database() else { return };
     for level in [1, 2] {
-        let store = PostgresStore::new(
-            common::config(&db, level).with_schema(format!("retention{level}")),
-        )
-        .unwrap();
+        let store =
+            PostgresStore::new(common::config(&db, level).with_schema(format!("retention{level}")))
+                .unwrap();
         store.initialize().await.unwrap();
         let t = |day| Utc.with_ymd_and_hms(2024, 1, day, 0, 0, 0).unwrap();
-        for (session, id, day) in [("a", "a1", 1), ("a", "a2", 5), ("a", "a3", 9), ("b", "b1", 2)] {
+        for (session, id, day) in [
+            ("a", "a1", 1),
+            ("a", "a2", 5),
+            ("a", "a3", 9),
+            ("b", "b1", 2),
+        ] {
             store
                 .store_user_message(&message(session, id, t(day)))
                 .await
@@ -389,9 +434,18 @@ async fn purge_messages_before_keeps_session_metas_exact() {
         let meta = store.get_session_meta("a").await.unwrap();
         assert_eq!(meta.message_count, 1);
         assert_eq!(meta.last_message_id, "a3");
-        assert!(store.get_session_meta("b").await.unwrap_err().is_not_found());
+        assert!(
+            store
+                .get_session_meta("b")
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
         // A purged id can be stored again (level 2 released it from message_ids).
-        let receipt = store.store_user_message(&message("b", "b1", t(2))).await.unwrap();
+        let receipt = store
+            .store_user_message(&message("b", "b1", t(2)))
+            .await
+            .unwrap();
         assert_eq!(receipt.outcome, StoreOutcome::Stored, "level {level}");
         assert_eq!(store.get_session_meta("b").await.unwrap().message_count, 1);
     }
@@ -408,7 +462,10 @@ async fn passwords_never_appear_in_debug_errors_or_metrics() {
     for shown in [format!("{config:?}"), format!("{store:?}")] {
         assert!(!shown.contains(secret), "{shown}");
     }
-    let err = store.initialize().await.expect_err("nothing listens on port 1");
+    let err = store
+        .initialize()
+        .await
+        .expect_err("nothing listens on port 1");
     assert!(err.is_transient() || err.is_connection_error(), "{err:?}");
     for shown in [err.to_string(), format!("{err:?}")] {
         assert!(!shown.contains(secret), "{shown}");
@@ -440,7 +497,19 @@ async fn metrics_and_health_report_the_level_and_partitions() {
     assert_eq!(metrics.extra["default_partition_rows"], 0);
     assert!(metrics.storage_size_bytes > 0);
     let health = store.health_check().await;
-    assert!(health.checks.values().all(|c| c.status == hotplex_storage_core::CheckStatus::Pass), "{health:?}");
+    assert!(
+        health
+            .checks
+            .values()
+            .all(|c| c.status == hotplex_storage_core::CheckStatus::Pass),
+        "{health:?}"
+    );
     store.close().await.unwrap();
-    assert!(store.count(&MessageQuery::default()).await.unwrap_err().is_closed());
+    assert!(
+        store
+            .count(&MessageQuery::default())
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
 }

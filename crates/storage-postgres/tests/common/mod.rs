@@ -16,7 +16,8 @@ pub(crate) fn database() -> Option<PgDatabase> {
 /// A database for the conformance and differential factories, which cannot skip: panics when
 /// PostgreSQL is unavailable.
 pub(crate) fn database_or_panic() -> PgDatabase {
-    database().expect("skipped: PostgreSQL is unavailable (install it or set HOTPLEX_TEST_POSTGRES_DSN)")
+    database()
+        .expect("skipped: PostgreSQL is unavailable (install it or set HOTPLEX_TEST_POSTGRES_DSN)")
 }
 
 /// The configuration of a store on `db` at `level`.
