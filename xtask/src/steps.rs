@@ -100,6 +100,12 @@ pub(crate) const BENCH_TARGETS: &[BenchTarget] = &[
         bench: "chat_bench",
     },
     BenchTarget {
+        backend: "postgres",
+        dir: "crates/storage-postgres",
+        package: "hotplex-storage-postgres",
+        bench: "chat_bench",
+    },
+    BenchTarget {
         backend: "stream",
         dir: "crates/storage-stream",
         package: "hotplex-storage-stream",
