@@ -75,7 +75,7 @@ pub(crate) fn advisory_db_dir(cargo_home: Option<&Path>, home: Option<&Path>) ->
 /// One chat-bench target: which backend it measures and where it lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BenchTarget {
-    /// The name `--only` selects (`memory`, `sqlite`, `stream`).
+    /// The name `--only` selects (`memory`, `sqlite`, `postgres`, `stream`).
     pub(crate) backend: &'static str,
     /// The crate's directory below the workspace root.
     pub(crate) dir: &'static str,
