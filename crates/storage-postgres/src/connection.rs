@@ -33,6 +33,23 @@ impl PgConn {
         Ok(statement)
     }
 
+    /// Runs a write that commits on its own (autocommit): preparing it fails like a read
+    /// (nothing ran); executing it fails through `from_pg_commit` (a lost connection is in
+    /// doubt: the statement may have committed).
+    pub(crate) fn write(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        operation: &str,
+    ) -> hotplex_storage_core::Result<Vec<Row>> {
+        let statement = self
+            .statement(sql)
+            .map_err(|e| crate::error::from_pg(operation, e))?;
+        self.client
+            .query(&statement, params)
+            .map_err(|e| crate::error::from_pg_commit(operation, e))
+    }
+
     /// Runs the cached statement for `sql` and returns its rows.
     pub(crate) fn query(
         &mut self,

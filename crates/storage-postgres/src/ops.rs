@@ -70,20 +70,21 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// The count in the first column of the only row of a `SELECT count(*)` statement.
+fn first_count(rows: &[postgres::Row]) -> u64 {
+    rows.first().map_or(0, |row| count(row.get(0)))
+}
+
 /// Soft-deletes a session's live messages (`deleted_at = now`) and drops its meta.
 pub(crate) fn delete_session(conn: &mut PgConn, session: &str, now: DateTime<Utc>) -> Result<u64> {
-    let row = conn
-        .query_one(DELETE_SESSION, &[&session, &now])
-        .map_err(|e| from_pg_commit("delete_session", e))?;
-    Ok(count(row.get(0)))
+    let rows = conn.write(DELETE_SESSION, &[&session, &now], "delete_session")?;
+    Ok(first_count(&rows))
 }
 
 /// Hard-deletes a session's messages and its meta.
 pub(crate) fn purge_session(conn: &mut PgConn, sql: &OpsSql, session: &str) -> Result<u64> {
-    let row = conn
-        .query_one(&sql.session, &[&session])
-        .map_err(|e| from_pg_commit("purge_session", e))?;
-    Ok(count(row.get(0)))
+    let rows = conn.write(&sql.session, &[&session], "purge_session")?;
+    Ok(first_count(&rows))
 }
 
 /// Hard-deletes soft-deleted messages whose `deleted_at` is before `cutoff`.
@@ -92,10 +93,8 @@ pub(crate) fn purge_deleted_before(
     sql: &OpsSql,
     cutoff: DateTime<Utc>,
 ) -> Result<u64> {
-    let row = conn
-        .query_one(&sql.deleted_before, &[&cutoff])
-        .map_err(|e| from_pg_commit("purge_deleted_before", e))?;
-    Ok(count(row.get(0)))
+    let rows = conn.write(&sql.deleted_before, &[&cutoff], "purge_deleted_before")?;
+    Ok(first_count(&rows))
 }
 
 /// Hard-deletes every message created before `cutoff` (live or deleted) and keeps the session

@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use hotplex_storage_core::Result;
 use postgres::Client;
 
-use crate::error::{from_pg, from_pg_commit};
+use crate::error::from_pg;
 use crate::migrations::lock_key;
 use crate::row::MESSAGE_COLUMNS;
 
@@ -207,7 +207,7 @@ impl Partitions {
             ))
             .map_err(sql)?;
         }
-        tx.commit().map_err(|e| from_pg_commit(op, e))?;
+        tx.commit().map_err(sql)?;
         tracing::debug!(partition = %table, "partition ready");
         Ok(())
     }

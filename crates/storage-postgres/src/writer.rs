@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreReceipt};
 
 use crate::connection::PgConn;
-use crate::error::from_pg_commit;
 
 /// Builds the store statement of `level`.
 pub(crate) fn store_sql(level: u8) -> String {
@@ -135,7 +134,7 @@ pub(crate) fn store(
 ) -> Result<Vec<StoreReceipt>> {
     let c = Columns::of(rows)?;
     let t = &c.text;
-    let result = conn.query(
+    let rows_out = conn.write(
         sql,
         &[
             &t[0],
@@ -161,12 +160,9 @@ pub(crate) fn store(
             &c.deleted_at,
             &now,
         ],
-    );
-    let inserted: HashSet<String> = result
-        .map_err(|e| from_pg_commit("store", e))?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+        "store",
+    )?;
+    let inserted: HashSet<String> = rows_out.iter().map(|row| row.get(0)).collect();
     let mut seen = HashSet::with_capacity(rows.len());
     Ok(rows
         .iter()
