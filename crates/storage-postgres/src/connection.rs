@@ -1,7 +1,14 @@
 //! The connection pool: r2d2 over `r2d2_postgres`, every connection pinned to the configured
-//! schema and carrying its own prepared-statement cache, checked before each checkout.
+//! schema and carrying its own prepared-statement cache.
+//!
+//! Connections are checked at checkout ([`checkout`]), cheaply: a connection the client already
+//! knows is closed is discarded, and one idle for longer than [`IDLE_CHECK_AFTER`] first answers
+//! an empty query. So a connection the server, a restart or a cloud load balancer dropped while
+//! idle (during a long LLM call, say) is replaced instead of failing the call, while a busy
+//! store pays no extra round trip per call.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use hotplex_storage_core::Result;
 use postgres::types::ToSql;
@@ -12,14 +19,26 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::config::PostgresConfig;
 use crate::error::from_pg;
 
+/// A connection idle for longer than this is checked with an empty query before use.
+pub(crate) const IDLE_CHECK_AFTER: Duration = Duration::from_secs(2);
+
 /// A pooled connection: the client and the statements prepared on it.
 pub(crate) struct PgConn {
     /// The driver's client.
     pub(crate) client: Client,
     statements: HashMap<String, Statement>,
+    /// When the connection was last handed out.
+    last_used: Instant,
+    /// Set when a check failed: the pool discards the connection when it comes back.
+    broken: bool,
 }
 
 impl PgConn {
+    /// Marks the connection broken: the pool discards it when it comes back.
+    pub(crate) fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
     /// The prepared statement for `sql`, prepared on first use on this connection.
     pub(crate) fn statement(
         &mut self,
@@ -122,17 +141,19 @@ impl ManageConnection for Manager {
         Ok(PgConn {
             client,
             statements: HashMap::new(),
+            last_used: Instant::now(),
+            broken: false,
         })
     }
 
-    /// The check before every checkout (`test_on_check_out`): one empty round trip, so a
-    /// connection the server or a cloud load balancer dropped while idle is replaced.
+    /// One empty round trip (r2d2 calls it only when `test_on_check_out` is set, which this
+    /// pool replaces with [`checkout`]'s idle-aware check).
     fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
         self.inner.is_valid(&mut conn.client)
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        self.inner.has_broken(&mut conn.client)
+        conn.broken || self.inner.has_broken(&mut conn.client)
     }
 }
 
@@ -145,8 +166,32 @@ pub(crate) fn build_pool(config: &PostgresConfig) -> Pool {
         .max_size(config.max_connections())
         .min_idle(Some(0))
         .connection_timeout(config.connect_timeout())
-        .test_on_check_out(true)
+        .test_on_check_out(false)
         .build_unchecked(Manager::new(config))
+}
+
+/// Checks out a usable connection within the pool's timeout: closed connections are
+/// discarded, and one idle for longer than [`IDLE_CHECK_AFTER`] (any one, with `verify`) must
+/// answer an empty query first (else it is discarded and the next one is tried).
+pub(crate) fn checkout(
+    pool: &Pool,
+    verify: bool,
+) -> std::result::Result<r2d2::PooledConnection<Manager>, r2d2::Error> {
+    // Every idle connection may be dead (a server restart): try them all, then a new one.
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get()?;
+        let idle = conn.last_used.elapsed();
+        conn.last_used = Instant::now();
+        if conn.client.is_closed()
+            || ((verify || idle > IDLE_CHECK_AFTER) && conn.client.simple_query("").is_err())
+        {
+            tracing::debug!(?idle, "discarding a dead pooled postgres connection");
+            conn.broken = true;
+            continue;
+        }
+        return Ok(conn);
+    }
+    pool.get()
 }
 
 /// Opens one unpooled connection pinned to the schema (for migrations: a session advisory

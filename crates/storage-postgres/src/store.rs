@@ -128,18 +128,35 @@ impl PostgresStore {
     }
 
     /// Runs `work` with a pooled connection on the blocking pool.
+    ///
+    /// When `work` fails because the connection was lost and nothing can have been committed
+    /// (the server answered with a connection error, e.g. 57P01 after a restart or
+    /// `pg_terminate_backend` of an idle connection), it runs once more on another connection:
+    /// every operation is idempotent when it did not land. The second connection is verified
+    /// with an empty query first.
     async fn run<R, F>(&self, operation: &'static str, work: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&mut PgConn, &Shared) -> Result<R> + Send + 'static,
+        F: Fn(&mut PgConn, &Shared) -> Result<R> + Send + 'static,
     {
         let pool = self.pool()?;
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| from_pool(operation, &e, shared.config.connect_timeout()))?;
-            work(&mut conn, &shared)
+            let timeout = shared.config.connect_timeout();
+            let mut conn = connection::checkout(&pool, false)
+                .map_err(|e| from_pool(operation, &e, timeout))?;
+            match work(&mut conn, &shared) {
+                Err(e) if e.is_connection_error() && !e.may_have_landed() => {
+                    tracing::debug!(operation, error = %e, "postgres connection lost; once more on another");
+                    conn.mark_broken();
+                    drop(conn);
+                    // Other idle connections may be dead too (a restart): verify this one.
+                    let mut conn = connection::checkout(&pool, true)
+                        .map_err(|e| from_pool(operation, &e, timeout))?;
+                    work(&mut conn, &shared)
+                }
+                result => result,
+            }
         })
         .await
         .map_err(|e| from_join(operation, &e))?

@@ -346,18 +346,43 @@ async fn killed_backends_mid_load_lose_and_duplicate_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_connections_dropped_by_the_server_are_replaced() {
     let Some(db) = common::database() else { return };
-    let store = initialized(&db, 1).await;
-    store.count(&MessageQuery::default()).await.unwrap();
-    let killed = one(
-        &db.dsn(),
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = 'hotplex-storage'",
-    )
-    .await;
-    assert_ne!(killed, "0");
+    let store = Arc::new(initialized(&db, 1).await);
+    let kill_idle = || async {
+        one(
+            &db.dsn(),
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'hotplex-storage'",
+        )
+        .await
+    };
+    // Several pooled connections, all killed while idle (a server restart).
+    let reads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.count(&MessageQuery::default()).await })
+        })
+        .collect();
+    for read in reads {
+        read.await.unwrap().unwrap();
+    }
+    assert_ne!(kill_idle().await, "0");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // The checkout check notices the dead connection and opens a new one: no error.
+    // Used again at once: the call fails on its dead connection with 57P01, nothing can have
+    // landed, so it runs once more on a verified connection: no error reaches the caller.
     assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .store_user_message(&ChatAppMessage::user("s", "after a restart"))
+            .await
+            .unwrap()
+            .outcome,
+        StoreOutcome::Stored
+    );
+    assert_ne!(kill_idle().await, "0");
+    // Idle for longer than the check threshold (2 s), as during a long LLM call: the checkout
+    // check notices the dead connection and opens a new one.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(store.count(&MessageQuery::default()).await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
