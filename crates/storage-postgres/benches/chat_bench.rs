@@ -2,7 +2,8 @@
 //! W3 on the W1 database, and — in the same run, on the same server, schema and indexes — the
 //! floor on the bare `postgres` driver: W1 with one transaction per message (insert + session
 //! meta upsert, prepared statements, no pool, no async) and W3's five reads decoded into plain
-//! tuples. Ratios to the floor close the output.
+//! tuples. Each floor workload runs right next to the store's (shared machines drift), and
+//! the cost of one `spawn_blocking` hop is measured too. Ratios to the floor close the output.
 //!
 //! ```text
 //! cargo bench -p hotplex-storage-postgres --bench chat_bench -- [--sessions N] [--turns N]
@@ -78,40 +79,6 @@ async fn fresh_store(args: &Args, db: &PgDatabase) -> Result<Arc<PostgresStore>,
     Ok(store)
 }
 
-/// The store's workloads (W1 seq, W1 c16, W1b, W3 on the seq database).
-async fn run_store(args: &Args, server: &PgServer) -> Result<Vec<BenchResult>, StorageError> {
-    let w = &args.common.workload;
-    let mut results = Vec::new();
-    let seq_db = database(server);
-    let seq = fresh_store(args, &seq_db).await?;
-    results.push(bench::run_w1(seq.clone(), w, Mode::Seq).await?);
-
-    let c16_db = database(server);
-    let c16 = fresh_store(args, &c16_db).await?;
-    results.push(bench::run_w1(c16.clone(), w, Mode::Concurrent(16)).await?);
-    c16.close().await?;
-
-    let w1b_db = database(server);
-    let w1b = fresh_store(args, &w1b_db).await?;
-    results.push(bench::run_w1b(w1b.clone(), w, 500).await?);
-    w1b.close().await?;
-
-    results.extend(bench::run_w3(seq.clone(), w, args.common.ops, bench::DEFAULT_SEED).await?);
-    let metrics = seq.metrics().await?;
-    let expected = u64::try_from(w.message_count()).unwrap_or(u64::MAX);
-    if metrics.total_messages != expected {
-        return Err(StorageError::data(
-            "chat-bench",
-            format!(
-                "the W1 database holds {} messages, expected {expected}",
-                metrics.total_messages
-            ),
-        ));
-    }
-    seq.close().await?;
-    Ok(results)
-}
-
 const FLOOR: &str = "postgres-driver";
 
 const INSERT: &str = "INSERT INTO messages (id, chat_session_id, chat_platform, chat_user_id, \
@@ -132,7 +99,6 @@ const UPSERT_META: &str = "INSERT INTO session_meta AS m (chat_session_id, chat_
 
 /// W1 `seq` by hand: one transaction per message (insert, then the meta upsert), prepared.
 fn floor_w1(client: &mut Client, workload: &Workload) -> Result<BenchResult, postgres::Error> {
-    client.batch_execute(SCHEMA)?;
     let insert = client.prepare(INSERT)?;
     let upsert = client.prepare(UPSERT_META)?;
     let msgs: Vec<ChatAppMessage> = workload.messages().collect();
@@ -316,48 +282,118 @@ fn timed_read(
     Ok(t.elapsed())
 }
 
-/// W3 by hand on the floor's W1 database: the same operations on the same session draws as
-/// `bench::run_reads`, prepared statements, rows decoded into plain tuples.
-fn floor_w3(
+/// One W3 operation by hand on the floor's W1 database: the same session draws as
+/// `bench::run_reads` with `seed`, prepared statements, rows decoded into plain tuples.
+fn floor_read(
     client: &mut Client,
+    statements: &FloorReads,
     workload: &Workload,
+    kind: ReadOp,
     ops: usize,
-) -> Result<Vec<BenchResult>, postgres::Error> {
-    let statements = FloorReads::prepare(client)?;
-    let mut results = Vec::new();
-    let mut ids_of = HashMap::new();
-    for (k, kind) in ReadOp::ALL.iter().enumerate() {
-        let mut rng = SplitMix64::new(bench::DEFAULT_SEED ^ ((k as u64 + 1) << 56));
-        let mut latencies = Vec::with_capacity(ops);
-        let mut total = Duration::ZERO;
-        for _ in 0..ops {
-            let s = rng.below(workload.sessions);
-            let elapsed = timed_read(client, &statements, *kind, s, &mut rng, &mut ids_of)?;
-            total += elapsed;
-            latencies.push(elapsed);
-        }
-        results.push(
-            BenchResult::new("W3", FLOOR, u64::try_from(ops).unwrap_or(u64::MAX), total)
-                .with_op(kind.label())
-                .with_latencies(&mut latencies),
-        );
+    seed: u64,
+    ids_of: &mut HashMap<usize, Vec<String>>,
+) -> Result<BenchResult, postgres::Error> {
+    let mut rng = SplitMix64::new(seed ^ (1 << 56));
+    let mut latencies = Vec::with_capacity(ops);
+    let mut total = Duration::ZERO;
+    for _ in 0..ops {
+        let s = rng.below(workload.sessions);
+        let elapsed = timed_read(client, statements, kind, s, &mut rng, ids_of)?;
+        total += elapsed;
+        latencies.push(elapsed);
     }
-    Ok(results)
+    Ok(
+        BenchResult::new("W3", FLOOR, u64::try_from(ops).unwrap_or(u64::MAX), total)
+            .with_op(kind.label())
+            .with_latencies(&mut latencies),
+    )
 }
 
-fn run_floor(args: &Args, server: &PgServer) -> Vec<BenchResult> {
-    let db = database(server);
-    let mut client =
-        Client::connect(&db.dsn(), NoTls).unwrap_or_else(|e| fail("floor connection", e));
-    let mut results =
-        vec![floor_w1(&mut client, &args.common.workload).unwrap_or_else(|e| fail("floor W1", e))];
-    results.extend(
-        floor_w3(&mut client, &args.common.workload, args.common.ops)
-            .unwrap_or_else(|e| fail("floor W3", e)),
+/// The cost of the hop every store call makes: `spawn_blocking` of nothing, awaited.
+async fn hop(ops: usize) -> BenchResult {
+    let mut latencies = Vec::with_capacity(ops);
+    let mut total = Duration::ZERO;
+    for _ in 0..ops {
+        let t = Instant::now();
+        tokio::task::spawn_blocking(|| ())
+            .await
+            .expect("no-op task");
+        let elapsed = t.elapsed();
+        total += elapsed;
+        latencies.push(elapsed);
+    }
+    BenchResult::new("W3", "tokio", u64::try_from(ops).unwrap_or(u64::MAX), total)
+        .with_op("spawn_blocking_noop")
+        .with_latencies(&mut latencies)
+}
+
+/// Every workload, the store's and the floor's adjacent in time (the machine's load drifts):
+/// W1 seq (floor first), c16, W1b, then each W3 operation on the store and on the floor.
+fn run_all(
+    args: &Args,
+    server: &PgServer,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<BenchResult>, String> {
+    let w = &args.common.workload;
+    let ops = args.common.ops;
+    let store_err = |e: StorageError| e.to_string();
+    let mut results = Vec::new();
+    let floor_db = database(server);
+    let mut client = Client::connect(&floor_db.dsn(), NoTls).map_err(|e| e.to_string())?;
+    client.batch_execute(SCHEMA).map_err(|e| e.to_string())?;
+    results.push(floor_w1(&mut client, w).map_err(|e| format!("floor W1: {e}"))?);
+
+    let seq_db = database(server);
+    let seq = runtime
+        .block_on(fresh_store(args, &seq_db))
+        .map_err(store_err)?;
+    results.push(
+        runtime
+            .block_on(bench::run_w1(seq.clone(), w, Mode::Seq))
+            .map_err(store_err)?,
     );
-    drop(client);
-    drop(db);
-    results
+    let c16_db = database(server);
+    let c16 = runtime
+        .block_on(fresh_store(args, &c16_db))
+        .map_err(store_err)?;
+    let result = runtime.block_on(bench::run_w1(c16.clone(), w, Mode::Concurrent(16)));
+    results.push(result.map_err(store_err)?);
+    runtime.block_on(c16.close()).map_err(store_err)?;
+    let w1b_db = database(server);
+    let w1b = runtime
+        .block_on(fresh_store(args, &w1b_db))
+        .map_err(store_err)?;
+    results.push(
+        runtime
+            .block_on(bench::run_w1b(w1b.clone(), w, 500))
+            .map_err(store_err)?,
+    );
+    runtime.block_on(w1b.close()).map_err(store_err)?;
+
+    let statements = FloorReads::prepare(&mut client).map_err(|e| e.to_string())?;
+    let mut ids_of = HashMap::new();
+    for (k, kind) in ReadOp::ALL.iter().enumerate() {
+        // `run_reads` seeds its k-th kind with `seed ^ ((k + 1) << 56)`; one kind at a time is
+        // its kind 0, so shift the seed to keep BENCHMARK.md's draws for every kind.
+        let seed = bench::DEFAULT_SEED ^ ((k as u64 + 1) << 56) ^ (1 << 56);
+        let reads = runtime.block_on(bench::run_reads(seq.clone(), w, "W3", &[*kind], ops, seed));
+        results.extend(reads.map_err(store_err)?);
+        results.push(
+            floor_read(&mut client, &statements, w, *kind, ops, seed, &mut ids_of)
+                .map_err(|e| format!("floor W3: {e}"))?,
+        );
+    }
+    results.push(runtime.block_on(hop(ops)));
+    let metrics = runtime.block_on(seq.metrics()).map_err(store_err)?;
+    if metrics.total_messages != u64::try_from(w.message_count()).unwrap_or(u64::MAX) {
+        return Err(format!(
+            "the W1 database holds {} messages, expected {}",
+            metrics.total_messages,
+            w.message_count()
+        ));
+    }
+    runtime.block_on(seq.close()).map_err(store_err)?;
+    Ok(results)
 }
 
 fn find<'r>(results: &'r [BenchResult], backend: &str, key: &str) -> Option<&'r BenchResult> {
@@ -438,11 +474,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail("tokio runtime", e));
-    let mut results = runtime
-        .block_on(run_store(&args, server))
-        .unwrap_or_else(|e| fail("store", e));
+    let results = run_all(&args, server, &runtime).unwrap_or_else(|e| fail("chat-bench", e));
     drop(runtime);
-    results.extend(run_floor(&args, server));
     for r in &results {
         println!("{}", r.line());
     }
