@@ -76,7 +76,7 @@ pub(crate) fn advisory_db_dir(cargo_home: Option<&Path>, home: Option<&Path>) ->
 /// One chat-bench target: which backend it measures and where it lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BenchTarget {
-    /// The name `--only` selects (`memory`, `sqlite`, `stream`).
+    /// The name `--only` selects (`memory`, `sqlite`, `postgres`, `stream`).
     pub(crate) backend: &'static str,
     /// The crate's directory below the workspace root.
     pub(crate) dir: &'static str,
@@ -98,6 +98,12 @@ pub(crate) const BENCH_TARGETS: &[BenchTarget] = &[
         backend: "sqlite",
         dir: "crates/storage-sqlite",
         package: "hotplex-storage-sqlite",
+        bench: "chat_bench",
+    },
+    BenchTarget {
+        backend: "postgres",
+        dir: "crates/storage-postgres",
+        package: "hotplex-storage-postgres",
         bench: "chat_bench",
     },
     BenchTarget {

@@ -171,6 +171,24 @@ mod tests {
     }
 
     #[test]
+    fn status_reports_history_and_pending_without_writing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let fresh = status(&conn).unwrap();
+        assert_eq!(fresh.current_version, 0);
+        assert_eq!(fresh.latest_version, SCHEMA_VERSION);
+        assert_eq!(fresh.pending, vec![(1, "initial_schema".to_owned())]);
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "status must not create anything");
+        migrate(&mut conn).unwrap();
+        let done = status(&conn).unwrap();
+        assert!(done.is_up_to_date());
+        assert_eq!(done.current_version, SCHEMA_VERSION);
+        assert_eq!(done.applied[0].checksum, MIGRATIONS[0].checksum());
+    }
+
+    #[test]
     fn edited_migration_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
