@@ -36,7 +36,7 @@
 //! accepted with `Ok` is stored exactly once, in order — in the completed message or in rows
 //! marked `stream_status = "interrupted"` (expired, aborted, closed, overflow) — unless the
 //! inner store's strategy answers `Filtered`. Every row a stream writes has an id derived from
-//! the stream's identity (UUIDv5), so a retry of any write is `AlreadyStored`, never a second
+//! the stream's identity (`UUIDv5`), so a retry of any write is `AlreadyStored`, never a second
 //! row. Capacity is checked only when a stream starts. No store call runs under the buffer
 //! lock. `close()` stores everything and waits. Rows carry the session fields of the stream's
 //! template and the metadata keys in [`keys`].

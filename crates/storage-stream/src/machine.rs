@@ -164,9 +164,9 @@ pub(crate) enum ChunkStep {
     NeedTemplate,
     /// Perform this write, then call again (a part to make room in the buffer, or an expired
     /// stream to make room for a new one).
-    Before(Write),
+    Before(Box<Write>),
     /// Perform this write: its result is the call's (a chunk row or an overflow row).
-    Last(Write),
+    Last(Box<Write>),
     /// Refused: the buffers are full or the chunk is too large.
     Reject(&'static str, u64),
     Fail(StorageError),
@@ -176,7 +176,7 @@ pub(crate) enum ChunkStep {
 #[derive(Debug)]
 pub(crate) enum FinishStep {
     Wait,
-    Write(Write),
+    Write(Box<Write>),
     /// Nothing is buffered for the key (and no message to store as it is).
     Nothing,
     /// Everything the stream accepted is in stored parts: the last part's receipt.
@@ -240,13 +240,10 @@ impl Machine {
         self.streams.len()
     }
 
-    fn write(&mut self, key: &str, msg: ChatAppMessage, kind: WriteKind) -> Write {
+    fn write(&mut self, key: &str, msg: ChatAppMessage, kind: WriteKind) -> Box<Write> {
         self.in_flight += 1;
-        Write {
-            key: key.to_owned(),
-            msg,
-            kind,
-        }
+        let key = key.to_owned();
+        Box::new(Write { key, msg, kind })
     }
 
     /// Input: `chunk` for stream `key`. `has_template`: the caller gave a template, which
@@ -520,7 +517,7 @@ impl Machine {
         key: &str,
         caller: Option<&ChatAppMessage>,
         reason: Option<InterruptReason>,
-    ) -> Option<Write> {
+    ) -> Option<Box<Write>> {
         let s = self.streams.get_mut(key)?;
         s.busy = true;
         let caller_id = caller.map(|t| t.id.as_str()).filter(|id| !id.is_empty());
@@ -554,7 +551,7 @@ impl Machine {
     }
 
     /// Takes idle stream `key` for an interrupted write; one without content is forgotten.
-    fn take(&mut self, key: &str, reason: InterruptReason) -> Option<Write> {
+    fn take(&mut self, key: &str, reason: InterruptReason) -> Option<Box<Write>> {
         let s = self.streams.get(key)?;
         if s.busy {
             return None;
@@ -585,7 +582,11 @@ impl Machine {
 
     /// Input: expiry at `now`. The writes of every idle stream older than `timeout`; stale
     /// overflow entries are forgotten.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Write> {
+    #[allow(
+        clippy::vec_box,
+        reason = "each write moves on, boxed, to its own ticket"
+    )]
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Box<Write>> {
         let timeout = self.config.timeout;
         self.overflows
             .retain(|_, o| o.busy || now.saturating_duration_since(o.since) <= timeout);
@@ -607,47 +608,49 @@ impl Machine {
     }
 
     /// The writes storing every idle stream as interrupted (`closed`).
-    pub(crate) fn take_all(&mut self) -> Vec<Write> {
+    #[allow(
+        clippy::vec_box,
+        reason = "each write moves on, boxed, to its own ticket"
+    )]
+    pub(crate) fn take_all(&mut self) -> Vec<Box<Write>> {
         let keys: Vec<String> = self.streams.keys().cloned().collect();
         keys.iter()
             .filter_map(|k| self.take(k, InterruptReason::Closed))
             .collect()
     }
 
-    /// Input: the result of `write`. Returns the call's result: `AlreadyStored` under a caller
-    /// id that is not pinned is another message's, so it becomes `InvalidMessage` on `id`.
+    /// Input: the result of `write`; returns the call's result. `AlreadyStored` under a caller
+    /// id that is not pinned is another message's row: `InvalidMessage` on `id`.
     pub(crate) fn settle(
         &mut self,
-        write: Write,
+        write: Box<Write>,
         result: Result<StoreReceipt>,
     ) -> Result<StoreReceipt> {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let Write { key, msg, kind } = write;
-        let foreign = match (&kind, &result) {
-            (
-                WriteKind::Last {
-                    caller: Some(id), ..
-                },
-                Ok(r),
-            ) if r.outcome == StoreOutcome::AlreadyStored => self
-                .streams
-                .get(&key)
-                .is_none_or(|s| s.pin != Pin::Caller(id.clone())),
-            (WriteKind::Direct, Ok(r)) => {
-                r.outcome == StoreOutcome::AlreadyStored && !msg.id.is_empty()
-            }
-            _ => false,
+        let Write { key, msg, kind } = *write;
+        let caller_id = match &kind {
+            WriteKind::Last { caller, .. } => caller.as_ref(),
+            WriteKind::Direct => Some(&msg.id).filter(|id| !id.is_empty()),
+            _ => None,
         };
-        let result = if foreign {
-            Err(StorageError::invalid_message(
-                "id",
-                format!(
-                    "{:?} is already stored; a stream's message needs a new id (nothing was stored)",
-                    msg.id
-                ),
-            ))
-        } else {
-            result
+        let pinned = |id: &String| {
+            let s = self.streams.get(&key);
+            s.is_some_and(|s| matches!(&s.pin, Pin::Caller(p) if p == id))
+        };
+        let result = match result {
+            Ok(r)
+                if r.outcome == StoreOutcome::AlreadyStored
+                    && caller_id.is_some_and(|id| !pinned(id)) =>
+            {
+                Err(StorageError::invalid_message(
+                    "id",
+                    format!(
+                        "{:?} is already stored; a stream's message needs a new id (nothing was stored)",
+                        r.id
+                    ),
+                ))
+            }
+            other => other,
         };
         let filtered = matches!(&result, Ok(r) if r.outcome == StoreOutcome::Filtered);
         match &result {
@@ -667,118 +670,137 @@ impl Machine {
             }
             Ok(_) => {}
         }
-        let c = &mut self.counters;
+        let stored = result.as_ref().ok().filter(|_| !filtered);
         match kind {
-            WriteKind::Direct => {
-                if result.is_ok() && !filtered {
-                    c.completed += 1;
-                }
-            }
+            WriteKind::Direct => self.counters.completed += u64::from(stored.is_some()),
             WriteKind::Overflow { created } => {
-                let ours = self
-                    .overflows
-                    .get(&key)
-                    .is_some_and(|o| o.row.to_string() == msg.id);
-                match &result {
-                    Ok(_) => {
-                        c.chunks_accepted += 1;
-                        if !filtered {
-                            c.overflowed += 1;
-                        }
-                        if ours {
-                            self.overflows.remove(&key);
-                        }
-                    }
-                    Err(e) if ours && created && settled_for_good(e) => {
-                        self.overflows.remove(&key);
-                    }
-                    Err(_) => {
-                        if let Some(o) = self.overflows.get_mut(&key).filter(|_| ours) {
-                            o.busy = false;
-                        }
-                    }
-                }
+                self.settle_overflow(&key, &msg.id, created, &result, filtered);
             }
             WriteKind::ChunkRow { created } => {
-                self.bytes = self.bytes.saturating_sub(msg.content.len());
-                if let Some(s) = self.streams.get_mut(&key) {
-                    s.busy = false;
-                    match &result {
-                        Ok(_) => {
-                            append(
-                                s,
-                                &mut self.bytes,
-                                &mut self.chunks,
-                                &msg.content,
-                                Instant::now(),
-                            );
-                            c.chunks_accepted += 1;
-                            if !filtered {
-                                c.chunk_rows += 1;
-                            }
-                        }
-                        // A stream this chunk started, whose row did not land and will not be
-                        // retried, is forgotten; otherwise the retry reuses its id and position.
-                        Err(e) if created && settled_for_good(e) => {
-                            self.streams.remove(&key);
-                        }
-                        Err(_) => {}
-                    }
-                }
+                self.settle_chunk_row(&key, &msg.content, created, &result, filtered);
             }
-            WriteKind::Part | WriteKind::Last { .. } => {
-                let Some(s) = self.streams.get_mut(&key) else {
-                    return result;
-                };
-                s.busy = false;
-                let last = matches!(kind, WriteKind::Last { .. });
-                match &result {
-                    Ok(receipt) => {
-                        self.bytes = self.bytes.saturating_sub(msg.content.len());
-                        self.chunks = self.chunks.saturating_sub(s.chunks);
-                        s.chunks = 0;
-                        s.pin = Pin::Free;
-                        s.parts = s.parts.saturating_add(1);
-                        s.last_part = Some(receipt.clone());
-                        if last {
-                            self.streams.remove(&key);
-                        }
-                        match kind {
-                            _ if filtered => {}
-                            WriteKind::Last {
-                                reason: Some(reason),
-                                ..
-                            } => {
-                                c.interrupted += 1;
-                                c.expired += u64::from(reason == InterruptReason::Expired);
-                            }
-                            WriteKind::Last { .. } => c.completed += 1,
-                            _ => c.partial += 1,
-                        }
-                    }
-                    Err(e) => {
-                        s.content = msg.content;
-                        s.pin = match (mem::replace(&mut s.pin, Pin::Free), kind) {
-                            (
-                                Pin::Free,
-                                WriteKind::Last {
-                                    caller: Some(id), ..
-                                },
-                            ) => {
-                                if e.may_have_landed() {
-                                    Pin::Caller(id)
-                                } else {
-                                    Pin::Free
-                                }
-                            }
-                            (Pin::Free, _) => Pin::Own,
-                            (pin, _) => pin,
-                        };
-                    }
-                }
-            }
+            kind => self.settle_content(&key, msg.content, kind, &result, filtered),
         }
         result
+    }
+
+    fn settle_overflow(
+        &mut self,
+        key: &str,
+        id: &str,
+        created: bool,
+        result: &Result<StoreReceipt>,
+        filtered: bool,
+    ) {
+        let Some(o) = self
+            .overflows
+            .get_mut(key)
+            .filter(|o| o.row.to_string() == id)
+        else {
+            // Forgotten meanwhile (the key moved on, the store closed).
+            return self.count_overflow(result, filtered);
+        };
+        o.busy = false;
+        match result {
+            Err(e) if !created || !settled_for_good(e) => {}
+            // Stored, or it did not land and will not be retried.
+            _ => drop(self.overflows.remove(key)),
+        }
+        self.count_overflow(result, filtered);
+    }
+
+    fn count_overflow(&mut self, result: &Result<StoreReceipt>, filtered: bool) {
+        if result.is_ok() {
+            self.counters.chunks_accepted += 1;
+            self.counters.overflowed += u64::from(!filtered);
+        }
+    }
+
+    fn settle_chunk_row(
+        &mut self,
+        key: &str,
+        chunk: &str,
+        created: bool,
+        result: &Result<StoreReceipt>,
+        filtered: bool,
+    ) {
+        self.bytes = self.bytes.saturating_sub(chunk.len());
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
+        s.busy = false;
+        match result {
+            Ok(_) => {
+                append(s, &mut self.bytes, &mut self.chunks, chunk, Instant::now());
+                self.counters.chunks_accepted += 1;
+                self.counters.chunk_rows += u64::from(!filtered);
+            }
+            // A stream this chunk started, whose row did not land and will not be retried.
+            Err(e) if created && settled_for_good(e) => drop(self.streams.remove(key)),
+            // Kept: the retry reuses its id and position, hence the row's id.
+            Err(_) => {}
+        }
+    }
+
+    /// A part or last row: on success the part is stored (the stream ends after its last
+    /// row); on failure the content goes back, pinned to the id it was written under.
+    fn settle_content(
+        &mut self,
+        key: &str,
+        content: String,
+        kind: WriteKind,
+        result: &Result<StoreReceipt>,
+        filtered: bool,
+    ) {
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
+        s.busy = false;
+        let receipt = match result {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                s.content = content;
+                s.pin = match (mem::replace(&mut s.pin, Pin::Free), kind) {
+                    (
+                        Pin::Free,
+                        WriteKind::Last {
+                            caller: Some(id), ..
+                        },
+                    ) if e.may_have_landed() => Pin::Caller(id),
+                    (
+                        Pin::Free,
+                        WriteKind::Last {
+                            caller: Some(_), ..
+                        },
+                    ) => Pin::Free,
+                    (Pin::Free, _) => Pin::Own,
+                    (pin, _) => pin,
+                };
+                return;
+            }
+        };
+        self.bytes = self.bytes.saturating_sub(content.len());
+        self.chunks = self.chunks.saturating_sub(s.chunks);
+        s.chunks = 0;
+        s.pin = Pin::Free;
+        s.parts = s.parts.saturating_add(1);
+        s.last_part = Some(receipt.clone());
+        let c = &mut self.counters;
+        match kind {
+            _ if filtered => {}
+            WriteKind::Last {
+                reason: Some(reason),
+                ..
+            } => {
+                c.interrupted += 1;
+                c.expired += u64::from(reason == InterruptReason::Expired);
+            }
+            WriteKind::Last { .. } => c.completed += 1,
+            _ => c.partial += 1,
+        }
+        if matches!(kind, WriteKind::Last { .. }) {
+            self.streams.remove(key);
+        }
     }
 
     /// A snapshot for [`StreamMetrics`].

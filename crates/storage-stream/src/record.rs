@@ -1,5 +1,5 @@
 //! The rows a stream writes: their `metadata.stream_*` vocabulary, how each is built from the
-//! stream's template, and their ids — all derived from the stream's identity (UUIDv5), so that
+//! stream's template, and their ids — all derived from the stream's identity (`UUIDv5`), so that
 //! any retry of a row is the same write.
 
 use std::borrow::Cow;

@@ -41,7 +41,7 @@ impl Shared {
 /// that may have landed: the machine keeps the content and the id.
 struct Ticket {
     shared: Arc<Shared>,
-    write: Option<Write>,
+    write: Option<Box<Write>>,
 }
 
 /// A started write: its own task, or (an `all_chunks` chunk row, an overflow row, a direct
@@ -52,7 +52,7 @@ enum Started {
 }
 
 impl Ticket {
-    fn new(shared: &Arc<Shared>, write: Write) -> Self {
+    fn new(shared: &Arc<Shared>, write: Box<Write>) -> Self {
         Self {
             shared: Arc::clone(shared),
             write: Some(write),
@@ -60,7 +60,7 @@ impl Ticket {
     }
 
     fn start(self) -> Started {
-        let in_caller = self.write.as_ref().is_none_or(Write::in_caller);
+        let in_caller = self.write.as_ref().is_none_or(|w| w.in_caller());
         match tokio::runtime::Handle::try_current() {
             Ok(handle) if !in_caller => Started::Task(handle.spawn(self.perform())),
             _ => Started::Here(self),
@@ -504,7 +504,14 @@ impl Drop for StreamMessageStore {
 
 /// Takes writes from the machine with `take` and starts each at once (under the lock): once
 /// taken, every write is owned by a [`Ticket`], so none is lost if the caller is cancelled.
-fn start_all(shared: &Arc<Shared>, take: impl FnOnce(&mut Machine) -> Vec<Write>) -> Vec<Started> {
+#[allow(
+    clippy::vec_box,
+    reason = "each write moves on, boxed, to its own ticket"
+)]
+fn start_all(
+    shared: &Arc<Shared>,
+    take: impl FnOnce(&mut Machine) -> Vec<Box<Write>>,
+) -> Vec<Started> {
     let writes = take(&mut shared.lock());
     writes
         .into_iter()

@@ -24,6 +24,12 @@
 //! 15. A completion under a caller's id after the stream's own write may have landed stored
 //!     the content a second time.
 //! 16. An overflow row retried after a lost acknowledgement became a second row.
+//! 17. (Issue 9) An overflow row whose ack was lost, then a freed buffer, then an empty chunk
+//!     for the key: the empty chunk started a buffer and the retried chunk joined it — stored
+//!     twice (three times under `all_chunks`).
+//! 18. (Issue 9) Through a `RetryStore`, attempt 1 of a completion landed unacknowledged and
+//!     attempt 2 failed permanently: the next complete, abort, expiry or close stored the
+//!     content again under a new id.
 
 mod support;
 
@@ -36,7 +42,7 @@ use hotplex_storage_core::{
     StrategyStore, ValidationLimits, WriteOnlyStore,
 };
 use hotplex_storage_stream::{
-    OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore, keys,
+    OverflowPolicy, RetryConfig, RetryStore, StoragePolicy, StreamConfig, StreamMessageStore, keys,
 };
 use support::{
     Capture, DAY, FaultyStore, RecordingStore, StrictStore, cfg, meta, setup, status, template,
@@ -1286,4 +1292,115 @@ async fn an_empty_chunk_keeps_the_overflow_record_for_the_retry() {
     streams.on_stream_chunk("b", "").await.unwrap();
     streams.on_stream_chunk("b", "x").await.unwrap();
     assert_eq!(inner.rows().iter().filter(|r| r.content == "x").count(), 1);
+}
+
+// ---- 17. an empty chunk after a freed buffer does not split an overflow row from its retry ----
+
+#[tokio::test]
+async fn an_overflow_retry_after_a_freed_buffer_and_an_empty_chunk_is_stored_once() {
+    for policy in [StoragePolicy::CompleteOnly, StoragePolicy::AllChunks] {
+        let (inner, streams) = setup(StreamConfig {
+            max_buffers: 1,
+            overflow: OverflowPolicy::DirectStore,
+            storage_policy: policy,
+            ..cfg()
+        });
+        streams.on_stream_chunk("other", "taken").await.unwrap();
+        inner.fail_after_write_next(1);
+        let err = streams.on_stream_chunk("b", "x").await.unwrap_err();
+        assert!(err.may_have_landed(), "{policy}: {err:?}");
+        streams
+            .on_stream_complete("other", &template("s"))
+            .await
+            .unwrap();
+        assert_eq!(
+            streams.metrics().active_buffers,
+            0,
+            "{policy}: a buffer is free"
+        );
+        streams.on_stream_chunk("b", "").await.unwrap();
+        streams.on_stream_chunk("b", "x").await.unwrap();
+        streams.close().await.unwrap();
+        let copies = inner.rows().iter().filter(|r| r.content == "x").count();
+        assert_eq!(copies, 1, "{policy}: chunk x stored {copies} times");
+        let m = streams.metrics();
+        assert_eq!(
+            (m.overflowed, m.active_buffers, m.buffered_bytes),
+            (1, 0, 0),
+            "{policy}"
+        );
+    }
+}
+
+// ---- 18. a completion that landed, then failed permanently, through a RetryStore -------------
+
+/// How the stream of test 18 ends after its failed completion.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Complete,
+    Abort,
+    Expiry,
+    Close,
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_that_landed_then_failed_permanently_is_stored_once_however_it_ends() {
+    for ending in [
+        Ending::Complete,
+        Ending::Abort,
+        Ending::Expiry,
+        Ending::Close,
+    ] {
+        let inner = FaultyStore::new();
+        let retrying = RetryStore::new(inner.clone(), RetryConfig::default()).unwrap();
+        let config = StreamConfig {
+            timeout: Duration::from_secs(1),
+            ..cfg()
+        };
+        let streams = StreamMessageStore::new(Arc::new(retrying), config).unwrap();
+        let t = template("s");
+        streams
+            .on_stream_chunk_with("k", "hello ", &t)
+            .await
+            .unwrap();
+        streams
+            .on_stream_chunk_with("k", "world", &t)
+            .await
+            .unwrap();
+        // Attempt 1 commits, its ack is lost; attempt 2 fails permanently.
+        inner.fail_after_write_next(1);
+        inner.then_fail_permanently();
+        let err = streams.on_stream_complete("k", &t).await.unwrap_err();
+        assert!(err.may_have_landed() && !err.is_transient(), "{err:?}");
+        assert_eq!(
+            inner.recorder.contents(),
+            ["hello world"],
+            "attempt 1 landed"
+        );
+        inner.set_permanent_failure(false);
+        match ending {
+            Ending::Complete => {
+                let receipt = streams.on_stream_complete("k", &t).await.unwrap();
+                assert_eq!(receipt.outcome, StoreOutcome::AlreadyStored);
+                assert_eq!(receipt.id, inner.rows()[0].id);
+            }
+            Ending::Abort => {
+                let receipt = streams.on_stream_abort("k").await.unwrap().unwrap();
+                assert_eq!(receipt.outcome, StoreOutcome::AlreadyStored);
+            }
+            Ending::Expiry => {
+                tokio::time::advance(Duration::from_secs(2)).await;
+                assert_eq!(streams.flush_expired().await.unwrap(), 1);
+            }
+            Ending::Close => {}
+        }
+        streams.close().await.unwrap();
+        assert_eq!(
+            inner.recorder.contents(),
+            ["hello world"],
+            "{ending:?}: content stored twice"
+        );
+        let m = streams.metrics();
+        assert_eq!((m.active_buffers, m.buffered_bytes), (0, 0), "{ending:?}");
+    }
 }
