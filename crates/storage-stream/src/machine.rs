@@ -271,6 +271,9 @@ impl Machine {
             if s.busy {
                 return ChunkStep::Wait;
             }
+            // A stream is alive while its caller sends chunks, accepted or not: a chunk whose
+            // write failed is retried into the same stream, not into a new one after expiry.
+            s.last_update = now;
             if has_template && s.template.is_none() {
                 match prepared.take() {
                     Some(t) => s.template = Some(t),
@@ -318,6 +321,7 @@ impl Machine {
             {
                 // The retry of this chunk: the same row, whatever the capacity now.
                 o.busy = true;
+                o.since = now;
                 tracing::info!(
                     stream_key = %key,
                     id = %o.row,
