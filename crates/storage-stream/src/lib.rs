@@ -51,6 +51,7 @@ mod machine;
 mod metrics;
 mod record;
 mod retry;
+mod runner;
 mod stream_store;
 
 pub use config::{OverflowPolicy, StoragePolicy, StreamConfig};

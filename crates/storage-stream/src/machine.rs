@@ -90,21 +90,6 @@ struct Overflow {
     busy: bool,
 }
 
-/// Counters reported by [`StreamMetrics`].
-#[derive(Debug, Default, Clone, Copy)]
-struct Counters {
-    completed: u64,
-    interrupted: u64,
-    expired: u64,
-    partial: u64,
-    chunk_rows: u64,
-    overflowed: u64,
-    rejected: u64,
-    write_failures: u64,
-    chunks_accepted: u64,
-    filtered: u64,
-}
-
 /// What a [`Write`] stores, and what its result changes.
 #[derive(Debug)]
 pub(crate) enum WriteKind {
@@ -130,7 +115,7 @@ pub(crate) enum WriteKind {
 #[derive(Debug)]
 pub(crate) struct Write {
     pub(crate) key: String,
-    pub(crate) msg: ChatAppMessage,
+    pub(crate) msg: Box<ChatAppMessage>,
     pub(crate) kind: WriteKind,
 }
 
@@ -164,9 +149,9 @@ pub(crate) enum ChunkStep {
     NeedTemplate,
     /// Perform this write, then call again (a part to make room in the buffer, or an expired
     /// stream to make room for a new one).
-    Before(Box<Write>),
+    Before(Write),
     /// Perform this write: its result is the call's (a chunk row or an overflow row).
-    Last(Box<Write>),
+    Last(Write),
     /// Refused: the buffers are full or the chunk is too large.
     Reject(&'static str, u64),
     Fail(StorageError),
@@ -176,7 +161,7 @@ pub(crate) enum ChunkStep {
 #[derive(Debug)]
 pub(crate) enum FinishStep {
     Wait,
-    Write(Box<Write>),
+    Write(Write),
     /// Nothing is buffered for the key (and no message to store as it is).
     Nothing,
     /// Everything the stream accepted is in stored parts: the last part's receipt.
@@ -210,7 +195,8 @@ pub(crate) struct Machine {
     chunks: u64,
     in_flight: usize,
     closed: bool,
-    counters: Counters,
+    /// The counters of [`StreamMetrics`] (its gauges are filled in by [`Machine::metrics`]).
+    counters: StreamMetrics,
 }
 
 impl Machine {
@@ -223,7 +209,7 @@ impl Machine {
             chunks: 0,
             in_flight: 0,
             closed: false,
-            counters: Counters::default(),
+            counters: StreamMetrics::default(),
         }
     }
 
@@ -240,10 +226,10 @@ impl Machine {
         self.streams.len()
     }
 
-    fn write(&mut self, key: &str, msg: ChatAppMessage, kind: WriteKind) -> Box<Write> {
+    fn write(&mut self, key: &str, msg: ChatAppMessage, kind: WriteKind) -> Write {
         self.in_flight += 1;
-        let key = key.to_owned();
-        Box::new(Write { key, msg, kind })
+        let (key, msg) = (key.to_owned(), Box::new(msg));
+        Write { key, msg, kind }
     }
 
     /// Input: `chunk` for stream `key`. `has_template`: the caller gave a template, which
@@ -521,7 +507,7 @@ impl Machine {
         key: &str,
         caller: Option<&ChatAppMessage>,
         reason: Option<InterruptReason>,
-    ) -> Option<Box<Write>> {
+    ) -> Option<Write> {
         let s = self.streams.get_mut(key)?;
         s.busy = true;
         let caller_id = caller.map(|t| t.id.as_str()).filter(|id| !id.is_empty());
@@ -555,7 +541,7 @@ impl Machine {
     }
 
     /// Takes idle stream `key` for an interrupted write; one without content is forgotten.
-    fn take(&mut self, key: &str, reason: InterruptReason) -> Option<Box<Write>> {
+    fn take(&mut self, key: &str, reason: InterruptReason) -> Option<Write> {
         let s = self.streams.get(key)?;
         if s.busy {
             return None;
@@ -586,23 +572,12 @@ impl Machine {
 
     /// Input: expiry at `now`. The writes of every idle stream older than `timeout`; stale
     /// overflow entries are forgotten.
-    #[allow(
-        clippy::vec_box,
-        reason = "each write moves on, boxed, to its own ticket"
-    )]
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Box<Write>> {
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Write> {
         let timeout = self.config.timeout;
         self.overflows
             .retain(|_, o| o.busy || now.saturating_duration_since(o.since) <= timeout);
-        let keys: Vec<String> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| now.saturating_duration_since(s.last_update) > timeout)
-            .map(|(k, _)| k.clone())
-            .collect();
-        keys.iter()
-            .filter_map(|k| self.take(k, InterruptReason::Expired))
-            .collect()
+        let old = |s: &Stream| now.saturating_duration_since(s.last_update) > timeout;
+        self.take_where(old, InterruptReason::Expired)
     }
 
     /// Input: close. Later inputs fail with `Closed`; returns true the first time.
@@ -612,26 +587,33 @@ impl Machine {
     }
 
     /// The writes storing every idle stream as interrupted (`closed`).
-    #[allow(
-        clippy::vec_box,
-        reason = "each write moves on, boxed, to its own ticket"
-    )]
-    pub(crate) fn take_all(&mut self) -> Vec<Box<Write>> {
-        let keys: Vec<String> = self.streams.keys().cloned().collect();
-        keys.iter()
-            .filter_map(|k| self.take(k, InterruptReason::Closed))
-            .collect()
+    pub(crate) fn take_all(&mut self) -> Vec<Write> {
+        self.take_where(|_| true, InterruptReason::Closed)
+    }
+
+    fn take_where(
+        &mut self,
+        pick: impl Fn(&Stream) -> bool,
+        reason: InterruptReason,
+    ) -> Vec<Write> {
+        let keys: Vec<String> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| pick(s))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| self.take(k, reason)).collect()
     }
 
     /// Input: the result of `write`; returns the call's result. `AlreadyStored` under a caller
     /// id that is not pinned is another message's row: `InvalidMessage` on `id`.
     pub(crate) fn settle(
         &mut self,
-        write: Box<Write>,
+        write: Write,
         result: Result<StoreReceipt>,
     ) -> Result<StoreReceipt> {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let Write { key, msg, kind } = *write;
+        let Write { key, msg, kind } = write;
         let caller_id = match &kind {
             WriteKind::Last { caller, .. } => caller.as_ref(),
             WriteKind::Direct => Some(&msg.id).filter(|id| !id.is_empty()),
@@ -809,24 +791,15 @@ impl Machine {
 
     /// A snapshot for [`StreamMetrics`].
     pub(crate) fn metrics(&self) -> StreamMetrics {
-        let c = self.counters;
+        let c = &self.counters;
         StreamMetrics {
             active_buffers: self.streams.len() as u64,
             buffered_bytes: self.bytes as u64,
             buffered_chunks: self.chunks,
             in_flight_writes: self.in_flight as u64,
             flushed: c.completed + c.interrupted + c.partial,
-            completed: c.completed,
-            interrupted: c.interrupted,
-            expired: c.expired,
-            partial: c.partial,
-            chunk_rows: c.chunk_rows,
-            overflowed: c.overflowed,
-            rejected: c.rejected,
-            write_failures: c.write_failures,
-            chunks_accepted: c.chunks_accepted,
-            filtered: c.filtered,
             closed: self.closed,
+            ..c.clone()
         }
     }
 }
