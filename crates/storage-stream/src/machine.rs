@@ -1,16 +1,13 @@
 //! The stream store's state machine: every buffer, overflow entry and counter, and every
-//! decision about them. Synchronous and free of I/O: its inputs are a chunk, a completion, an
-//! abort, an expiry, a close and the result of a write; its outputs are the [`Write`]s to
-//! perform. The async shell ([`crate::StreamMessageStore`]) keeps it in one mutex, performs the
-//! writes outside it and feeds each result back through [`Machine::settle`].
+//! decision about them. Synchronous and free of I/O. Inputs: a chunk, a completion, an abort,
+//! an expiry, a close, and the result of a write ([`Machine::settle`]); outputs: the
+//! [`Write`]s to perform, which the [`runner`](crate::runner) performs outside the lock.
 //!
-//! Rows get ids derived from the stream's identity ([`crate::record`]): part `N` of a stream
-//! has one id however the stream ends, a chunk row is named by its stream, position and chunk,
-//! an overflow row by its key, template and chunk. Writing a row again — a retry after a lost
-//! acknowledgement, a cancelled call, a transient then a permanent error — is therefore
-//! answered `AlreadyStored` by the backend, never a second row. What the machine must still
-//! keep is which content a part id may already hold: once a write of part `N` was attempted,
-//! part `N`'s content is frozen ([`Pin`]) until a write of it succeeds.
+//! Every row has an id derived from its stream ([`crate::record`]), so writing it again — after
+//! a lost acknowledgement, a cancelled call, a transient then a permanent error — is answered
+//! `AlreadyStored`, never a second row. What the machine keeps is which content a part id may
+//! already hold: once a write of part `N` was attempted, its content is pinned ([`Pin`]) until
+//! a write of it succeeds; a chunk arriving meanwhile first stores it as a part.
 
 use std::collections::HashMap;
 use std::mem;
@@ -23,44 +20,60 @@ use uuid::Uuid;
 use crate::record::{self, InterruptReason, Rows};
 use crate::{OverflowPolicy, StoragePolicy, StreamConfig, StreamMetrics};
 
-/// Which id the current part's content may already be stored under.
+/// Under which id the current part's content may already be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pin {
-    /// No write of the content was attempted: chunks may be appended.
+    /// No write of it was attempted: chunks may be appended.
     Free,
-    /// A write under the part's derived id failed: the content is frozen and every write of it
-    /// uses that id; the next chunk first stores it as a part.
+    /// A write under the part's derived id failed (in any way): content and id are fixed.
     Own,
-    /// A completion under this caller id failed in a way that may have landed
-    /// ([`StorageError::may_have_landed`]): as [`Pin::Own`], under the caller's id.
+    /// A completion under this caller id failed and may have landed
+    /// ([`StorageError::may_have_landed`]): content and id (the caller's) are fixed.
     Caller(String),
 }
 
-/// One stream: its identity and the content of its current part.
+/// One stream: its identity and its current part.
 #[derive(Debug)]
 struct Stream {
     /// `stream_id` of every row (UUIDv7, minted by the first chunk).
     id: Uuid,
     /// Session fields captured from the first chunk that carried a template.
     template: Option<Arc<ChatAppMessage>>,
-    /// The current part: the chunks accepted since the last stored part, in order. Empty while
-    /// a write of it is in flight (the write holds it).
+    /// The current part (part `parts + 1`): the chunks accepted since the last stored part.
+    /// Held by the write while one is in flight.
     content: String,
     /// Chunks in `content`, empty ones included.
     chunks: u64,
-    /// Non-empty chunks accepted so far (`stream_seq` of the last chunk row).
+    /// Non-empty chunks accepted so far: the last chunk row's `stream_seq`.
     numbered: u64,
-    /// Parts stored; the current part is `parts + 1`.
     parts: u64,
     pin: Pin,
-    /// The receipt of the last stored part: the answer when the stream ends with nothing after it.
+    /// The last stored part's receipt: the answer when the stream ends with nothing after it.
     last_part: Option<StoreReceipt>,
+    /// The last chunk call, accepted or not: a failed chunk is retried into the same stream.
     last_update: Instant,
-    /// A write for this key is in flight: calls for the key wait, expiry and close skip it.
+    /// A write of this key is in flight: its calls wait, expiry and close skip it.
     busy: bool,
 }
 
 impl Stream {
+    fn new(template: Option<Arc<ChatAppMessage>>, now: Instant) -> Self {
+        let (id, content) = (Uuid::now_v7(), String::new());
+        let (chunks, numbered, parts, pin, last_part) = (0, 0, 0, Pin::Free, None);
+        Self {
+            id,
+            template,
+            content,
+            chunks,
+            numbered,
+            parts,
+            pin,
+            last_part,
+            last_update: now,
+            busy: false,
+        }
+    }
+
     fn rows<'a>(&'a self, key: &'a str) -> Rows<'a> {
         Rows {
             key,
@@ -78,9 +91,9 @@ impl Stream {
     }
 }
 
-/// A chunk stored as its own row because no buffer could be started (`direct_store`), kept
-/// while its write runs or after it failed, so that the caller's retry of the same chunk
-/// rewrites the same row (same id) — even when a buffer has become free meanwhile.
+/// A chunk stored as its own row because no buffer could be started (`direct_store`). Kept
+/// while its write runs and after it failed, so that the caller's retry of the same chunk (same
+/// key and template) writes the same row, even when a buffer has become free meanwhile.
 #[derive(Debug)]
 struct Overflow {
     stream_id: Uuid,
@@ -93,16 +106,16 @@ struct Overflow {
 /// What a [`Write`] stores, and what its result changes.
 #[derive(Debug)]
 pub(crate) enum WriteKind {
-    /// The stream's current part as its last row (complete, or interrupted with a reason).
-    /// `caller`: the row's id is this caller id (not derived from the stream).
+    /// The current part as the stream's last row: complete, or interrupted with `reason`.
+    /// `caller`: the row's id is this caller id rather than the derived one.
     Last {
         reason: Option<InterruptReason>,
         caller: Option<String>,
     },
-    /// The stream's current part as a `partial` row; the stream goes on.
+    /// The current part as a `partial` row; the stream goes on.
     Part,
-    /// A chunk row (`all_chunks`); the chunk joins the stream when it is stored. `created`:
-    /// this chunk started the stream.
+    /// A chunk row (`all_chunks`): the chunk joins the stream once stored. `created`: the
+    /// chunk started the stream.
     ChunkRow { created: bool },
     /// An overflow row; `created`: this call created the overflow entry.
     Overflow { created: bool },
@@ -110,8 +123,7 @@ pub(crate) enum WriteKind {
     Direct,
 }
 
-/// One store write the shell performs outside the lock, then hands back to
-/// [`Machine::settle`] with its result. Counted in flight until then.
+/// One store write, handed back to [`Machine::settle`] with its result; in flight until then.
 #[derive(Debug)]
 pub(crate) struct Write {
     pub(crate) key: String,
@@ -128,8 +140,7 @@ impl Write {
         }
     }
 
-    /// A write whose `Ok` runs in the caller's task and ends the call (its chunk is accepted
-    /// only when the caller gets `Ok`); others run in their own task.
+    /// Performed in the caller's task: its chunk or message counts only if the caller gets `Ok`.
     pub(crate) fn in_caller(&self) -> bool {
         matches!(
             self.kind,
@@ -141,18 +152,17 @@ impl Write {
 /// The next step of a chunk.
 #[derive(Debug)]
 pub(crate) enum ChunkStep {
-    /// The chunk is accepted.
+    /// Accepted.
     Done,
-    /// A write of this key is in flight: call again when it ends.
+    /// A write of this key is in flight: call again when it settles.
     Wait,
-    /// The stream needs the caller's template prepared (outside the lock): call again with it.
+    /// Prepare the caller's template (outside the lock) and call again with it.
     NeedTemplate,
-    /// Perform this write, then call again (a part to make room in the buffer, or an expired
-    /// stream to make room for a new one).
+    /// Perform this write (a part, or an expired stream making room), then call again.
     Before(Write),
-    /// Perform this write: its result is the call's (a chunk row or an overflow row).
+    /// Perform this write (a chunk row or an overflow row): its result is the call's.
     Last(Write),
-    /// Refused: the buffers are full or the chunk is too large.
+    /// Refused: `limit` (its value) reached.
     Reject(&'static str, u64),
     Fail(StorageError),
 }
@@ -162,9 +172,9 @@ pub(crate) enum ChunkStep {
 pub(crate) enum FinishStep {
     Wait,
     Write(Write),
-    /// Nothing is buffered for the key (and no message to store as it is).
+    /// Nothing buffered for the key, and no message to store as it is.
     Nothing,
-    /// Everything the stream accepted is in stored parts: the last part's receipt.
+    /// Everything accepted is in stored parts: the last part's receipt.
     StoredInParts(StoreReceipt),
     /// The completion template failed its check and there is content to write with it.
     BadTemplate,
@@ -174,12 +184,11 @@ pub(crate) enum FinishStep {
 /// How a stream ends.
 #[derive(Clone, Copy)]
 pub(crate) enum End<'t> {
-    /// `on_stream_complete`; `valid` is the outcome of the template's check.
+    /// `on_stream_complete`; `valid`: the template passed its check.
     Complete {
         template: &'t ChatAppMessage,
         valid: bool,
     },
-    /// Stored as interrupted.
     Interrupt(InterruptReason),
 }
 
@@ -195,21 +204,23 @@ pub(crate) struct Machine {
     chunks: u64,
     in_flight: usize,
     closed: bool,
-    /// The counters of [`StreamMetrics`] (its gauges are filled in by [`Machine::metrics`]).
+    /// The counters of [`StreamMetrics`]; [`Machine::metrics`] adds the gauges.
     counters: StreamMetrics,
 }
 
 impl Machine {
     pub(crate) fn new(config: StreamConfig) -> Self {
+        let (streams, overflows, counters) =
+            (HashMap::new(), HashMap::new(), StreamMetrics::default());
         Self {
             config,
-            streams: HashMap::new(),
-            overflows: HashMap::new(),
+            streams,
+            overflows,
             bytes: 0,
             chunks: 0,
             in_flight: 0,
             closed: false,
-            counters: StreamMetrics::default(),
+            counters,
         }
     }
 
@@ -228,12 +239,16 @@ impl Machine {
 
     fn write(&mut self, key: &str, msg: ChatAppMessage, kind: WriteKind) -> Write {
         self.in_flight += 1;
-        let (key, msg) = (key.to_owned(), Box::new(msg));
-        Write { key, msg, kind }
+        Write {
+            key: key.to_owned(),
+            msg: Box::new(msg),
+            kind,
+        }
     }
 
-    /// Input: `chunk` for stream `key`. `has_template`: the caller gave a template, which
-    /// `prepared` holds once [`ChunkStep::NeedTemplate`] was answered.
+    /// Input: `chunk` for stream `key`. `has_template`: the caller gave one; `prepared` holds it
+    /// once [`ChunkStep::NeedTemplate`] was answered. `may_evict`: an expired stream may be
+    /// stored to make room (false after such a write failed).
     pub(crate) fn chunk(
         &mut self,
         key: &str,
@@ -243,22 +258,19 @@ impl Machine {
         may_evict: bool,
         now: Instant,
     ) -> ChunkStep {
-        let cfg = &self.config;
+        let max = self.config.max_buffer_bytes;
         if self.closed {
             return ChunkStep::Fail(StorageError::Closed);
         }
-        if chunk.len() > cfg.max_buffer_bytes {
+        if chunk.len() > max {
             self.counters.rejected += 1;
-            return ChunkStep::Reject("max_buffer_bytes", cfg.max_buffer_bytes as u64);
+            return ChunkStep::Reject("max_buffer_bytes", max as u64);
         }
-        let row = cfg.storage_policy == StoragePolicy::AllChunks && !chunk.is_empty();
-        let max_buffer_bytes = cfg.max_buffer_bytes;
+        let row = self.config.storage_policy == StoragePolicy::AllChunks && !chunk.is_empty();
         if let Some(s) = self.streams.get_mut(key) {
             if s.busy {
                 return ChunkStep::Wait;
             }
-            // A stream is alive while its caller sends chunks, accepted or not: a chunk whose
-            // write failed is retried into the same stream, not into a new one after expiry.
             s.last_update = now;
             if has_template && s.template.is_none() {
                 match prepared.take() {
@@ -266,14 +278,11 @@ impl Machine {
                     None => return ChunkStep::NeedTemplate,
                 }
             }
-            if !s.content.is_empty()
-                && (s.pin != Pin::Free || s.content.len() + chunk.len() > max_buffer_bytes)
+            if !s.content.is_empty() && (s.pin != Pin::Free || s.content.len() + chunk.len() > max)
             {
                 s.busy = true;
-                let content = mem::take(&mut s.content);
-                let msg =
-                    s.rows(key)
-                        .part(s.parts.saturating_add(1), s.part_id(), content, s.chunks);
+                let (part, content) = (s.parts.saturating_add(1), mem::take(&mut s.content));
+                let msg = s.rows(key).part(part, s.part_id(), content, s.chunks);
                 return ChunkStep::Before(self.write(key, msg, WriteKind::Part));
             }
             if row {
@@ -293,6 +302,7 @@ impl Machine {
         if has_template && prepared.is_none() {
             return ChunkStep::NeedTemplate;
         }
+        let template = prepared.as_deref();
         if let Some(o) = self.overflows.get_mut(key) {
             if o.busy {
                 return ChunkStep::Wait;
@@ -303,23 +313,16 @@ impl Machine {
                 return ChunkStep::Done;
             }
             let fresh = now.saturating_duration_since(o.since) <= self.config.timeout;
-            if fresh && o.row == record::overflow_id(&o.stream_id, key, prepared.as_deref(), chunk)
-            {
+            if fresh && o.row == record::overflow_id(&o.stream_id, key, template, chunk) {
                 // The retry of this chunk: the same row, whatever the capacity now.
-                o.busy = true;
-                o.since = now;
-                tracing::info!(
-                    stream_key = %key,
-                    id = %o.row,
-                    chunk_bytes = chunk.len(),
-                    "retried chunk: writing its overflow row again under the same id"
-                );
-                let rows = Rows {
+                (o.busy, o.since) = (true, now);
+                tracing::info!(stream_key = %key, id = %o.row, "retried chunk: writing its overflow row again");
+                let msg = Rows {
                     key,
                     stream_id: o.stream_id,
-                    template: prepared.as_deref(),
-                };
-                let msg = rows.overflow(&o.row, chunk, o.limit);
+                    template,
+                }
+                .overflow(&o.row, chunk, o.limit);
                 return ChunkStep::Last(self.write(
                     key,
                     msg,
@@ -342,27 +345,24 @@ impl Machine {
         now: Instant,
     ) -> ChunkStep {
         let (max_buffers, max_total) = (self.config.max_buffers, self.config.max_total_bytes);
-        let policy = self.config.overflow;
         loop {
-            let full = if self.streams.len() >= max_buffers {
-                Some(("max_buffers", max_buffers as u64))
+            let (limit, value) = if self.streams.len() >= max_buffers {
+                ("max_buffers", max_buffers)
             } else if self.bytes + chunk.len() > max_total {
-                Some(("max_total_bytes", max_total as u64))
+                ("max_total_bytes", max_total)
             } else {
-                None
+                break;
             };
-            let Some((limit, value)) = full else { break };
             if may_evict && let Some(victim) = self.oldest_expired(now) {
                 match self.take(&victim, InterruptReason::Expired) {
                     Some(write) => return ChunkStep::Before(write),
-                    // The victim held no content and was forgotten: look again.
-                    None => continue,
+                    None => continue, // it held no content and was forgotten
                 }
             }
-            return match policy {
+            return match self.config.overflow {
                 OverflowPolicy::Reject => {
                     self.counters.rejected += 1;
-                    ChunkStep::Reject(limit, value)
+                    ChunkStep::Reject(limit, value as u64)
                 }
                 OverflowPolicy::DirectStore if chunk.is_empty() => {
                     self.counters.chunks_accepted += 1;
@@ -381,18 +381,7 @@ impl Machine {
                 }
             };
         }
-        let mut s = Stream {
-            id: Uuid::now_v7(),
-            template: prepared.take(),
-            content: String::new(),
-            chunks: 0,
-            numbered: 0,
-            parts: 0,
-            pin: Pin::Free,
-            last_part: None,
-            last_update: now,
-            busy: false,
-        };
+        let mut s = Stream::new(prepared.take(), now);
         if self.config.storage_policy == StoragePolicy::AllChunks && !chunk.is_empty() {
             s.busy = true;
             let msg = s.rows(key).chunk(1, chunk);
@@ -406,8 +395,8 @@ impl Machine {
         ChunkStep::Done
     }
 
-    /// A new overflow entry for `key` and the write of its row. Beyond `max_buffers`
-    /// entries, the oldest idle one is forgotten (with a warning).
+    /// A new overflow entry for `key` and its row's write. Beyond `max_buffers` entries the
+    /// oldest idle one is forgotten, with a warning.
     fn overflow(
         &mut self,
         key: &str,
@@ -417,13 +406,8 @@ impl Machine {
         now: Instant,
     ) -> ChunkStep {
         if self.overflows.len() >= self.config.max_buffers {
-            let oldest = self
-                .overflows
-                .iter()
-                .filter(|(_, o)| !o.busy)
-                .min_by_key(|(_, o)| o.since)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
+            let idle = self.overflows.iter().filter(|(_, o)| !o.busy);
+            if let Some(oldest) = idle.min_by_key(|(_, o)| o.since).map(|(k, _)| k.clone()) {
                 self.overflows.remove(&oldest);
                 tracing::warn!(
                     stream_key = %oldest,
@@ -440,14 +424,14 @@ impl Machine {
             template,
         }
         .overflow(&row, chunk, limit);
-        let o = Overflow {
+        let entry = Overflow {
             stream_id,
             row,
             limit,
             since: now,
             busy: true,
         };
-        self.overflows.insert(key.to_owned(), o);
+        self.overflows.insert(key.to_owned(), entry);
         ChunkStep::Last(self.write(key, msg, WriteKind::Overflow { created: true }))
     }
 
@@ -474,10 +458,8 @@ impl Machine {
             let last_part = s.last_part.take();
             self.forget(key);
             return match last_part {
-                Some(part) if part.outcome == StoreOutcome::Filtered => {
-                    FinishStep::StoredInParts(part)
-                }
-                Some(part) => FinishStep::StoredInParts(StoreReceipt::already_stored(part.id)),
+                Some(p) if p.outcome == StoreOutcome::Filtered => FinishStep::StoredInParts(p),
+                Some(p) => FinishStep::StoredInParts(StoreReceipt::already_stored(p.id)),
                 None => self.direct(key, end),
             };
         }
@@ -500,8 +482,8 @@ impl Machine {
         }
     }
 
-    /// The write of idle stream `key`'s content as its last row. The row's id is the
-    /// pinned one, else the caller's, else part `N`'s derived id.
+    /// The write of idle stream `key`'s current part as its last row, under the pinned id, else
+    /// the caller's, else the derived one.
     fn last(
         &mut self,
         key: &str,
@@ -510,13 +492,13 @@ impl Machine {
     ) -> Option<Write> {
         let s = self.streams.get_mut(key)?;
         s.busy = true;
-        let caller_id = caller.map(|t| t.id.as_str()).filter(|id| !id.is_empty());
-        let (id, caller_row) = match (&s.pin, caller_id) {
+        let theirs = caller.map(|t| t.id.as_str()).filter(|id| !id.is_empty());
+        let (id, caller_id) = match (&s.pin, theirs) {
             (Pin::Caller(id), _) => (id.clone(), Some(id.clone())),
             (Pin::Free, Some(id)) => (id.to_owned(), Some(id.to_owned())),
             _ => (s.part_id(), None),
         };
-        if let Some(theirs) = caller_id.filter(|c| *c != id) {
+        if let Some(theirs) = theirs.filter(|t| *t != id) {
             tracing::warn!(
                 stream_key = %key,
                 template_id = %theirs,
@@ -535,17 +517,14 @@ impl Machine {
             msg,
             WriteKind::Last {
                 reason,
-                caller: caller_row,
+                caller: caller_id,
             },
         ))
     }
 
     /// Takes idle stream `key` for an interrupted write; one without content is forgotten.
     fn take(&mut self, key: &str, reason: InterruptReason) -> Option<Write> {
-        let s = self.streams.get(key)?;
-        if s.busy {
-            return None;
-        }
+        let s = self.streams.get(key).filter(|s| !s.busy)?;
         if s.content.is_empty() {
             self.forget(key);
             return None;
@@ -561,26 +540,26 @@ impl Machine {
     }
 
     fn oldest_expired(&self, now: Instant) -> Option<String> {
-        self.streams
-            .iter()
-            .filter(|(_, s)| {
-                !s.busy && now.saturating_duration_since(s.last_update) > self.config.timeout
-            })
+        let timeout = self.config.timeout;
+        let idle = self.streams.iter().filter(|(_, s)| !s.busy);
+        idle.filter(|(_, s)| now.saturating_duration_since(s.last_update) > timeout)
             .min_by_key(|(_, s)| s.last_update)
             .map(|(k, _)| k.clone())
     }
 
-    /// Input: expiry at `now`. The writes of every idle stream older than `timeout`; stale
+    /// Input: expiry at `now`: the writes of every idle stream older than `timeout`; stale
     /// overflow entries are forgotten.
     pub(crate) fn expire(&mut self, now: Instant) -> Vec<Write> {
         let timeout = self.config.timeout;
         self.overflows
             .retain(|_, o| o.busy || now.saturating_duration_since(o.since) <= timeout);
-        let old = |s: &Stream| now.saturating_duration_since(s.last_update) > timeout;
-        self.take_where(old, InterruptReason::Expired)
+        self.take_where(
+            |s| now.saturating_duration_since(s.last_update) > timeout,
+            InterruptReason::Expired,
+        )
     }
 
-    /// Input: close. Later inputs fail with `Closed`; returns true the first time.
+    /// Input: close. Later inputs fail with `Closed`; true the first time.
     pub(crate) fn close(&mut self) -> bool {
         self.overflows.retain(|_, o| o.busy);
         !mem::replace(&mut self.closed, true)
@@ -596,12 +575,8 @@ impl Machine {
         pick: impl Fn(&Stream) -> bool,
         reason: InterruptReason,
     ) -> Vec<Write> {
-        let keys: Vec<String> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| pick(s))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let picked = self.streams.iter().filter(|(_, s)| pick(s));
+        let keys: Vec<String> = picked.map(|(k, _)| k.clone()).collect();
         keys.iter().filter_map(|k| self.take(k, reason)).collect()
     }
 
@@ -628,13 +603,11 @@ impl Machine {
                 if r.outcome == StoreOutcome::AlreadyStored
                     && caller_id.is_some_and(|id| !pinned(id)) =>
             {
-                Err(StorageError::invalid_message(
-                    "id",
-                    format!(
-                        "{:?} is already stored; a stream's message needs a new id (nothing was stored)",
-                        r.id
-                    ),
-                ))
+                let reason = format!(
+                    "{:?} is already stored; a stream's message needs a new id (nothing was stored)",
+                    r.id
+                );
+                Err(StorageError::invalid_message("id", reason))
             }
             other => other,
         };
@@ -642,7 +615,7 @@ impl Machine {
         match &result {
             Err(e) => {
                 self.counters.write_failures += 1;
-                tracing::warn!(stream_key = %key, error = %e, "stream write failed; the buffered content is kept");
+                tracing::warn!(stream_key = %key, error = %e, "stream write failed; its content is kept");
             }
             Ok(_) if filtered => {
                 self.counters.filtered += 1;
@@ -656,81 +629,59 @@ impl Machine {
             }
             Ok(_) => {}
         }
-        let stored = result.as_ref().ok().filter(|_| !filtered);
+        // A failed write that created an entry (a stream, an overflow entry), did not land and
+        // will not be retried (not transient) leaves nothing to continue: the entry goes.
+        let for_good = result
+            .as_ref()
+            .err()
+            .is_some_and(|e| !e.may_have_landed() && !e.is_transient());
+        let (ok, counted) = (result.is_ok(), u64::from(result.is_ok() && !filtered));
+        let c = &mut self.counters;
         match kind {
-            WriteKind::Direct => self.counters.completed += u64::from(stored.is_some()),
+            WriteKind::Direct => c.completed += counted,
             WriteKind::Overflow { created } => {
-                self.settle_overflow(&key, &msg.id, created, &result, filtered);
+                c.chunks_accepted += u64::from(ok);
+                c.overflowed += counted;
+                let ours = self
+                    .overflows
+                    .get_mut(&key)
+                    .filter(|o| o.row.to_string() == msg.id);
+                if let Some(o) = ours {
+                    o.busy = false;
+                    if ok || (created && for_good) {
+                        self.overflows.remove(&key);
+                    }
+                }
             }
             WriteKind::ChunkRow { created } => {
-                self.settle_chunk_row(&key, &msg.content, created, &result, filtered);
+                self.bytes = self.bytes.saturating_sub(msg.content.len());
+                let Some(s) = self.streams.get_mut(&key) else {
+                    return result;
+                };
+                s.busy = false;
+                if ok {
+                    append(
+                        s,
+                        &mut self.bytes,
+                        &mut self.chunks,
+                        &msg.content,
+                        Instant::now(),
+                    );
+                    (c.chunks_accepted, c.chunk_rows) =
+                        (c.chunks_accepted + 1, c.chunk_rows + counted);
+                } else if created && for_good {
+                    self.streams.remove(&key);
+                }
+                // Otherwise kept, failed: the retry reuses its id and position, hence the row's id.
             }
-            kind => self.settle_content(&key, msg.content, kind, &result, filtered),
+            kind => self.settle_part(&key, msg.content, kind, &result, filtered),
         }
         result
     }
 
-    fn settle_overflow(
-        &mut self,
-        key: &str,
-        id: &str,
-        created: bool,
-        result: &Result<StoreReceipt>,
-        filtered: bool,
-    ) {
-        let Some(o) = self
-            .overflows
-            .get_mut(key)
-            .filter(|o| o.row.to_string() == id)
-        else {
-            // Forgotten meanwhile (the key moved on, the store closed).
-            return self.count_overflow(result, filtered);
-        };
-        o.busy = false;
-        match result {
-            Err(e) if !created || !settled_for_good(e) => {}
-            // Stored, or it did not land and will not be retried.
-            _ => drop(self.overflows.remove(key)),
-        }
-        self.count_overflow(result, filtered);
-    }
-
-    fn count_overflow(&mut self, result: &Result<StoreReceipt>, filtered: bool) {
-        if result.is_ok() {
-            self.counters.chunks_accepted += 1;
-            self.counters.overflowed += u64::from(!filtered);
-        }
-    }
-
-    fn settle_chunk_row(
-        &mut self,
-        key: &str,
-        chunk: &str,
-        created: bool,
-        result: &Result<StoreReceipt>,
-        filtered: bool,
-    ) {
-        self.bytes = self.bytes.saturating_sub(chunk.len());
-        let Some(s) = self.streams.get_mut(key) else {
-            return;
-        };
-        s.busy = false;
-        match result {
-            Ok(_) => {
-                append(s, &mut self.bytes, &mut self.chunks, chunk, Instant::now());
-                self.counters.chunks_accepted += 1;
-                self.counters.chunk_rows += u64::from(!filtered);
-            }
-            // A stream this chunk started, whose row did not land and will not be retried.
-            Err(e) if created && settled_for_good(e) => drop(self.streams.remove(key)),
-            // Kept: the retry reuses its id and position, hence the row's id.
-            Err(_) => {}
-        }
-    }
-
-    /// A part or last row: on success the part is stored (the stream ends after its last
-    /// row); on failure the content goes back, pinned to the id it was written under.
-    fn settle_content(
+    /// A part or last row: stored, the part is done (the stream too, after its last row);
+    /// failed, the content goes back, pinned to the id it was written under.
+    fn settle_part(
         &mut self,
         key: &str,
         content: String,
@@ -766,11 +717,9 @@ impl Machine {
             }
         };
         self.bytes = self.bytes.saturating_sub(content.len());
-        self.chunks = self.chunks.saturating_sub(s.chunks);
-        s.chunks = 0;
-        s.pin = Pin::Free;
-        s.parts = s.parts.saturating_add(1);
-        s.last_part = Some(receipt.clone());
+        self.chunks = self.chunks.saturating_sub(mem::take(&mut s.chunks));
+        (s.pin, s.parts, s.last_part) =
+            (Pin::Free, s.parts.saturating_add(1), Some(receipt.clone()));
         let c = &mut self.counters;
         match kind {
             _ if filtered => {}
@@ -802,13 +751,6 @@ impl Machine {
             ..c.clone()
         }
     }
-}
-
-/// True when a failed write neither may have landed nor is worth repeating: the entry it
-/// created (a stream, an overflow entry) can be forgotten. A transient error keeps it for the
-/// caller's retry, which then continues it.
-fn settled_for_good(e: &StorageError) -> bool {
-    !e.may_have_landed() && !e.is_transient()
 }
 
 fn append(s: &mut Stream, bytes: &mut usize, chunks: &mut u64, chunk: &str, now: Instant) {
