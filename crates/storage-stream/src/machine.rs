@@ -162,8 +162,6 @@ pub(crate) enum ChunkStep {
     Before(Write),
     /// Perform this write (a chunk row or an overflow row): its result is the call's.
     Last(Write),
-    /// Refused: `limit` (its value) reached.
-    Reject(&'static str, u64),
     Fail(StorageError),
 }
 
@@ -172,7 +170,7 @@ pub(crate) enum ChunkStep {
 pub(crate) enum FinishStep {
     Wait,
     Write(Write),
-    /// Nothing buffered for the key, and no message to store as it is.
+    /// Nothing buffered for the key (an abort).
     Nothing,
     /// Everything accepted is in stored parts: the last part's receipt.
     StoredInParts(StoreReceipt),
@@ -263,8 +261,7 @@ impl Machine {
             return ChunkStep::Fail(StorageError::Closed);
         }
         if chunk.len() > max {
-            self.counters.rejected += 1;
-            return ChunkStep::Reject("max_buffer_bytes", max as u64);
+            return self.reject(key, chunk, "max_buffer_bytes", max);
         }
         let row = self.config.storage_policy == StoragePolicy::AllChunks && !chunk.is_empty();
         if let Some(s) = self.streams.get_mut(key) {
@@ -360,10 +357,7 @@ impl Machine {
                 }
             }
             return match self.config.overflow {
-                OverflowPolicy::Reject => {
-                    self.counters.rejected += 1;
-                    ChunkStep::Reject(limit, value as u64)
-                }
+                OverflowPolicy::Reject => self.reject(key, chunk, limit, value),
                 OverflowPolicy::DirectStore if chunk.is_empty() => {
                     self.counters.chunks_accepted += 1;
                     ChunkStep::Done
@@ -393,6 +387,21 @@ impl Machine {
         self.counters.chunks_accepted += 1;
         self.streams.insert(key.to_owned(), s);
         ChunkStep::Done
+    }
+
+    /// Refuses `chunk`: `limit` (of `value`) reached.
+    fn reject(&mut self, key: &str, chunk: &str, limit: &'static str, value: usize) -> ChunkStep {
+        self.counters.rejected += 1;
+        tracing::warn!(
+            stream_key = %key,
+            limit,
+            limit_value = value,
+            policy = OverflowPolicy::Reject.as_str(),
+            chunk_bytes = chunk.len(),
+            "stream chunk rejected: capacity exceeded"
+        );
+        let resource = format!("stream buffers ({limit})");
+        ChunkStep::Fail(StorageError::capacity_exceeded(resource, value as u64))
     }
 
     /// A new overflow entry for `key` and its row's write. Beyond `max_buffers` entries the
@@ -471,14 +480,22 @@ impl Machine {
         write.map_or(FinishStep::Nothing, FinishStep::Write)
     }
 
-    /// Nothing buffered: a completion template with content is stored as it is.
+    /// Nothing buffered: a completion template with content is stored as it is; one without
+    /// content is refused (never an empty row).
     fn direct(&mut self, key: &str, end: End<'_>) -> FinishStep {
         match end {
             End::Complete { template, .. } if !template.content.is_empty() => {
-                let msg = record::live_message(template).into_owned();
+                let msg = record::live_message(template);
                 FinishStep::Write(self.write(key, msg, WriteKind::Direct))
             }
-            _ => FinishStep::Nothing,
+            End::Complete { .. } => FinishStep::Fail(StorageError::invalid_message(
+                "content",
+                format!(
+                    "no chunks are buffered for stream key {key:?} and the template has no \
+                     content; nothing was stored"
+                ),
+            )),
+            End::Interrupt(_) => FinishStep::Nothing,
         }
     }
 

@@ -2,8 +2,6 @@
 //! stream's template, and their ids — all derived from the stream's identity (`UUIDv5`), so that
 //! any retry of a row is the same write.
 
-use std::borrow::Cow;
-
 use hotplex_storage_core::{
     ChatAppMessage, MessageType, Result, StorageError, ValidationLimits, validate_message_with,
 };
@@ -197,18 +195,10 @@ pub(crate) fn make_live(msg: &mut ChatAppMessage) {
 }
 
 /// `template` as the message a completion without buffered chunks stores: as it is, but live.
-pub(crate) fn live_message(template: &ChatAppMessage) -> Cow<'_, ChatAppMessage> {
-    if template.deleted
-        || template.deleted_at.is_some()
-        || template.updated_at.is_some()
-        || template.seq != 0
-    {
-        let mut msg = template.clone();
-        make_live(&mut msg);
-        Cow::Owned(msg)
-    } else {
-        Cow::Borrowed(template)
-    }
+pub(crate) fn live_message(template: &ChatAppMessage) -> ChatAppMessage {
+    let mut msg = template.clone();
+    make_live(&mut msg);
+    msg
 }
 
 /// The id of content part `part` (1-based) of stream `stream_id`: the same however the stream

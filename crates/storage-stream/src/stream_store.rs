@@ -2,7 +2,6 @@
 //! [`Machine`] under its lock what to do and hands the resulting writes to the
 //! [`runner`](crate::runner).
 
-use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,13 +13,7 @@ use tokio::time::Instant;
 use crate::machine::{ChunkStep, End, FinishStep, Machine};
 use crate::record::{self, InterruptReason};
 use crate::runner::{self, Shared, Ticket};
-use crate::{OverflowPolicy, StreamConfig, StreamMetrics};
-
-enum Flusher {
-    NotStarted,
-    Running(JoinHandle<()>),
-    Stopped,
-}
+use crate::{StreamConfig, StreamMetrics};
 
 /// Buffers the chunks of LLM token streams per key and stores each stream as one message
 /// through an inner [`WriteOnlyStore`] (usually a [`RetryStore`](crate::RetryStore)).
@@ -32,7 +25,8 @@ enum Flusher {
 /// buffered chunks logs an error, and those chunks are lost with the process.
 pub struct StreamMessageStore {
     shared: Arc<Shared>,
-    flusher: Mutex<Flusher>,
+    /// The background flusher: started once (`flusher_started`), aborted by `close`.
+    flusher: Mutex<Option<JoinHandle<()>>>,
     flusher_started: AtomicBool,
 }
 
@@ -56,7 +50,7 @@ impl StreamMessageStore {
                 config,
                 changed: Notify::new(),
             }),
-            flusher: Mutex::new(Flusher::NotStarted),
+            flusher: Mutex::new(None),
             flusher_started: AtomicBool::new(false),
         };
         this.ensure_flusher();
@@ -74,7 +68,7 @@ impl StreamMessageStore {
     ///
     /// `Ok` means the chunk will be stored exactly once, in order. Errors: `Closed`;
     /// `InvalidMessage` for a bad key or a chunk with NUL; `CapacityExceeded` for a chunk over
-    /// `max_buffer_bytes` or full buffers under [`OverflowPolicy::Reject`]; the store's error
+    /// `max_buffer_bytes` or full buffers under [`OverflowPolicy::Reject`](crate::OverflowPolicy::Reject); the store's error
     /// when a write the chunk needed failed (the chunk is then not accepted).
     pub async fn on_stream_chunk(&self, key: &str, chunk: &str) -> Result<()> {
         self.push_chunk(key, chunk, None).await
@@ -124,16 +118,7 @@ impl StreamMessageStore {
                         return Err(e);
                     }
                 }
-                FinishStep::Nothing => {
-                    return Err(StorageError::invalid_message(
-                        "content",
-                        format!(
-                            "no chunks are buffered for stream key {key:?} and the template \
-                             has no content; nothing was stored"
-                        ),
-                    ));
-                }
-                FinishStep::Wait => {}
+                FinishStep::Nothing | FinishStep::Wait => {}
             }
         }
     }
@@ -263,21 +248,21 @@ impl StreamMessageStore {
             return;
         };
         let mut flusher = self.flusher.lock().unwrap_or_else(PoisonError::into_inner);
-        if matches!(*flusher, Flusher::NotStarted) {
+        // Checked again under the lock: `close` may have stopped it meanwhile.
+        if !self.flusher_started.swap(true, Ordering::AcqRel) {
             let weak = Arc::downgrade(&self.shared);
             let interval = self.shared.config.flush_interval;
-            *flusher = Flusher::Running(handle.spawn(runner::run_flusher(weak, interval)));
+            *flusher = Some(handle.spawn(runner::run_flusher(weak, interval)));
         }
-        self.flusher_started.store(true, Ordering::Release);
     }
 
     fn stop_flusher(&self) {
         let mut flusher = self.flusher.lock().unwrap_or_else(PoisonError::into_inner);
+        self.flusher_started.store(true, Ordering::Release);
         // Aborting is safe at any await point: the flusher's writes run in their own tasks.
-        if let Flusher::Running(handle) = mem::replace(&mut *flusher, Flusher::Stopped) {
+        if let Some(handle) = flusher.take() {
             handle.abort();
         }
-        self.flusher_started.store(true, Ordering::Release);
     }
 
     async fn push_chunk(
@@ -346,20 +331,6 @@ impl StreamMessageStore {
                         .wait()
                         .await
                         .map(|_| ());
-                }
-                ChunkStep::Reject(limit, value) => {
-                    tracing::warn!(
-                        stream_key = %key,
-                        limit,
-                        limit_value = value,
-                        policy = OverflowPolicy::Reject.as_str(),
-                        chunk_bytes = chunk.len(),
-                        "stream chunk rejected: capacity exceeded"
-                    );
-                    return Err(StorageError::capacity_exceeded(
-                        format!("stream buffers ({limit})"),
-                        value,
-                    ));
                 }
                 ChunkStep::Fail(e) => return Err(e),
             }
