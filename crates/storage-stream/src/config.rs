@@ -22,38 +22,6 @@ pub enum StoragePolicy {
     AllChunks,
 }
 
-impl StoragePolicy {
-    /// The configuration name: `complete_only` or `all_chunks`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CompleteOnly => "complete_only",
-            Self::AllChunks => "all_chunks",
-        }
-    }
-}
-
-impl fmt::Display for StoragePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for StoragePolicy {
-    type Err = StorageError;
-
-    /// Parses `complete_only` or `all_chunks` (case-insensitive, `-` accepted for `_`).
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "complete_only" => Ok(Self::CompleteOnly),
-            "all_chunks" => Ok(Self::AllChunks),
-            _ => Err(StorageError::invalid_config(
-                "streaming.storage_policy",
-                format!("{s:?} is not one of complete_only, all_chunks"),
-            )),
-        }
-    }
-}
-
 /// What happens to the first chunk of a new stream when the buffers are full
 /// (`max_buffers` streams, or `max_total_bytes` bytes) and no expired buffer can be flushed
 /// to make room.
@@ -68,37 +36,53 @@ pub enum OverflowPolicy {
     DirectStore,
 }
 
-impl OverflowPolicy {
-    /// The configuration name: `reject` or `direct_store`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reject => "reject",
-            Self::DirectStore => "direct_store",
+/// `as_str`, `Display` and `FromStr` of a policy from its configuration names; parsing is
+/// case-insensitive and accepts `-` for `_`, and a wrong name is `InvalidConfig` on `$key`.
+macro_rules! policy_names {
+    ($ty:ident, $key:literal, $($variant:ident = $name:literal),+) => {
+        impl $ty {
+            #[doc = concat!("The configuration name:", $(" `", $name, "`"),+, ".")]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
         }
-    }
-}
 
-impl fmt::Display for OverflowPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OverflowPolicy {
-    type Err = StorageError;
-
-    /// Parses `reject` or `direct_store` (case-insensitive, `-` accepted for `_`).
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "reject" => Ok(Self::Reject),
-            "direct_store" => Ok(Self::DirectStore),
-            _ => Err(StorageError::invalid_config(
-                "streaming.overflow",
-                format!("{s:?} is not one of reject, direct_store"),
-            )),
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
         }
-    }
+
+        impl FromStr for $ty {
+            type Err = StorageError;
+
+            fn from_str(s: &str) -> Result<Self> {
+                match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(StorageError::invalid_config(
+                        $key,
+                        format!("{s:?} is not one of {}", [$($name),+].join(", ")),
+                    )),
+                }
+            }
+        }
+    };
 }
+
+policy_names!(
+    StoragePolicy,
+    "streaming.storage_policy",
+    CompleteOnly = "complete_only",
+    AllChunks = "all_chunks"
+);
+policy_names!(
+    OverflowPolicy,
+    "streaming.overflow",
+    Reject = "reject",
+    DirectStore = "direct_store"
+);
 
 /// Limits and policies of a [`StreamMessageStore`](crate::StreamMessageStore).
 ///

@@ -32,19 +32,12 @@
 //!
 //! # Guarantees
 //!
-//! The full list is the "Streaming" table of `docs/semantics.md`. In short: every chunk
-//! accepted with `Ok` is stored exactly once, in order — in the completed message or in rows
-//! marked `stream_status = "interrupted"` (expired, aborted, closed, overflow) — unless the
-//! inner store's strategy answers `Filtered`. Every row a stream writes has an id derived from
-//! the stream's identity (`UUIDv5`), so a retry of any write is `AlreadyStored`, never a second
-//! row. Capacity is checked only when a stream starts. No store call runs under the buffer
-//! lock. `close()` stores everything and waits. Rows carry the session fields of the stream's
-//! template and the metadata keys in [`keys`].
-//!
-//! [`RetryStore`] retries only transient errors, assigns `id` and `created_at` once before the
-//! first attempt, and keeps the fact that an attempt may have landed
-//! ([`StorageError::may_have_landed`](hotplex_storage_core::StorageError::may_have_landed))
-//! when a later attempt fails differently.
+//! The "Streaming" tables of `docs/semantics.md` state them all. In short: every chunk accepted
+//! with `Ok` is stored exactly once, in order (unless the inner store's strategy answers
+//! `Filtered`); every row has an id derived from its stream (`UUIDv5`), so a retry of any write
+//! is `AlreadyStored`, never a second row; no store call runs under the buffer lock.
+//! [`RetryStore`] retries transient errors only, with one identity for all attempts, and keeps
+//! [`may_have_landed`](hotplex_storage_core::StorageError::may_have_landed) across attempts.
 
 mod config;
 mod machine;

@@ -57,23 +57,6 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(template: Option<Arc<ChatAppMessage>>, now: Instant) -> Self {
-        let (id, content) = (Uuid::now_v7(), String::new());
-        let (chunks, numbered, parts, pin, last_part) = (0, 0, 0, Pin::Free, None);
-        Self {
-            id,
-            template,
-            content,
-            chunks,
-            numbered,
-            parts,
-            pin,
-            last_part,
-            last_update: now,
-            busy: false,
-        }
-    }
-
     fn rows<'a>(&'a self, key: &'a str) -> Rows<'a> {
         Rows {
             key,
@@ -131,24 +114,6 @@ pub(crate) struct Write {
     pub(crate) kind: WriteKind,
 }
 
-impl Write {
-    /// The reason of an interrupted last row, if this writes one.
-    pub(crate) fn interrupt_reason(&self) -> Option<InterruptReason> {
-        match self.kind {
-            WriteKind::Last { reason, .. } => reason,
-            _ => None,
-        }
-    }
-
-    /// Performed in the caller's task: its chunk or message counts only if the caller gets `Ok`.
-    pub(crate) fn in_caller(&self) -> bool {
-        matches!(
-            self.kind,
-            WriteKind::ChunkRow { .. } | WriteKind::Overflow { .. } | WriteKind::Direct
-        )
-    }
-}
-
 /// The next step of a chunk.
 #[derive(Debug)]
 pub(crate) enum ChunkStep {
@@ -191,7 +156,7 @@ pub(crate) enum End<'t> {
 }
 
 /// The whole state of a stream store.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Machine {
     config: StreamConfig,
     streams: HashMap<String, Stream>,
@@ -208,31 +173,10 @@ pub(crate) struct Machine {
 
 impl Machine {
     pub(crate) fn new(config: StreamConfig) -> Self {
-        let (streams, overflows, counters) =
-            (HashMap::new(), HashMap::new(), StreamMetrics::default());
         Self {
             config,
-            streams,
-            overflows,
-            bytes: 0,
-            chunks: 0,
-            in_flight: 0,
-            closed: false,
-            counters,
+            ..Self::default()
         }
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight
-    }
-
-    /// Streams still buffered.
-    pub(crate) fn buffered(&self) -> usize {
-        self.streams.len()
     }
 
     fn write(&mut self, key: &str, msg: ChatAppMessage, kind: WriteKind) -> Write {
@@ -375,7 +319,18 @@ impl Machine {
                 }
             };
         }
-        let mut s = Stream::new(prepared.take(), now);
+        let mut s = Stream {
+            id: Uuid::now_v7(),
+            template: prepared.take(),
+            content: String::new(),
+            chunks: 0,
+            numbered: 0,
+            parts: 0,
+            pin: Pin::Free,
+            last_part: None,
+            last_update: now,
+            busy: false,
+        };
         if self.config.storage_policy == StoragePolicy::AllChunks && !chunk.is_empty() {
             s.busy = true;
             let msg = s.rows(key).chunk(1, chunk);

@@ -155,18 +155,9 @@ pub(crate) fn prepare_template(
     Ok(t)
 }
 
-/// Checks a completion template as the largest last row it could become.
-pub(crate) fn check_completion_template(
-    key: &str,
-    template: &ChatAppMessage,
-    limits: &ValidationLimits,
-) -> Result<()> {
-    check_largest_row(&with_defaults(key, template, None), limits)
-}
-
-/// `template` without content, live, with an empty session filled from `captured` (else the
-/// key) and an empty type as `final_response`.
-fn with_defaults(
+/// `template` as a row: without content, live, with an empty session filled from `captured`
+/// (else the key) and an empty type as `final_response`.
+pub(crate) fn with_defaults(
     key: &str,
     template: &ChatAppMessage,
     captured: Option<&ChatAppMessage>,

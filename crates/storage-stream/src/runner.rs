@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use hotplex_storage_core::{Result, StorageError, StoreOutcome, StoreReceipt, WriteOnlyStore};
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::StreamConfig;
-use crate::machine::{Machine, Write};
+use crate::machine::{Machine, Write, WriteKind};
 use crate::record;
 
 /// State shared by the store, its write tasks and its flusher.
@@ -34,6 +35,19 @@ impl Shared {
     /// recovered (the machine completes every update before anything can panic).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Machine> {
         self.machine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts `write` (see [`Ticket::start`]).
+    pub(crate) fn run(self: &Arc<Self>, write: Write) -> Started {
+        Ticket::new(self, write).start()
+    }
+
+    /// Runs `step` on the machine and returns, with its outcome, a notification of the next
+    /// settlement registered under the same lock: a step that says "wait" awaits it and misses
+    /// nothing.
+    pub(crate) fn decide<T>(&self, step: impl FnOnce(&mut Machine) -> T) -> (Notified<'_>, T) {
+        let mut machine = self.lock();
+        (self.changed.notified(), step(&mut machine))
     }
 }
 
@@ -53,7 +67,7 @@ pub(crate) enum Started {
 }
 
 impl Ticket {
-    pub(crate) fn new(shared: &Arc<Shared>, write: Write) -> Self {
+    fn new(shared: &Arc<Shared>, write: Write) -> Self {
         Self {
             shared: Arc::clone(shared),
             write: Some(write),
@@ -61,7 +75,14 @@ impl Ticket {
     }
 
     pub(crate) fn start(self) -> Started {
-        let in_caller = self.write.as_ref().is_none_or(Write::in_caller);
+        // In the caller's task: a chunk row, an overflow row or a direct completion, whose chunk
+        // or message counts only if the caller gets `Ok`.
+        let in_caller = self.write.as_ref().is_none_or(|w| {
+            matches!(
+                w.kind,
+                WriteKind::ChunkRow { .. } | WriteKind::Overflow { .. } | WriteKind::Direct
+            )
+        });
         match tokio::runtime::Handle::try_current() {
             Ok(handle) if !in_caller => Started::Task(handle.spawn(self.perform())),
             _ => Started::Here(self),
@@ -119,7 +140,11 @@ impl Started {
 /// content still lands.
 async fn store_row(store: &dyn WriteOnlyStore, write: &Write) -> Result<StoreReceipt> {
     let result = store.store_bot_response(&write.msg).await;
-    match (&result, write.interrupt_reason()) {
+    let reason = match write.kind {
+        WriteKind::Last { reason, .. } => reason,
+        _ => None,
+    };
+    match (&result, reason) {
         (Err(e @ StorageError::InvalidMessage { .. }), Some(reason)) => {
             tracing::warn!(
                 stream_key = %write.key,
@@ -144,14 +169,11 @@ pub(crate) fn start_all(
     take: impl FnOnce(&mut Machine) -> Vec<Write>,
 ) -> Vec<Started> {
     let writes = take(&mut shared.lock());
-    writes
-        .into_iter()
-        .map(|w| Ticket::new(shared, w).start())
-        .collect()
+    writes.into_iter().map(|w| shared.run(w)).collect()
 }
 
 pub(crate) async fn flush_expired(shared: &Arc<Shared>) -> Result<usize> {
-    if shared.lock().is_closed() {
+    if shared.lock().metrics().closed {
         return Err(StorageError::Closed);
     }
     let started = start_all(shared, |m| m.expire(Instant::now()));

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::machine::{ChunkStep, End, FinishStep, Machine};
 use crate::record::{self, InterruptReason};
-use crate::runner::{self, Shared, Ticket};
+use crate::runner::{self, Shared};
 use crate::{StreamConfig, StreamMetrics};
 
 /// Buffers the chunks of LLM token streams per key and stores each stream as one message
@@ -101,16 +101,16 @@ impl StreamMessageStore {
         self.check_open()?;
         record::validate_key(key)?;
         let limits = &self.shared.config.limits;
-        let mut bad = record::check_completion_template(key, template, limits).err();
+        // Refused only if there is content to write with it (an `InvalidMessage`).
+        let mut bad =
+            record::check_largest_row(&record::with_defaults(key, template, None), limits).err();
         loop {
             let end = End::Complete {
                 template,
                 valid: bad.is_none(),
             };
             match self.finish(key, end).await {
-                FinishStep::Write(write) => {
-                    return Ticket::new(&self.shared, write).start().wait().await;
-                }
+                FinishStep::Write(write) => return self.shared.run(write).wait().await,
                 FinishStep::StoredInParts(receipt) => return Ok(receipt),
                 FinishStep::Fail(e) => return Err(e),
                 FinishStep::BadTemplate => {
@@ -135,13 +135,7 @@ impl StreamMessageStore {
                 .finish(key, End::Interrupt(InterruptReason::Aborted))
                 .await
             {
-                FinishStep::Write(write) => {
-                    return Ticket::new(&self.shared, write)
-                        .start()
-                        .wait()
-                        .await
-                        .map(Some);
-                }
+                FinishStep::Write(write) => return self.shared.run(write).wait().await.map(Some),
                 FinishStep::StoredInParts(receipt) => return Ok(Some(receipt)),
                 FinishStep::Fail(e) => return Err(e),
                 FinishStep::Nothing | FinishStep::BadTemplate => return Ok(None),
@@ -153,14 +147,9 @@ impl StreamMessageStore {
     /// Asks the machine how to end `key`; waits (and answers `Wait`) while a write of the key
     /// is in flight.
     async fn finish(&self, key: &str, end: End<'_>) -> FinishStep {
-        let (step, notified) = {
-            let mut machine = self.shared.lock();
-            let step = machine.finish(key, end);
-            let wait = matches!(step, FinishStep::Wait);
-            (step, wait.then(|| self.shared.changed.notified()))
-        };
-        if let Some(notified) = notified {
-            notified.await;
+        let (settled, step) = self.shared.decide(|m| m.finish(key, end));
+        if matches!(step, FinishStep::Wait) {
+            settled.await;
         }
         step
     }
@@ -180,15 +169,14 @@ impl StreamMessageStore {
 
     /// True once [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.lock().is_closed()
+        self.shared.lock().metrics().closed
     }
 
     /// `Closed` once closed, before the input is looked at (as the backends do).
     fn check_open(&self) -> Result<()> {
-        if self.is_closed() {
-            return Err(StorageError::Closed);
-        }
-        Ok(())
+        (!self.is_closed())
+            .then_some(())
+            .ok_or(StorageError::Closed)
     }
 
     /// Stops accepting (later calls fail with `Closed`), stops the flusher, stores every
@@ -212,7 +200,7 @@ impl StreamMessageStore {
                 }
             }
             self.wait_idle().await;
-            let remaining = self.shared.lock().buffered();
+            let remaining = self.shared.lock().metrics().active_buffers;
             if remaining == 0 {
                 return Ok(());
             }
@@ -233,7 +221,7 @@ impl StreamMessageStore {
     async fn wait_idle(&self) {
         loop {
             let notified = self.shared.changed.notified();
-            if self.shared.lock().in_flight() == 0 {
+            if self.shared.lock().metrics().in_flight_writes == 0 {
                 return;
             }
             notified.await;
@@ -278,27 +266,14 @@ impl StreamMessageStore {
         let mut prepared = None;
         let mut may_evict = true;
         loop {
-            let (step, notified) = {
-                let mut machine = self.shared.lock();
-                let now = Instant::now();
-                let step = machine.chunk(
-                    key,
-                    chunk,
-                    template.is_some(),
-                    &mut prepared,
-                    may_evict,
-                    now,
-                );
-                let wait = matches!(step, ChunkStep::Wait);
-                (step, wait.then(|| self.shared.changed.notified()))
-            };
+            let has_template = template.is_some();
+            let now = Instant::now();
+            let (settled, step) = self
+                .shared
+                .decide(|m| m.chunk(key, chunk, has_template, &mut prepared, may_evict, now));
             match step {
                 ChunkStep::Done => return Ok(()),
-                ChunkStep::Wait => {
-                    if let Some(notified) = notified {
-                        notified.await;
-                    }
-                }
+                ChunkStep::Wait => settled.await,
                 ChunkStep::NeedTemplate => {
                     if let Some(t) = template {
                         let limits = &self.shared.config.limits;
@@ -316,8 +291,7 @@ impl StreamMessageStore {
                              interrupted to make room"
                         );
                     }
-                    let result = Ticket::new(&self.shared, write).start().wait().await;
-                    match result {
+                    match self.shared.run(write).wait().await {
                         Err(_) if evicting => may_evict = false,
                         Err(e) => return Err(e),
                         Ok(_) => {}
@@ -325,13 +299,7 @@ impl StreamMessageStore {
                 }
                 // In this task: if the caller gives up, the chunk is not accepted behind its
                 // back, and the row's id is kept for the retry.
-                ChunkStep::Last(write) => {
-                    return Ticket::new(&self.shared, write)
-                        .start()
-                        .wait()
-                        .await
-                        .map(|_| ());
-                }
+                ChunkStep::Last(write) => return self.shared.run(write).wait().await.map(|_| ()),
                 ChunkStep::Fail(e) => return Err(e),
             }
         }
