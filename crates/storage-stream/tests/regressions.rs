@@ -30,6 +30,10 @@
 //! 18. (Issue 9) Through a `RetryStore`, attempt 1 of a completion landed unacknowledged and
 //!     attempt 2 failed permanently: the next complete, abort, expiry or close stored the
 //!     content again under a new id.
+//! 19. A chunk (or an abort) after a completion under a caller's id that landed unacknowledged
+//!     stored the content a second time under a new id (then documented as a residual).
+//!
+//! The last section also pins down that a chunk row's id names its chunk.
 
 mod support;
 
@@ -1402,5 +1406,76 @@ async fn a_completion_that_landed_then_failed_permanently_is_stored_once_however
         );
         let m = streams.metrics();
         assert_eq!((m.active_buffers, m.buffered_bytes), (0, 0), "{ending:?}");
+    }
+}
+
+// ---- ids by construction: what a changed chunk or a pinned caller id does ----------------------
+
+/// `all_chunks`: chunk row 2 (`b`) lands but its ack is lost; the caller then sends `c` instead.
+/// A chunk row's id names its chunk, so `c` gets a row of its own rather than being answered by
+/// `b`'s row; `b`, never accepted, is not in the merged row.
+#[tokio::test]
+async fn all_chunks_another_chunk_after_a_lost_ack_gets_its_own_row() {
+    let (inner, streams) = setup(all_chunks());
+    streams.on_stream_chunk("k", "a").await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(
+        streams
+            .on_stream_chunk("k", "b")
+            .await
+            .unwrap_err()
+            .may_have_landed()
+    );
+    streams.on_stream_chunk("k", "c").await.unwrap();
+    streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    assert_eq!(inner.recorder.with_status("complete")[0].content, "ac");
+    let rows = chunk_rows_by_seq(&inner);
+    assert_eq!(rows, [("a".into(), 1), ("b".into(), 2), ("c".into(), 2)]);
+}
+
+/// A completion under the caller's (new) id lands, its ack is lost; a chunk follows before the
+/// retry. The content is pinned to the caller's id: it is written again under it as part 1
+/// (`AlreadyStored`), the chunk starts part 2, and nothing is stored twice — also when the
+/// stream is then aborted rather than completed.
+#[tokio::test]
+async fn a_chunk_after_a_lost_ack_under_a_caller_id_stores_the_content_once() {
+    for complete in [true, false] {
+        let (inner, streams) = setup(cfg());
+        let t = template("s").with_id("caller-1");
+        streams
+            .on_stream_chunk_with("k", "hello ", &t)
+            .await
+            .unwrap();
+        inner.fail_after_write_next(1);
+        assert!(
+            streams
+                .on_stream_complete("k", &t)
+                .await
+                .unwrap_err()
+                .may_have_landed()
+        );
+        streams
+            .on_stream_chunk_with("k", "world", &t)
+            .await
+            .unwrap();
+        if complete {
+            streams
+                .on_stream_complete("k", &template("s"))
+                .await
+                .unwrap();
+        } else {
+            streams.on_stream_abort("k").await.unwrap();
+        }
+        assert_eq!(
+            inner.recorder.contents(),
+            ["hello ", "world"],
+            "complete: {complete}"
+        );
+        assert_eq!(inner.rows()[0].id, "caller-1");
+        assert_eq!(meta(&inner.rows()[1], keys::STREAM_PART), 2);
+        assert_eq!(streams.metrics().active_buffers, 0);
     }
 }
