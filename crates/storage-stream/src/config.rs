@@ -30,8 +30,9 @@ pub enum StoragePolicy {
 pub enum OverflowPolicy {
     /// The chunk is refused with [`StorageError::CapacityExceeded`]; nothing is accepted.
     Reject,
-    /// The chunk is stored at once as its own row marked `stream_status = "interrupted"`, `stream_reason = "overflow"` (with the
-    /// stream's template when one was given) and `Ok` is returned only after that write.
+    /// The chunk is stored at once as its own row marked `stream_status = "interrupted"`,
+    /// `stream_reason = "overflow"` (with the stream's template when one was given) and `Ok` is
+    /// returned only after that write.
     #[default]
     DirectStore,
 }

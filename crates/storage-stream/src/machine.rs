@@ -257,7 +257,7 @@ impl Machine {
             if fresh && o.row == record::overflow_id(&o.stream_id, key, template, chunk) {
                 // The retry of this chunk: the same row, whatever the capacity now.
                 (o.busy, o.since) = (true, now);
-                tracing::info!(stream_key = %key, id = %o.row, "retried chunk: writing its overflow row again");
+                tracing::info!(stream_key = %key, id = %o.row, "overflow row written again");
                 let msg = Rows {
                     key,
                     stream_id: o.stream_id,
@@ -576,7 +576,7 @@ impl Machine {
                     && caller_id.is_some_and(|id| !pinned(id)) =>
             {
                 let reason = format!(
-                    "{:?} is already stored; a stream's message needs a new id (nothing was stored)",
+                    "{:?} is already stored; a stream's message needs a new id (nothing stored)",
                     r.id
                 );
                 Err(StorageError::invalid_message("id", reason))
@@ -587,7 +587,7 @@ impl Machine {
         match &result {
             Err(e) => {
                 self.counters.write_failures += 1;
-                tracing::warn!(stream_key = %key, error = %e, "stream write failed; its content is kept");
+                tracing::warn!(stream_key = %key, error = %e, "stream write failed; content kept");
             }
             Ok(_) if filtered => {
                 self.counters.filtered += 1;
@@ -596,7 +596,7 @@ impl Machine {
                     message_type = %msg.message_type,
                     stream_status = record::status_of(&msg),
                     bytes = msg.content.len(),
-                    "stream row declined by the storage strategy (Filtered): its content is not stored"
+                    "stream row declined by the storage strategy (Filtered): content not stored"
                 );
             }
             Ok(_) => {}

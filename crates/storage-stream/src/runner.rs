@@ -162,8 +162,8 @@ async fn store_row(store: &dyn WriteOnlyStore, write: &Write) -> Result<StoreRec
     }
 }
 
-/// Takes writes from the machine with `take` and starts each at once (under the lock): once
-/// taken, every write is owned by a [`Ticket`], so none is lost if the caller is cancelled.
+/// Takes writes from the machine with `take` and starts each right away (no `await` between):
+/// every write is owned by a [`Ticket`] before the caller can be cancelled.
 pub(crate) fn start_all(
     shared: &Arc<Shared>,
     take: impl FnOnce(&mut Machine) -> Vec<Write>,

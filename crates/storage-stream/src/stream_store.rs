@@ -68,7 +68,7 @@ impl StreamMessageStore {
     ///
     /// `Ok` means the chunk will be stored exactly once, in order. Errors: `Closed`;
     /// `InvalidMessage` for a bad key or a chunk with NUL; `CapacityExceeded` for a chunk over
-    /// `max_buffer_bytes` or full buffers under [`OverflowPolicy::Reject`](crate::OverflowPolicy::Reject); the store's error
+    /// `max_buffer_bytes` or full buffers under `overflow = reject`; the store's error
     /// when a write the chunk needed failed (the chunk is then not accepted).
     pub async fn on_stream_chunk(&self, key: &str, chunk: &str) -> Result<()> {
         self.push_chunk(key, chunk, None).await
