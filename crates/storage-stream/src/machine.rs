@@ -48,6 +48,9 @@ struct Stream {
     numbered: u64,
     parts: u64,
     pin: Pin,
+    /// A caller's id names one of the stored parts (its pin): later rows take derived ids, so
+    /// that new content is never answered by that part's `AlreadyStored`.
+    spent: bool,
     /// The last stored part's receipt: the answer when the stream ends with nothing after it.
     last_part: Option<StoreReceipt>,
     /// The last chunk call, accepted or not: a failed chunk is retried into the same stream.
@@ -327,6 +330,7 @@ impl Machine {
             numbered: 0,
             parts: 0,
             pin: Pin::Free,
+            spent: false,
             last_part: None,
             last_update: now,
             busy: false,
@@ -467,7 +471,7 @@ impl Machine {
         let theirs = caller.map(|t| t.id.as_str()).filter(|id| !id.is_empty());
         let (id, caller_id) = match (&s.pin, theirs) {
             (Pin::Caller(id), _) => (id.clone(), Some(id.clone())),
-            (Pin::Free, Some(id)) => (id.to_owned(), Some(id.to_owned())),
+            (Pin::Free, Some(id)) if !s.spent => (id.to_owned(), Some(id.to_owned())),
             _ => (s.part_id(), None),
         };
         if let Some(theirs) = theirs.filter(|t| *t != id) {
@@ -475,8 +479,8 @@ impl Machine {
                 stream_key = %key,
                 template_id = %theirs,
                 id = %id,
-                "an earlier write of this stream's content may have landed under another id: \
-                 the completion is stored under that id, so that it is stored once"
+                "the completion is stored under the stream's id, not the template's: its \
+                 content may already be stored under that id, or the template's names a part"
             );
         }
         let part = (s.parts > 0).then(|| s.parts.saturating_add(1));
@@ -690,6 +694,7 @@ impl Machine {
         };
         self.bytes = self.bytes.saturating_sub(content.len());
         self.chunks = self.chunks.saturating_sub(mem::take(&mut s.chunks));
+        s.spent |= matches!(s.pin, Pin::Caller(_));
         (s.pin, s.parts, s.last_part) =
             (Pin::Free, s.parts.saturating_add(1), Some(receipt.clone()));
         let c = &mut self.counters;

@@ -131,14 +131,19 @@ impl Run<'_> {
         Err(format!("seed {}: {key} {op:?} stuck", self.seed))
     }
 
-    /// A call between a failed call for `key` and its retry that leaves `key`'s stream as it
-    /// is: a fault, an empty chunk for `key`, a chunk for another key (sent until done), a
-    /// flush, or the end of another key's stream.
-    async fn interleave(&mut self, key: &str, keys: &[&str]) -> Result<(), String> {
+    /// A call between a failed call (`op`) for `key` and its retry that does not end `key`'s
+    /// stream: a fault, an empty chunk for `key` (after a failed completion, a new chunk too,
+    /// sent until done), a chunk for another key (sent until done), a flush, or the end of
+    /// another key's stream.
+    async fn interleave(&mut self, key: &str, op: &Retry, keys: &[&str]) -> Result<(), String> {
         let others: Vec<&str> = keys.iter().copied().filter(|k| *k != key).collect();
         let other = others[self.rng.index(others.len())];
         match self.rng.below(6) {
             0 => self.fault(),
+            1 if matches!(op, Retry::Complete(_)) && self.rng.below(2) == 0 => {
+                let chunk = format!("{key}+{}~;", self.log.len());
+                self.until_done(key, &Retry::Chunk(chunk)).await?;
+            }
             1 => {
                 let r = self.streams.on_stream_chunk(key, "").await;
                 self.log.push(format!("chunk {key} \"\" -> {r:?}"));
@@ -257,7 +262,7 @@ async fn run(
     for n in 0..300u64 {
         if let Some((key, op, waited)) = pending.take() {
             if waited < 6 && run.rng.below(3) != 0 {
-                run.interleave(key, &keys).await?;
+                run.interleave(key, &op, &keys).await?;
                 pending = Some((key, op, waited + 1));
             } else if waited >= 6 {
                 heal(&inner);

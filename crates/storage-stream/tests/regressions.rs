@@ -33,6 +33,9 @@
 //! 19. A chunk (or an abort) after a completion under a caller's id that landed unacknowledged
 //!     stored the content a second time under a new id (then documented as a residual).
 //!
+//! 20. (Found by the extended fuzz harness during this change.) A caller's id that already
+//!     named a part answered the completion of the rest with that part's `AlreadyStored`.
+//!
 //! The last section also pins down that a chunk row's id names its chunk.
 
 mod support;
@@ -1478,4 +1481,35 @@ async fn a_chunk_after_a_lost_ack_under_a_caller_id_stores_the_content_once() {
         assert_eq!(meta(&inner.rows()[1], keys::STREAM_PART), 2);
         assert_eq!(streams.metrics().active_buffers, 0);
     }
+}
+
+/// Found by the fuzz harness: the caller's id names part 1 (its completion landed unacknowledged,
+/// a chunk followed); the completion of the rest under the same id then fails in doubt and is
+/// retried. The rest must not be answered by part 1's `AlreadyStored`: it takes the stream's id.
+#[tokio::test]
+async fn a_completion_under_a_caller_id_that_names_a_part_stores_the_rest_once() {
+    let (inner, streams) = setup(cfg());
+    let t = template("s").with_id("caller-1");
+    streams.on_stream_chunk_with("k", "one ", &t).await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(streams.on_stream_complete("k", &t).await.is_err());
+    streams.on_stream_chunk_with("k", "two", &t).await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(
+        streams
+            .on_stream_complete("k", &t)
+            .await
+            .unwrap_err()
+            .may_have_landed()
+    );
+    let receipt = streams.on_stream_complete("k", &t).await.unwrap();
+    assert_eq!(
+        inner.recorder.contents(),
+        ["one ", "two"],
+        "content lost or stored twice"
+    );
+    assert_eq!(receipt.outcome, StoreOutcome::AlreadyStored);
+    assert_eq!(receipt.id, inner.rows()[1].id);
+    assert_ne!(receipt.id, "caller-1");
+    assert_eq!(streams.metrics().active_buffers, 0);
 }
