@@ -53,7 +53,8 @@ struct Stream {
     spent: bool,
     /// The last stored part's receipt: the answer when the stream ends with nothing after it.
     last_part: Option<StoreReceipt>,
-    /// The last chunk call, accepted or not: a failed chunk is retried into the same stream.
+    /// The last call for the key (a chunk, a completion or an abort, done or not): a failed
+    /// call's prompt retry finds the same stream.
     last_update: Instant,
     /// A write of this key is in flight: its calls wait, expiry and close skip it.
     busy: bool,
@@ -403,8 +404,8 @@ impl Machine {
         ChunkStep::Last(self.write(key, msg, WriteKind::Overflow { created: true }))
     }
 
-    /// Input: end stream `key` as `end`.
-    pub(crate) fn finish(&mut self, key: &str, end: End<'_>) -> FinishStep {
+    /// Input: end stream `key` as `end`, asked at `now`.
+    pub(crate) fn finish(&mut self, key: &str, end: End<'_>, now: Instant) -> FinishStep {
         if self.closed {
             return FinishStep::Fail(StorageError::Closed);
         }
@@ -421,6 +422,7 @@ impl Machine {
         if s.busy {
             return FinishStep::Wait;
         }
+        s.last_update = now; // a failed completion's prompt retry still finds the stream
         if s.content.is_empty() {
             // Nothing since the start or the last stored part: never an empty row.
             let last_part = s.last_part.take();

@@ -147,7 +147,7 @@ impl StreamMessageStore {
     /// Asks the machine how to end `key`; waits (and answers `Wait`) while a write of the key
     /// is in flight.
     async fn finish(&self, key: &str, end: End<'_>) -> FinishStep {
-        let (settled, step) = self.shared.decide(|m| m.finish(key, end));
+        let (settled, step) = self.shared.decide(|m| m.finish(key, end, Instant::now()));
         if matches!(step, FinishStep::Wait) {
             settled.await;
         }
