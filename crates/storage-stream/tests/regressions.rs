@@ -35,6 +35,8 @@
 //!
 //! 20. (Found by the extended fuzz harness during this change.) A caller's id that already
 //!     named a part answered the completion of the rest with that part's `AlreadyStored`.
+//! 21. (Found by the fuzz harness.) A failed completion did not keep its stream alive: an
+//!     expiry or eviction could end the stream before the completion's prompt retry.
 //!
 //! The last section also pins down that a chunk row's id names its chunk.
 
@@ -1512,4 +1514,33 @@ async fn a_completion_under_a_caller_id_that_names_a_part_stores_the_rest_once()
     assert_eq!(receipt.id, inner.rows()[1].id);
     assert_ne!(receipt.id, "caller-1");
     assert_eq!(streams.metrics().active_buffers, 0);
+}
+
+// ---- 21. every call for a key keeps its stream alive ---------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_completion_keeps_its_stream_from_expiring_before_the_retry() {
+    let (inner, streams) = setup(StreamConfig {
+        timeout: Duration::from_secs(10),
+        ..cfg()
+    });
+    streams.on_stream_chunk("k", "answer").await.unwrap();
+    tokio::time::advance(Duration::from_secs(8)).await;
+    inner.fail_next(1);
+    assert!(
+        streams
+            .on_stream_complete("k", &template("s"))
+            .await
+            .is_err()
+    );
+    tokio::time::advance(Duration::from_secs(8)).await;
+    // 16 s after the chunk, 8 s after the completion call: not expired.
+    assert_eq!(streams.flush_expired().await.unwrap(), 0);
+    let receipt = streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.outcome, StoreOutcome::Stored);
+    assert_eq!(status(&inner.rows()[0]), "complete");
+    assert_eq!(inner.recorder.contents(), ["answer"]);
 }
