@@ -170,7 +170,7 @@ pub(crate) struct Machine {
     /// Chunks of every stream's content, in flight included.
     chunks: u64,
     in_flight: usize,
-    closed: bool,
+    pub(crate) closed: bool,
     /// The counters of [`StreamMetrics`]; [`Machine::metrics`] adds the gauges.
     counters: StreamMetrics,
 }

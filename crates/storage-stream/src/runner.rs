@@ -173,7 +173,7 @@ pub(crate) fn start_all(
 }
 
 pub(crate) async fn flush_expired(shared: &Arc<Shared>) -> Result<usize> {
-    if shared.lock().metrics().closed {
+    if shared.lock().closed {
         return Err(StorageError::Closed);
     }
     let started = start_all(shared, |m| m.expire(Instant::now()));

@@ -169,7 +169,7 @@ impl StreamMessageStore {
 
     /// True once [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.lock().metrics().closed
+        self.shared.lock().closed
     }
 
     /// `Closed` once closed, before the input is looked at (as the backends do).
