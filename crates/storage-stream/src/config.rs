@@ -22,38 +22,6 @@ pub enum StoragePolicy {
     AllChunks,
 }
 
-impl StoragePolicy {
-    /// The configuration name: `complete_only` or `all_chunks`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CompleteOnly => "complete_only",
-            Self::AllChunks => "all_chunks",
-        }
-    }
-}
-
-impl fmt::Display for StoragePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for StoragePolicy {
-    type Err = StorageError;
-
-    /// Parses `complete_only` or `all_chunks` (case-insensitive, `-` accepted for `_`).
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "complete_only" => Ok(Self::CompleteOnly),
-            "all_chunks" => Ok(Self::AllChunks),
-            _ => Err(StorageError::invalid_config(
-                "streaming.storage_policy",
-                format!("{s:?} is not one of complete_only, all_chunks"),
-            )),
-        }
-    }
-}
-
 /// What happens to the first chunk of a new stream when the buffers are full
 /// (`max_buffers` streams, or `max_total_bytes` bytes) and no expired buffer can be flushed
 /// to make room.
@@ -62,43 +30,60 @@ impl FromStr for StoragePolicy {
 pub enum OverflowPolicy {
     /// The chunk is refused with [`StorageError::CapacityExceeded`]; nothing is accepted.
     Reject,
-    /// The chunk is stored at once as its own row marked `stream_status = "interrupted"`, `stream_reason = "overflow"` (with the
-    /// stream's template when one was given) and `Ok` is returned only after that write.
+    /// The chunk is stored at once as its own row marked `stream_status = "interrupted"`,
+    /// `stream_reason = "overflow"` (with the stream's template when one was given) and `Ok` is
+    /// returned only after that write.
     #[default]
     DirectStore,
 }
 
-impl OverflowPolicy {
-    /// The configuration name: `reject` or `direct_store`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reject => "reject",
-            Self::DirectStore => "direct_store",
+/// `as_str`, `Display` and `FromStr` of a policy from its configuration names; parsing is
+/// case-insensitive and accepts `-` for `_`, and a wrong name is `InvalidConfig` on `$key`.
+macro_rules! policy_names {
+    ($ty:ident, $key:literal, $($variant:ident = $name:literal),+) => {
+        impl $ty {
+            #[doc = concat!("The configuration name:", $(" `", $name, "`"),+, ".")]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
         }
-    }
-}
 
-impl fmt::Display for OverflowPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OverflowPolicy {
-    type Err = StorageError;
-
-    /// Parses `reject` or `direct_store` (case-insensitive, `-` accepted for `_`).
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "reject" => Ok(Self::Reject),
-            "direct_store" => Ok(Self::DirectStore),
-            _ => Err(StorageError::invalid_config(
-                "streaming.overflow",
-                format!("{s:?} is not one of reject, direct_store"),
-            )),
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
         }
-    }
+
+        impl FromStr for $ty {
+            type Err = StorageError;
+
+            fn from_str(s: &str) -> Result<Self> {
+                match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(StorageError::invalid_config(
+                        $key,
+                        format!("{s:?} is not one of {}", [$($name),+].join(", ")),
+                    )),
+                }
+            }
+        }
+    };
 }
+
+policy_names!(
+    StoragePolicy,
+    "streaming.storage_policy",
+    CompleteOnly = "complete_only",
+    AllChunks = "all_chunks"
+);
+policy_names!(
+    OverflowPolicy,
+    "streaming.overflow",
+    Reject = "reject",
+    DirectStore = "direct_store"
+);
 
 /// Limits and policies of a [`StreamMessageStore`](crate::StreamMessageStore).
 ///
@@ -246,182 +231,5 @@ impl Default for StreamConfig {
             flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
             limits: ValidationLimits::default(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key_of(cfg: &StreamConfig) -> String {
-        match cfg.validate() {
-            Err(StorageError::InvalidConfig { key, .. }) => key,
-            other => panic!("expected InvalidConfig, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn defaults_are_valid_and_documented() {
-        let cfg = StreamConfig::default();
-        cfg.validate().unwrap();
-        assert_eq!(cfg.timeout, Duration::from_mins(5));
-        assert_eq!(cfg.max_buffers, 1000);
-        assert_eq!(cfg.max_buffer_bytes, 1 << 20);
-        assert_eq!(cfg.max_total_bytes, 256 << 20);
-        assert_eq!(cfg.storage_policy, StoragePolicy::CompleteOnly);
-        assert_eq!(cfg.overflow, OverflowPolicy::DirectStore);
-        assert_eq!(cfg.flush_interval, Duration::from_secs(30));
-        assert_eq!(cfg.limits, ValidationLimits::default());
-    }
-
-    #[test]
-    fn every_bad_value_names_its_key() {
-        let base = StreamConfig::default();
-        let zero_timeout = StreamConfig {
-            timeout: Duration::ZERO,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&zero_timeout), "streaming.timeout");
-        let zero_buffers = StreamConfig {
-            max_buffers: 0,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&zero_buffers), "streaming.max_buffers");
-        let zero_bytes = StreamConfig {
-            max_buffer_bytes: 0,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&zero_bytes), "streaming.max_buffer_bytes");
-        let huge_bytes = StreamConfig {
-            max_buffer_bytes: StreamConfig::MAX_BUFFER_BYTES_LIMIT + 1,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&huge_bytes), "streaming.max_buffer_bytes");
-        let small_total = StreamConfig {
-            max_buffer_bytes: 100,
-            max_total_bytes: 99,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&small_total), "streaming.max_total_bytes");
-        let zero_interval = StreamConfig {
-            flush_interval: Duration::ZERO,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&zero_interval), "streaming.flush_interval");
-        let one_ms = Duration::from_millis(1);
-        let long_timeout = StreamConfig {
-            timeout: StreamConfig::MAX_TIMEOUT + one_ms,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&long_timeout), "streaming.timeout");
-        let long_interval = StreamConfig {
-            flush_interval: StreamConfig::MAX_FLUSH_INTERVAL + one_ms,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&long_interval), "streaming.flush_interval");
-        let max_interval = StreamConfig {
-            flush_interval: Duration::MAX,
-            ..base.clone()
-        };
-        assert_eq!(key_of(&max_interval), "streaming.flush_interval");
-        let over_content_limit = StreamConfig {
-            max_buffer_bytes: 1001,
-            limits: ValidationLimits {
-                max_content_bytes: 1000,
-                ..ValidationLimits::default()
-            },
-            ..base.clone()
-        };
-        assert_eq!(key_of(&over_content_limit), "streaming.max_buffer_bytes");
-        for limits in [
-            ValidationLimits {
-                max_field_bytes: 255,
-                ..ValidationLimits::default()
-            },
-            ValidationLimits {
-                max_metadata_bytes: 1000,
-                ..ValidationLimits::default()
-            },
-        ] {
-            let small = StreamConfig {
-                limits,
-                ..base.clone()
-            };
-            assert_eq!(key_of(&small), "streaming.limits");
-        }
-    }
-
-    #[test]
-    fn limits_at_their_edges_are_accepted() {
-        let edge = StreamConfig {
-            timeout: Duration::from_nanos(1),
-            max_buffers: 1,
-            max_buffer_bytes: StreamConfig::MAX_BUFFER_BYTES_LIMIT,
-            max_total_bytes: StreamConfig::MAX_BUFFER_BYTES_LIMIT,
-            flush_interval: Duration::from_nanos(1),
-            ..StreamConfig::default()
-        };
-        edge.validate().unwrap();
-        let longest = StreamConfig {
-            timeout: StreamConfig::MAX_TIMEOUT,
-            flush_interval: StreamConfig::MAX_FLUSH_INTERVAL,
-            ..StreamConfig::default()
-        };
-        longest.validate().unwrap();
-        assert_eq!(StreamConfig::MAX_TIMEOUT, Duration::from_hours(24));
-        // The content limit bounds max_buffer_bytes, whatever it is.
-        let larger = StreamConfig {
-            max_buffer_bytes: 8 << 20,
-            limits: ValidationLimits {
-                max_content_bytes: 8 << 20,
-                ..ValidationLimits::default()
-            },
-            ..StreamConfig::default()
-        };
-        larger.validate().unwrap();
-        // The smallest field limit a 256-byte key (as chat_session_id) fits in.
-        let tight = StreamConfig {
-            limits: ValidationLimits {
-                max_field_bytes: 256,
-                ..ValidationLimits::default()
-            },
-            ..StreamConfig::default()
-        };
-        tight.validate().unwrap();
-        let tiny = StreamConfig {
-            max_buffer_bytes: 1,
-            max_total_bytes: 1,
-            ..StreamConfig::default()
-        };
-        tiny.validate().unwrap();
-    }
-
-    #[test]
-    fn policies_parse_and_print() {
-        assert_eq!(
-            "complete_only".parse::<StoragePolicy>().unwrap(),
-            StoragePolicy::CompleteOnly
-        );
-        assert_eq!(
-            "All-Chunks".parse::<StoragePolicy>().unwrap(),
-            StoragePolicy::AllChunks
-        );
-        assert!("everything".parse::<StoragePolicy>().is_err());
-        assert_eq!(
-            "direct_store".parse::<OverflowPolicy>().unwrap(),
-            OverflowPolicy::DirectStore
-        );
-        assert_eq!(
-            "REJECT".parse::<OverflowPolicy>().unwrap(),
-            OverflowPolicy::Reject
-        );
-        let err = "drop".parse::<OverflowPolicy>().unwrap_err();
-        assert!(err.is_config_error());
-        assert_eq!(StoragePolicy::AllChunks.to_string(), "all_chunks");
-        assert_eq!(OverflowPolicy::DirectStore.to_string(), "direct_store");
-        assert_eq!(
-            serde_json::to_string(&StoragePolicy::CompleteOnly).unwrap(),
-            "\"complete_only\""
-        );
     }
 }

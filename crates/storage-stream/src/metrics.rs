@@ -27,7 +27,8 @@ pub struct StreamMetrics {
     pub partial: u64,
     /// Chunk rows stored under `all_chunks` (`stream_status = "chunk"`).
     pub chunk_rows: u64,
-    /// Chunks stored directly because the buffers were full (`stream_status = "interrupted"`, `stream_reason = "overflow"`).
+    /// Chunks stored directly because the buffers were full (`stream_status = "interrupted"`,
+    /// `stream_reason = "overflow"`).
     pub overflowed: u64,
     /// Chunks refused because the buffers were full (overflow policy `reject`) or the chunk was
     /// larger than `max_buffer_bytes`.

@@ -2,7 +2,7 @@
 //! [`StorageError::is_transient`] failures, idempotently.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -135,6 +135,10 @@ impl Default for RetryConfig {
 ///   [`StoreReceipt::is_persisted`].)
 /// - When the last attempt fails with a transient error the call ends with
 ///   [`StorageError::RetryExhausted`] carrying the number of attempts and the last error.
+/// - When an attempt failed in a way that may have landed
+///   ([`StorageError::may_have_landed`]) and a later one fails differently, the error
+///   returned (and `RetryExhausted`'s `last`) is wrapped with [`StorageError::in_doubt`]:
+///   the caller still learns that the write may be stored.
 /// - No sleep follows the last attempt. Dropping the returned future stops the retries: no
 ///   further attempt starts.
 /// - Each retry is logged with `tracing::warn!` (fields `op`, `attempt`, `max_attempts`,
@@ -188,7 +192,9 @@ impl<S> RetryStore<S> {
         &self.config
     }
 
-    /// Runs `attempt` until it succeeds, fails permanently, or the attempts are used up.
+    /// Runs `attempt` until it succeeds, fails permanently, or the attempts are used up. An
+    /// attempt that may have landed ([`StorageError::may_have_landed`]) makes the final error
+    /// in doubt too ([`StorageError::in_doubt`]), whatever a later attempt reported.
     async fn run<T, F, Fut>(&self, op: &'static str, mut attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut + Send,
@@ -196,6 +202,7 @@ impl<S> RetryStore<S> {
         T: Send,
     {
         let attempts = AtomicU32::new(0);
+        let in_doubt = AtomicBool::new(false);
         let max_attempts = self.config.max_attempts;
         let max_delay = self.config.max_delay;
         let outcome = (|| {
@@ -207,6 +214,9 @@ impl<S> RetryStore<S> {
         // Jitter may push a delay past max_delay; the configured cap wins.
         .adjust(move |_, delay| delay.map(|d| d.min(max_delay)))
         .notify(|error, next_delay| {
+            if error.may_have_landed() {
+                in_doubt.store(true, Ordering::Relaxed);
+            }
             tracing::warn!(
                 op,
                 attempt = attempts.load(Ordering::Relaxed),
@@ -217,18 +227,20 @@ impl<S> RetryStore<S> {
             );
         })
         .await;
-        match outcome {
-            Ok(value) => Ok(value),
-            Err(last) if last.is_transient() => {
-                let attempts = attempts.load(Ordering::Relaxed);
-                tracing::error!(op, attempts, last_error = %last, "storage retry exhausted");
-                Err(StorageError::RetryExhausted {
-                    attempts,
-                    last: Box::new(last),
-                })
-            }
-            Err(permanent) => Err(permanent),
+        let last = match outcome {
+            Ok(value) => return Ok(value),
+            Err(last) if in_doubt.load(Ordering::Relaxed) => StorageError::in_doubt(last),
+            Err(last) => last,
+        };
+        if !last.is_transient() {
+            return Err(last);
         }
+        let attempts = attempts.load(Ordering::Relaxed);
+        tracing::error!(op, attempts, last_error = %last, "storage retry exhausted");
+        Err(StorageError::RetryExhausted {
+            attempts,
+            last: Box::new(last),
+        })
     }
 }
 

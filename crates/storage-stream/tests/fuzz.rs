@@ -1,19 +1,26 @@
 //! Randomised sequences of calls with injected faults (failed writes, lost acknowledgements,
-//! permanent failures, expiry), on paused time with fixed seeds: deterministic.
+//! "transient then permanent" failures, permanent failures, expiry), on paused time with fixed
+//! seeds: deterministic. Directly over the faulty store, and through a `RetryStore`.
 //!
 //! The caller behaves as the documentation asks: a chunk that failed is sent again until it is
-//! accepted, and a completion under its own id that failed is retried under that id. Then every
-//! accepted chunk must be stored exactly once — no loss, no duplicate — under every storage
-//! and overflow policy, and the buffers must be empty after `close()`.
+//! accepted, and a completion under its own id that failed is sent again under that id — not
+//! necessarily at once: faults, empty chunks for the key, chunks and aborts for other keys and
+//! flushes may come between the failed call and its retry (nothing that ends the key's stream,
+//! sends it another chunk, or lets time pass). Then every accepted chunk must be stored exactly
+//! once — no loss, no duplicate — under every storage and overflow policy, and the buffers must
+//! be empty after `close()`.
 
 mod support;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hotplex_storage_core::StorageError;
-use hotplex_storage_stream::{OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore};
-use support::{FaultyStore, cfg, setup, status, template};
+use hotplex_storage_core::{ChatAppMessage, StorageError, WriteOnlyStore};
+use hotplex_storage_stream::{
+    OverflowPolicy, RetryConfig, RetryStore, StoragePolicy, StreamConfig, StreamMessageStore,
+};
+use support::{FaultyStore, cfg, status, template};
 
 /// A small deterministic generator (64-bit LCG), so that every run sees the same sequences.
 struct Lcg(u64);
@@ -50,7 +57,176 @@ fn refused(e: &StorageError) -> bool {
     )
 }
 
-async fn run(seed: u64, policy: StoragePolicy, overflow: OverflowPolicy) -> Result<(), String> {
+/// A call that failed and that the caller sends again later, unchanged.
+#[derive(Debug)]
+enum Retry {
+    Chunk(String),
+    /// A completion under the caller's own (new) id.
+    Complete(Box<ChatAppMessage>),
+}
+
+/// One generated run: the calls so far, what was accepted, and the failed call awaiting its
+/// retry.
+struct Run<'a> {
+    seed: u64,
+    rng: Lcg,
+    inner: &'a FaultyStore,
+    streams: &'a StreamMessageStore,
+    accepted_bytes: usize,
+    accepted_chunks: HashSet<String>,
+    log: Vec<String>,
+}
+
+impl Run<'_> {
+    /// Sets a fault for the next call(s), or ends one.
+    fn fault(&mut self) {
+        match self.rng.below(8) {
+            0 => self.inner.fail_next(1),
+            1..=2 => self.inner.fail_after_write_next(1),
+            3 => {
+                // Transient then permanent: the write lands unacknowledged, then every call
+                // fails for good until the outage ends.
+                self.inner.fail_after_write_next(1);
+                self.inner.then_fail_permanently();
+            }
+            4 => self.inner.set_permanent_failure(true),
+            _ => self.inner.set_permanent_failure(false),
+        }
+    }
+
+    /// Sends `op` for `key` once. `Ok(true)`: done (accepted, or refused without a write);
+    /// `Ok(false)`: failed, to be sent again.
+    async fn attempt(&mut self, key: &str, op: &Retry) -> bool {
+        match op {
+            Retry::Chunk(chunk) => {
+                let r = self.streams.on_stream_chunk(key, chunk).await;
+                self.log.push(format!("chunk {key} {chunk:?} -> {r:?}"));
+                match r {
+                    Ok(()) => {
+                        self.accepted_bytes += chunk.len();
+                        if !chunk.is_empty() {
+                            self.accepted_chunks.insert(chunk.clone());
+                        }
+                        true
+                    }
+                    Err(e) => refused(&e),
+                }
+            }
+            Retry::Complete(t) => {
+                let r = self.streams.on_stream_complete(key, t).await;
+                self.log.push(format!("complete {key} {} -> {r:?}", t.id));
+                r.as_ref().map_or_else(refused, |_| true)
+            }
+        }
+    }
+
+    /// Sends `op` until it is done; the outage ends between attempts.
+    async fn until_done(&mut self, key: &str, op: &Retry) -> Result<(), String> {
+        for _ in 0..10 {
+            if self.attempt(key, op).await {
+                return Ok(());
+            }
+            heal(self.inner);
+        }
+        Err(format!("seed {}: {key} {op:?} stuck", self.seed))
+    }
+
+    /// A call between a failed call (`op`) for `key` and its retry that does not end `key`'s
+    /// stream: a fault, an empty chunk for `key` (after a failed completion, a new chunk too,
+    /// sent until done), a chunk for another key (sent until done), a flush, or the end of
+    /// another key's stream.
+    async fn interleave(&mut self, key: &str, op: &Retry, keys: &[&str]) -> Result<(), String> {
+        let others: Vec<&str> = keys.iter().copied().filter(|k| *k != key).collect();
+        let other = others[self.rng.index(others.len())];
+        match self.rng.below(6) {
+            0 => self.fault(),
+            1 if matches!(op, Retry::Complete(_)) && self.rng.below(2) == 0 => {
+                let chunk = format!("{key}+{}~;", self.log.len());
+                self.until_done(key, &Retry::Chunk(chunk)).await?;
+            }
+            1 => {
+                let r = self.streams.on_stream_chunk(key, "").await;
+                self.log.push(format!("chunk {key} \"\" -> {r:?}"));
+            }
+            2 => {
+                let r = self.streams.flush_expired().await;
+                self.log.push(format!("flush -> {r:?}"));
+            }
+            3 => {
+                let r = self.streams.on_stream_abort(other).await;
+                self.log.push(format!("abort {other} -> {r:?}"));
+            }
+            _ => {
+                let chunk = format!("{other}-{}~;", self.log.len());
+                self.until_done(other, &Retry::Chunk(chunk)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One generated call for a random key; a failed call the caller will send again is
+    /// returned, to be retried later.
+    async fn call<'k>(
+        &mut self,
+        n: u64,
+        keys: &[&'k str],
+        through_retry_store: bool,
+    ) -> Option<(&'k str, Retry)> {
+        let seed = self.seed;
+        let key = keys[self.rng.index(keys.len())];
+        match self.rng.below(100) {
+            0..=19 => self.fault(),
+            20..=23 => tokio::time::advance(Duration::from_secs(self.rng.below(15))).await,
+            24..=27 => {
+                let r = self.streams.flush_expired().await;
+                self.log.push(format!("flush -> {r:?}"));
+            }
+            28..=31 => {
+                let r = self.streams.on_stream_complete(key, &template("s")).await;
+                self.log
+                    .push(format!("complete {key} -> {:?}", r.map(|r| r.outcome)));
+            }
+            // A caller-supplied (new) id: sent again under that id until it is stored. Not
+            // through a RetryStore: there, a first write under a caller's id that lands with
+            // its acknowledgement lost comes back `AlreadyStored` from the store's own retry,
+            // which cannot be told from another message's id (docs/semantics.md, streaming).
+            32..=35 if !through_retry_store => {
+                let t = template("s").with_id(format!("caller-{seed}-{n}"));
+                let op = Retry::Complete(Box::new(t));
+                if !self.attempt(key, &op).await {
+                    return Some((key, op));
+                }
+            }
+            36..=39 => {
+                let r = self.streams.on_stream_abort(key).await;
+                self.log.push(format!(
+                    "abort {key} -> {:?}",
+                    r.map(|r| r.map(|r| r.outcome))
+                ));
+            }
+            _ => {
+                let chunk = if self.rng.below(8) == 0 {
+                    String::new()
+                } else {
+                    // Unique, so that a chunk stored twice shows.
+                    format!("{key}{n:x}{};", "~".repeat(self.rng.index(4)))
+                };
+                let op = Retry::Chunk(chunk);
+                if !self.attempt(key, &op).await {
+                    return Some((key, op));
+                }
+            }
+        }
+        None
+    }
+}
+
+async fn run(
+    seed: u64,
+    policy: StoragePolicy,
+    overflow: OverflowPolicy,
+    through_retry_store: bool,
+) -> Result<(), String> {
     let config = StreamConfig {
         timeout: Duration::from_secs(10),
         max_buffers: 3,
@@ -60,73 +236,50 @@ async fn run(seed: u64, policy: StoragePolicy, overflow: OverflowPolicy) -> Resu
         overflow,
         ..cfg()
     };
-    let (inner, streams) = setup(config);
-    let mut rng = Lcg(seed);
+    let inner = FaultyStore::new();
+    let store: Arc<dyn WriteOnlyStore> = if through_retry_store {
+        let no_jitter = RetryConfig {
+            jitter: false,
+            ..RetryConfig::default()
+        };
+        Arc::new(RetryStore::new(Arc::clone(&inner), no_jitter).unwrap())
+    } else {
+        inner.clone()
+    };
+    let streams = StreamMessageStore::new(store, config).unwrap();
+    let mut run = Run {
+        seed,
+        rng: Lcg(seed),
+        inner: &inner,
+        streams: &streams,
+        accepted_bytes: 0,
+        accepted_chunks: HashSet::new(),
+        log: Vec::new(),
+    };
     let keys = ["a", "b", "c", "d", "e"];
-    let mut accepted_bytes = 0usize;
-    let mut accepted_chunks = HashSet::new();
-    let mut log = Vec::new();
+    // The failed call awaiting its retry, and how many calls came in between.
+    let mut pending: Option<(&str, Retry, u32)> = None;
     for n in 0..300u64 {
-        let key = keys[rng.index(keys.len())];
-        match rng.below(100) {
-            0..=4 => inner.fail_next(1),
-            5..=11 => inner.fail_after_write_next(1),
-            12..=13 => inner.set_permanent_failure(true),
-            14..=18 => inner.set_permanent_failure(false),
-            19..=23 => tokio::time::advance(Duration::from_secs(rng.below(15))).await,
-            24..=27 => {
-                let r = streams.flush_expired().await;
-                log.push(format!("flush -> {r:?}"));
+        if let Some((key, op, waited)) = pending.take() {
+            if waited < 6 && run.rng.below(3) != 0 {
+                run.interleave(key, &op, &keys).await?;
+                pending = Some((key, op, waited + 1));
+            } else if waited >= 6 {
+                heal(&inner);
+                run.until_done(key, &op).await?;
+            } else if !run.attempt(key, &op).await {
+                pending = Some((key, op, waited + 1));
             }
-            28..=31 => {
-                let r = streams.on_stream_complete(key, &template("s")).await;
-                log.push(format!("complete {key} -> {:?}", r.map(|r| r.outcome)));
-            }
-            32..=35 => {
-                // A caller-supplied (new) id: retried under that id until it is stored.
-                let t = template("s").with_id(format!("caller-{seed}-{n}"));
-                for attempt in 0..10 {
-                    let r = streams.on_stream_complete(key, &t).await;
-                    log.push(format!("complete {key} {} -> {r:?}", t.id));
-                    match r {
-                        Err(e) if !refused(&e) && attempt < 9 => heal(&inner),
-                        _ => break,
-                    }
-                }
-            }
-            36..=39 => {
-                let r = streams.on_stream_abort(key).await;
-                log.push(format!(
-                    "abort {key} -> {:?}",
-                    r.map(|r| r.map(|r| r.outcome))
-                ));
-            }
-            _ => {
-                let chunk = if rng.below(8) == 0 {
-                    String::new()
-                } else {
-                    // Unique, so that a chunk stored twice shows.
-                    format!("{key}{n:x}{};", "~".repeat(rng.index(4)))
-                };
-                // Sent again until accepted (or refused without a write).
-                for attempt in 0..10 {
-                    let r = streams.on_stream_chunk(key, &chunk).await;
-                    log.push(format!("chunk {key} {chunk:?} -> {r:?}"));
-                    match r {
-                        Ok(()) => {
-                            accepted_bytes += chunk.len();
-                            if !chunk.is_empty() {
-                                accepted_chunks.insert(chunk.clone());
-                            }
-                            break;
-                        }
-                        Err(e) if refused(&e) => break,
-                        Err(_) if attempt == 9 => return Err(format!("seed {seed}: stuck")),
-                        Err(_) => heal(&inner),
-                    }
-                }
-            }
+            continue;
         }
+        pending = run
+            .call(n, &keys, through_retry_store)
+            .await
+            .map(|(key, op)| (key, op, 0));
+    }
+    if let Some((key, op, _)) = pending {
+        heal(&inner);
+        run.until_done(key, &op).await?;
     }
     heal(&inner);
     inner.fail_after_write_next(0);
@@ -134,14 +287,20 @@ async fn run(seed: u64, policy: StoragePolicy, overflow: OverflowPolicy) -> Resu
         .close()
         .await
         .map_err(|e| format!("seed {seed}: close: {e}"))?;
-    let problems = check(&inner, &streams, policy, accepted_bytes, &accepted_chunks);
+    let problems = check(
+        &inner,
+        &streams,
+        policy,
+        run.accepted_bytes,
+        &run.accepted_chunks,
+    );
     if problems.is_empty() {
         Ok(())
     } else {
         Err(format!(
             "seed {seed}: {}\n{}",
             problems.join("; "),
-            log.join("\n")
+            run.log.join("\n")
         ))
     }
 }
@@ -171,6 +330,18 @@ fn check(
     let mut problems = Vec::new();
     if stored != accepted_bytes {
         problems.push(format!("stored {stored} bytes, accepted {accepted_bytes}"));
+        let text: String = rows
+            .iter()
+            .filter(|r| status(r) != "chunk")
+            .map(|r| r.content.as_str())
+            .collect();
+        let missing: Vec<_> = accepted_chunks
+            .iter()
+            .filter(|c| !text.contains(c.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!("accepted chunks not stored: {missing:?}"));
+        }
     }
     if !duplicate_chunk_rows.is_empty() {
         problems.push(format!("chunk rows stored twice: {duplicate_chunk_rows:?}"));
@@ -203,16 +374,17 @@ fn check(
     problems
 }
 
-async fn run_seeds(policy: StoragePolicy, overflow: OverflowPolicy) {
+async fn run_seeds(policy: StoragePolicy, overflow: OverflowPolicy, through_retry_store: bool) {
     let mut failures = Vec::new();
     for seed in 0..200 {
-        if let Err(e) = run(seed, policy, overflow).await {
+        if let Err(e) = run(seed, policy, overflow, through_retry_store).await {
             failures.push(e);
         }
     }
     assert!(
         failures.is_empty(),
-        "{policy} {overflow}: {} of 200 seeds failed; the first:\n{}",
+        "{policy} {overflow} (RetryStore: {through_retry_store}): {} of 200 seeds failed; the \
+         first:\n{}",
         failures.len(),
         failures[0]
     );
@@ -220,20 +392,40 @@ async fn run_seeds(policy: StoragePolicy, overflow: OverflowPolicy) {
 
 #[tokio::test(start_paused = true)]
 async fn complete_only_direct_store_stores_every_accepted_chunk_once() {
-    run_seeds(StoragePolicy::CompleteOnly, OverflowPolicy::DirectStore).await;
+    run_seeds(
+        StoragePolicy::CompleteOnly,
+        OverflowPolicy::DirectStore,
+        false,
+    )
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn complete_only_reject_stores_every_accepted_chunk_once() {
-    run_seeds(StoragePolicy::CompleteOnly, OverflowPolicy::Reject).await;
+    run_seeds(StoragePolicy::CompleteOnly, OverflowPolicy::Reject, false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn all_chunks_direct_store_stores_every_accepted_chunk_once() {
-    run_seeds(StoragePolicy::AllChunks, OverflowPolicy::DirectStore).await;
+    run_seeds(StoragePolicy::AllChunks, OverflowPolicy::DirectStore, false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn all_chunks_reject_stores_every_accepted_chunk_once() {
-    run_seeds(StoragePolicy::AllChunks, OverflowPolicy::Reject).await;
+    run_seeds(StoragePolicy::AllChunks, OverflowPolicy::Reject, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn through_a_retry_store_complete_only_stores_every_accepted_chunk_once() {
+    run_seeds(
+        StoragePolicy::CompleteOnly,
+        OverflowPolicy::DirectStore,
+        true,
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn through_a_retry_store_all_chunks_stores_every_accepted_chunk_once() {
+    run_seeds(StoragePolicy::AllChunks, OverflowPolicy::DirectStore, true).await;
 }

@@ -24,6 +24,21 @@
 //! 15. A completion under a caller's id after the stream's own write may have landed stored
 //!     the content a second time.
 //! 16. An overflow row retried after a lost acknowledgement became a second row.
+//! 17. (Issue 9) An overflow row whose ack was lost, then a freed buffer, then an empty chunk
+//!     for the key: the empty chunk started a buffer and the retried chunk joined it — stored
+//!     twice (three times under `all_chunks`).
+//! 18. (Issue 9) Through a `RetryStore`, attempt 1 of a completion landed unacknowledged and
+//!     attempt 2 failed permanently: the next complete, abort, expiry or close stored the
+//!     content again under a new id.
+//! 19. A chunk (or an abort) after a completion under a caller's id that landed unacknowledged
+//!     stored the content a second time under a new id (then documented as a residual).
+//!
+//! 20. (Found by the extended fuzz harness during this change.) A caller's id that already
+//!     named a part answered the completion of the rest with that part's `AlreadyStored`.
+//! 21. (Found by the fuzz harness.) A failed completion did not keep its stream alive: an
+//!     expiry or eviction could end the stream before the completion's prompt retry.
+//!
+//! The last section also pins down that a chunk row's id names its chunk.
 
 mod support;
 
@@ -36,7 +51,7 @@ use hotplex_storage_core::{
     StrategyStore, ValidationLimits, WriteOnlyStore,
 };
 use hotplex_storage_stream::{
-    OverflowPolicy, StoragePolicy, StreamConfig, StreamMessageStore, keys,
+    OverflowPolicy, RetryConfig, RetryStore, StoragePolicy, StreamConfig, StreamMessageStore, keys,
 };
 use support::{
     Capture, DAY, FaultyStore, RecordingStore, StrictStore, cfg, meta, setup, status, template,
@@ -1286,4 +1301,246 @@ async fn an_empty_chunk_keeps_the_overflow_record_for_the_retry() {
     streams.on_stream_chunk("b", "").await.unwrap();
     streams.on_stream_chunk("b", "x").await.unwrap();
     assert_eq!(inner.rows().iter().filter(|r| r.content == "x").count(), 1);
+}
+
+// ---- 17. an empty chunk after a freed buffer does not split an overflow row from its retry ----
+
+#[tokio::test]
+async fn an_overflow_retry_after_a_freed_buffer_and_an_empty_chunk_is_stored_once() {
+    for policy in [StoragePolicy::CompleteOnly, StoragePolicy::AllChunks] {
+        let (inner, streams) = setup(StreamConfig {
+            max_buffers: 1,
+            overflow: OverflowPolicy::DirectStore,
+            storage_policy: policy,
+            ..cfg()
+        });
+        streams.on_stream_chunk("other", "taken").await.unwrap();
+        inner.fail_after_write_next(1);
+        let err = streams.on_stream_chunk("b", "x").await.unwrap_err();
+        assert!(err.may_have_landed(), "{policy}: {err:?}");
+        streams
+            .on_stream_complete("other", &template("s"))
+            .await
+            .unwrap();
+        assert_eq!(
+            streams.metrics().active_buffers,
+            0,
+            "{policy}: a buffer is free"
+        );
+        streams.on_stream_chunk("b", "").await.unwrap();
+        streams.on_stream_chunk("b", "x").await.unwrap();
+        streams.close().await.unwrap();
+        let copies = inner.rows().iter().filter(|r| r.content == "x").count();
+        assert_eq!(copies, 1, "{policy}: chunk x stored {copies} times");
+        let m = streams.metrics();
+        assert_eq!(
+            (m.overflowed, m.active_buffers, m.buffered_bytes),
+            (1, 0, 0),
+            "{policy}"
+        );
+    }
+}
+
+// ---- 18. a completion that landed, then failed permanently, through a RetryStore -------------
+
+/// How the stream of test 18 ends after its failed completion.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Complete,
+    Abort,
+    Expiry,
+    Close,
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_that_landed_then_failed_permanently_is_stored_once_however_it_ends() {
+    for ending in [
+        Ending::Complete,
+        Ending::Abort,
+        Ending::Expiry,
+        Ending::Close,
+    ] {
+        let inner = FaultyStore::new();
+        let retrying = RetryStore::new(inner.clone(), RetryConfig::default()).unwrap();
+        let config = StreamConfig {
+            timeout: Duration::from_secs(1),
+            ..cfg()
+        };
+        let streams = StreamMessageStore::new(Arc::new(retrying), config).unwrap();
+        let t = template("s");
+        streams
+            .on_stream_chunk_with("k", "hello ", &t)
+            .await
+            .unwrap();
+        streams
+            .on_stream_chunk_with("k", "world", &t)
+            .await
+            .unwrap();
+        // Attempt 1 commits, its ack is lost; attempt 2 fails permanently.
+        inner.fail_after_write_next(1);
+        inner.then_fail_permanently();
+        let err = streams.on_stream_complete("k", &t).await.unwrap_err();
+        assert!(err.may_have_landed() && !err.is_transient(), "{err:?}");
+        assert_eq!(
+            inner.recorder.contents(),
+            ["hello world"],
+            "attempt 1 landed"
+        );
+        inner.set_permanent_failure(false);
+        match ending {
+            Ending::Complete => {
+                let receipt = streams.on_stream_complete("k", &t).await.unwrap();
+                assert_eq!(receipt.outcome, StoreOutcome::AlreadyStored);
+                assert_eq!(receipt.id, inner.rows()[0].id);
+            }
+            Ending::Abort => {
+                let receipt = streams.on_stream_abort("k").await.unwrap().unwrap();
+                assert_eq!(receipt.outcome, StoreOutcome::AlreadyStored);
+            }
+            Ending::Expiry => {
+                tokio::time::advance(Duration::from_secs(2)).await;
+                assert_eq!(streams.flush_expired().await.unwrap(), 1);
+            }
+            Ending::Close => {}
+        }
+        streams.close().await.unwrap();
+        assert_eq!(
+            inner.recorder.contents(),
+            ["hello world"],
+            "{ending:?}: content stored twice"
+        );
+        let m = streams.metrics();
+        assert_eq!((m.active_buffers, m.buffered_bytes), (0, 0), "{ending:?}");
+    }
+}
+
+// ---- ids by construction: what a changed chunk or a pinned caller id does ----------------------
+
+/// `all_chunks`: chunk row 2 (`b`) lands but its ack is lost; the caller then sends `c` instead.
+/// A chunk row's id names its chunk, so `c` gets a row of its own rather than being answered by
+/// `b`'s row; `b`, never accepted, is not in the merged row.
+#[tokio::test]
+async fn all_chunks_another_chunk_after_a_lost_ack_gets_its_own_row() {
+    let (inner, streams) = setup(all_chunks());
+    streams.on_stream_chunk("k", "a").await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(
+        streams
+            .on_stream_chunk("k", "b")
+            .await
+            .unwrap_err()
+            .may_have_landed()
+    );
+    streams.on_stream_chunk("k", "c").await.unwrap();
+    streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    assert_eq!(inner.recorder.with_status("complete")[0].content, "ac");
+    let rows = chunk_rows_by_seq(&inner);
+    assert_eq!(rows, [("a".into(), 1), ("b".into(), 2), ("c".into(), 2)]);
+}
+
+/// A completion under the caller's (new) id lands, its ack is lost; a chunk follows before the
+/// retry. The content is pinned to the caller's id: it is written again under it as part 1
+/// (`AlreadyStored`), the chunk starts part 2, and nothing is stored twice — also when the
+/// stream is then aborted rather than completed.
+#[tokio::test]
+async fn a_chunk_after_a_lost_ack_under_a_caller_id_stores_the_content_once() {
+    for complete in [true, false] {
+        let (inner, streams) = setup(cfg());
+        let t = template("s").with_id("caller-1");
+        streams
+            .on_stream_chunk_with("k", "hello ", &t)
+            .await
+            .unwrap();
+        inner.fail_after_write_next(1);
+        assert!(
+            streams
+                .on_stream_complete("k", &t)
+                .await
+                .unwrap_err()
+                .may_have_landed()
+        );
+        streams
+            .on_stream_chunk_with("k", "world", &t)
+            .await
+            .unwrap();
+        if complete {
+            streams
+                .on_stream_complete("k", &template("s"))
+                .await
+                .unwrap();
+        } else {
+            streams.on_stream_abort("k").await.unwrap();
+        }
+        assert_eq!(
+            inner.recorder.contents(),
+            ["hello ", "world"],
+            "complete: {complete}"
+        );
+        assert_eq!(inner.rows()[0].id, "caller-1");
+        assert_eq!(meta(&inner.rows()[1], keys::STREAM_PART), 2);
+        assert_eq!(streams.metrics().active_buffers, 0);
+    }
+}
+
+/// Found by the fuzz harness: the caller's id names part 1 (its completion landed unacknowledged,
+/// a chunk followed); the completion of the rest under the same id then fails in doubt and is
+/// retried. The rest must not be answered by part 1's `AlreadyStored`: it takes the stream's id.
+#[tokio::test]
+async fn a_completion_under_a_caller_id_that_names_a_part_stores_the_rest_once() {
+    let (inner, streams) = setup(cfg());
+    let t = template("s").with_id("caller-1");
+    streams.on_stream_chunk_with("k", "one ", &t).await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(streams.on_stream_complete("k", &t).await.is_err());
+    streams.on_stream_chunk_with("k", "two", &t).await.unwrap();
+    inner.fail_after_write_next(1);
+    assert!(
+        streams
+            .on_stream_complete("k", &t)
+            .await
+            .unwrap_err()
+            .may_have_landed()
+    );
+    let receipt = streams.on_stream_complete("k", &t).await.unwrap();
+    assert_eq!(
+        inner.recorder.contents(),
+        ["one ", "two"],
+        "content lost or stored twice"
+    );
+    assert_eq!(receipt.outcome, StoreOutcome::AlreadyStored);
+    assert_eq!(receipt.id, inner.rows()[1].id);
+    assert_ne!(receipt.id, "caller-1");
+    assert_eq!(streams.metrics().active_buffers, 0);
+}
+
+// ---- 21. every call for a key keeps its stream alive ---------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_completion_keeps_its_stream_from_expiring_before_the_retry() {
+    let (inner, streams) = setup(StreamConfig {
+        timeout: Duration::from_secs(10),
+        ..cfg()
+    });
+    streams.on_stream_chunk("k", "answer").await.unwrap();
+    tokio::time::advance(Duration::from_secs(8)).await;
+    inner.fail_next(1);
+    assert!(
+        streams
+            .on_stream_complete("k", &template("s"))
+            .await
+            .is_err()
+    );
+    tokio::time::advance(Duration::from_secs(8)).await;
+    // 16 s after the chunk, 8 s after the completion call: not expired.
+    assert_eq!(streams.flush_expired().await.unwrap(), 0);
+    let receipt = streams
+        .on_stream_complete("k", &template("s"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.outcome, StoreOutcome::Stored);
+    assert_eq!(status(&inner.rows()[0]), "complete");
+    assert_eq!(inner.recorder.contents(), ["answer"]);
 }

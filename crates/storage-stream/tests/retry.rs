@@ -279,3 +279,112 @@ fn invalid_config_is_rejected_by_new() {
     };
     assert!(err.is_config_error());
 }
+
+/// Answers each call with the next scripted outcome: `Ok` stores the row, `Lost` stores it and
+/// reports an in-doubt lost acknowledgement, `Refused` (transient) and `Broken` (permanent)
+/// store nothing.
+struct Scripted {
+    script: std::sync::Mutex<std::collections::VecDeque<Step>>,
+    inner: Arc<FaultyStore>,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    Lost,
+    Refused,
+    Broken,
+}
+
+#[async_trait::async_trait]
+impl WriteOnlyStore for Scripted {
+    async fn store_user_message(
+        &self,
+        msg: &ChatAppMessage,
+    ) -> hotplex_storage_core::Result<hotplex_storage_core::StoreReceipt> {
+        self.store_bot_response(msg).await
+    }
+    async fn store_bot_response(
+        &self,
+        msg: &ChatAppMessage,
+    ) -> hotplex_storage_core::Result<hotplex_storage_core::StoreReceipt> {
+        let step = self.script.lock().unwrap().pop_front();
+        match step {
+            None => self.inner.store_bot_response(msg).await,
+            Some(Step::Lost) => {
+                self.inner.store_bot_response(msg).await?;
+                Err(StorageError::in_doubt(StorageError::connection("ack lost")))
+            }
+            Some(Step::Refused) => Err(StorageError::connection("refused")),
+            Some(Step::Broken) => Err(StorageError::query("store", "broken")),
+        }
+    }
+    async fn store_batch(
+        &self,
+        msgs: &[ChatAppMessage],
+    ) -> hotplex_storage_core::Result<Vec<hotplex_storage_core::StoreReceipt>> {
+        self.inner.store_batch(msgs).await
+    }
+}
+
+fn scripted(steps: &[Step]) -> (Arc<FaultyStore>, RetryStore<Scripted>) {
+    let inner = FaultyStore::new();
+    let script = std::sync::Mutex::new(steps.iter().copied().collect());
+    let store = Scripted {
+        script,
+        inner: Arc::clone(&inner),
+    };
+    (inner, RetryStore::new(store, no_jitter()).unwrap())
+}
+
+/// Attempt 1 lands but its acknowledgement is lost; attempt 2 fails permanently. The error
+/// says the write may have landed (it did), so a caller can repeat it under the same id.
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_may_have_landed_keeps_a_later_permanent_error_in_doubt() {
+    let (inner, store) = scripted(&[Step::Lost, Step::Broken]);
+    let err = store
+        .store_bot_response(&ChatAppMessage::bot("s", "x"))
+        .await
+        .unwrap_err();
+    assert!(err.may_have_landed(), "{err:?}");
+    assert!(!err.is_transient(), "permanent: not retried");
+    assert!(
+        matches!(&err, StorageError::InDoubt { cause } if cause.to_string().contains("broken"))
+    );
+    assert_eq!(inner.rows().len(), 1, "attempt 1 landed");
+    // Without an in-doubt attempt, the same permanent error is returned unchanged.
+    let (_, store) = scripted(&[Step::Refused, Step::Broken]);
+    let err = store
+        .store_bot_response(&ChatAppMessage::bot("s", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        !err.may_have_landed() && matches!(err, StorageError::Query { .. }),
+        "{err:?}"
+    );
+}
+
+/// Attempt 1 lands unacknowledged, attempts 2 and 3 are refused (nothing written):
+/// `RetryExhausted`'s last error is in doubt.
+#[tokio::test(start_paused = true)]
+async fn exhaustion_after_an_attempt_that_may_have_landed_is_in_doubt() {
+    let (_, store) = scripted(&[Step::Lost, Step::Refused, Step::Refused]);
+    let err = store
+        .store_bot_response(&ChatAppMessage::bot("s", "x"))
+        .await
+        .unwrap_err();
+    assert!(err.may_have_landed(), "{err:?}");
+    match err {
+        StorageError::RetryExhausted { attempts, last } => {
+            assert_eq!(attempts, 3);
+            assert!(last.may_have_landed() && last.is_transient(), "{last:?}");
+            assert!(last.to_string().contains("refused"), "{last}");
+        }
+        other => panic!("expected RetryExhausted, got {other:?}"),
+    }
+    let (_, store) = scripted(&[Step::Refused, Step::Refused, Step::Refused]);
+    let err = store
+        .store_bot_response(&ChatAppMessage::bot("s", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::RetryExhausted { .. }) && !err.may_have_landed());
+}

@@ -1,5 +1,6 @@
 //! Test doubles: a recording store with the id-dedup semantics of every backend, a wrapper that
-//! injects faults (fails N times, fails after writing, blocks, is slow, fails permanently), and
+//! injects faults (fails N times writing nothing, writes then loses the acknowledgement —
+//! an in-doubt error —, blocks, is slow, fails permanently), and
 //! a `tracing` subscriber that captures events.
 
 #![allow(
@@ -115,6 +116,7 @@ pub struct FaultyStore {
     fail_before: AtomicUsize,
     fail_after: AtomicUsize,
     permanent: AtomicBool,
+    then_permanent: AtomicBool,
     delay_ms: AtomicU64,
     gate: watch::Sender<bool>,
     entered: AtomicU64,
@@ -129,6 +131,7 @@ impl FaultyStore {
             fail_before: AtomicUsize::new(0),
             fail_after: AtomicUsize::new(0),
             permanent: AtomicBool::new(false),
+            then_permanent: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
             gate: watch::channel(false).0,
             entered: AtomicU64::new(0),
@@ -141,9 +144,16 @@ impl FaultyStore {
         self.fail_before.store(n, Ordering::SeqCst);
     }
 
-    /// The next `n` calls write, then report a transient error (a lost acknowledgement).
+    /// The next `n` calls write, then report a lost acknowledgement: an in-doubt connection
+    /// error (`StorageError::in_doubt`, transient, `may_have_landed()`).
     pub fn fail_after_write_next(&self, n: usize) {
         self.fail_after.store(n, Ordering::SeqCst);
+    }
+
+    /// The next lost acknowledgement ([`fail_after_write_next`](Self::fail_after_write_next))
+    /// turns on permanent failures: "transient then permanent" across a retry.
+    pub fn then_fail_permanently(&self) {
+        self.then_permanent.store(true, Ordering::SeqCst);
     }
 
     /// Every call fails with a permanent error until set back.
@@ -209,7 +219,11 @@ impl FaultyStore {
         }
         let result = write()?;
         if Self::take(&self.fail_after) {
-            return Err(StorageError::connection("injected lost acknowledgement"));
+            if self.then_permanent.swap(false, Ordering::SeqCst) {
+                self.permanent.store(true, Ordering::SeqCst);
+            }
+            let lost = StorageError::connection("injected lost acknowledgement");
+            return Err(StorageError::in_doubt(lost));
         }
         Ok(result)
     }
