@@ -9,7 +9,8 @@
 //!   [`StorageError::is_transient`].
 //! - [`validate_message`] and [`prepare_message`]: the input rules, in one place.
 //! - [`StorageStrategy`] and [`StrategyStore`]: which messages are kept.
-//! - [`export_jsonl`] and [`import_jsonl`]: JSON Lines export and idempotent import.
+//! - [`export_jsonl`] and [`import_jsonl`]: JSON Lines export and idempotent import;
+//!   [`ChatAppMessageStore::backup_to`] and [`RetentionPolicy`] for operations.
 //!
 //! ```
 //! use hotplex_storage_core::{ChatAppMessage, MessageQuery, MessageType};
@@ -19,6 +20,7 @@
 //! assert_eq!(msg.message_type, MessageType::USER_INPUT);
 //! ```
 
+mod backup;
 mod error;
 mod export;
 mod health;
@@ -28,6 +30,7 @@ mod message_type;
 pub mod migration;
 mod query;
 mod receipt;
+mod retention;
 mod session;
 mod store;
 mod strategy;
@@ -39,9 +42,10 @@ mod validation;
 #[path = "doc_support.rs"]
 pub mod __doc_support;
 
+pub use backup::{BACKUP_FILE_MODE, BackupFormat, BackupReport, PrivateTempFile};
 pub use error::{BoxError, Result, StorageError};
 pub use export::{
-    EXPORT_PAGE_SIZE, IMPORT_BATCH_SIZE, ImportReport, RejectedLine, export_jsonl,
+    EXPORT_PAGE_SIZE, IMPORT_BATCH_SIZE, ImportReport, RejectedLine, backup_jsonl, export_jsonl,
     export_jsonl_with_progress, import_jsonl, import_jsonl_with_progress,
 };
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
@@ -50,6 +54,7 @@ pub use message_type::MessageType;
 pub use migration::{AppliedMigration, Migration, MigrationStatus};
 pub use query::{Cursor, MessageQuery};
 pub use receipt::{StoreOutcome, StoreReceipt};
+pub use retention::{RetentionPolicy, RetentionReport};
 pub use session::SessionMeta;
 pub use store::{ChatAppMessageStore, ReadOnlyStore, SessionStore, WriteOnlyStore};
 pub use strategy::{

@@ -20,6 +20,9 @@ pub(crate) enum WriteOp {
     PurgeSession(String),
     /// Hard-delete soft-deleted messages with `deleted_at` before this time (µs).
     PurgeDeletedBefore(i64),
+    /// Hard-delete up to [`PURGE_CHUNK`] messages created before this time (µs), live or
+    /// deleted, recomputing the metas of the sessions that lost live messages.
+    PurgeMessagesBefore(i64),
     /// Tests only: run this SQL (to simulate failures the public operations cannot cause).
     #[cfg(test)]
     Sql(&'static str),
@@ -33,6 +36,7 @@ impl WriteOp {
             Self::DeleteSession(_) => "delete_session",
             Self::PurgeSession(_) => "purge_session",
             Self::PurgeDeletedBefore(_) => "purge_deleted_before",
+            Self::PurgeMessagesBefore(_) => "purge_messages_before",
             #[cfg(test)]
             Self::Sql(_) => "sql",
         }
@@ -87,11 +91,68 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
                 .map_err(sql)?;
             Ok(WriteOutput::Rows(rows(removed)))
         }
+        WriteOp::PurgeMessagesBefore(cutoff) => purge_messages_before(conn, *cutoff)
+            .map(WriteOutput::Rows)
+            .map_err(sql),
         #[cfg(test)]
         WriteOp::Sql(text) => conn
             .execute_batch(text)
             .map(|()| WriteOutput::Rows(0))
             .map_err(sql),
+    }
+}
+
+/// Messages removed by one `PurgeMessagesBefore` request (one transaction); the store repeats
+/// the request until fewer are removed, so other writers get in between chunks.
+pub(crate) const PURGE_CHUNK: usize = 10_000;
+
+/// Deletes up to [`PURGE_CHUNK`] of the oldest messages created before `cutoff` and makes the
+/// metas of the sessions that lost a live message exact again.
+fn purge_messages_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<u64> {
+    let limit = i64::try_from(PURGE_CHUNK).unwrap_or(i64::MAX);
+    let mut touched = std::collections::BTreeSet::new();
+    let mut removed: u64 = 0;
+    {
+        let mut stmt = conn.prepare_cached(
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE created_at < ?1 \
+             ORDER BY created_at, seq LIMIT ?2) RETURNING chat_session_id, deleted",
+        )?;
+        let mut returned = stmt.query(params![cutoff, limit])?;
+        while let Some(row) = returned.next()? {
+            removed += 1;
+            if row.get::<_, i64>(1)? == 0 {
+                touched.insert(row.get::<_, String>(0)?);
+            }
+        }
+    }
+    let now = time::to_micros(time::now_micros());
+    for session in &touched {
+        recompute_meta(conn, session, now)?;
+    }
+    Ok(removed)
+}
+
+/// Recomputes the count and last message of `session`'s meta from its live messages, or
+/// drops the meta when none is left. `updated_at` never moves backwards.
+fn recompute_meta(conn: &Connection, session: &str, now: i64) -> rusqlite::Result<()> {
+    let last: Option<(String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, created_at, seq FROM messages WHERE chat_session_id = ?1 AND deleted = 0 \
+             ORDER BY created_at DESC, seq DESC LIMIT 1",
+        )?
+        .query_row(params![session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    match last {
+        None => delete_meta(conn, session).map(drop),
+        Some((id, at, seq)) => conn
+            .prepare_cached(
+                "UPDATE session_meta SET message_count = (SELECT count(*) FROM messages \
+                 WHERE chat_session_id = ?1 AND deleted = 0), last_message_id = ?2, \
+                 last_message_at = ?3, last_message_seq = ?4, updated_at = max(updated_at, ?5) \
+                 WHERE chat_session_id = ?1",
+            )?
+            .execute(params![session, id, at, seq, now])
+            .map(drop),
     }
 }
 
