@@ -1,0 +1,339 @@
+//! [`StorageConfig`]: the `message_store:` block, from defaults, YAML and the environment.
+//!
+//! Precedence: environment beats YAML beats defaults. Every key, its `HOTPLEX_MESSAGE_STORE_*`
+//! variable and its default are listed in [`keys`] and in `docs/configuration.md`. The serde
+//! DTOs (and `serde_yaml`) live in the private `yaml` module only.
+
+pub(crate) mod keys;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hotplex_storage_core::{Result, RetentionPolicy, StorageError, strategy_by_name};
+use hotplex_storage_stream::{RetryConfig, StreamConfig};
+
+use crate::expand::expand_path;
+use keys::Key;
+
+/// The root of every key path in errors (`message_store.sqlite.max_size_mb`).
+pub const ROOT: &str = "message_store";
+
+/// Prefixes a config error's key with [`ROOT`] so that it names the YAML path.
+pub(crate) fn rooted(error: StorageError) -> StorageError {
+    match error {
+        StorageError::InvalidConfig { key, reason } if !key.starts_with(ROOT) => {
+            StorageError::invalid_config(format!("{ROOT}.{key}"), reason)
+        }
+        other => other,
+    }
+}
+
+/// The `sqlite:` section. Applied to `SqliteConfig` by the sqlite factory.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Database file as written (`~` and `${VAR}` expand in [`StorageConfig::with_env`]).
+    /// Default `~/.hotplex/messages.db`.
+    pub path: String,
+    /// Size limit in MiB; 0 = unlimited. Default 0.
+    pub max_size_mb: u64,
+    /// `full` or `normal`. Default `full`.
+    pub synchronous: String,
+    /// Reader connections. Default 4.
+    pub pool_size: u32,
+    /// Lock wait. Default 5 s.
+    pub busy_timeout: Duration,
+    /// The directory `~` expands to, from `HOME` of the lookup given to `with_env`.
+    pub home_dir: Option<PathBuf>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            path: "~/.hotplex/messages.db".to_owned(),
+            max_size_mb: 0,
+            synchronous: "full".to_owned(),
+            pool_size: 4,
+            busy_timeout: Duration::from_secs(5),
+            home_dir: None,
+        }
+    }
+}
+
+/// The `postgres:` section. Applied to `PostgresConfig` by the postgres factory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// Connection string (URL or key=value). Required when `type` is postgres.
+    pub dsn: Option<String>,
+    /// Pool size. Default 10.
+    pub max_connections: u32,
+    /// 1 = one table, 2 = monthly partitions. Default 1.
+    pub level: u8,
+    /// Schema of the tables; `None` = the backend's default.
+    pub schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            dsn: None,
+            max_connections: 10,
+            level: 1,
+            schema: None,
+        }
+    }
+}
+
+/// The `streaming:` section: whether the application buffers token streams, and how.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StreamingOptions {
+    /// Whether streams are buffered (see [`StorageConfig::stream_config`]). Default true.
+    pub enabled: bool,
+    /// The buffer settings.
+    pub config: StreamConfig,
+}
+
+impl Default for StreamingOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            config: StreamConfig::default(),
+        }
+    }
+}
+
+/// The `retention:` section: a [`RetentionPolicy`] and how often `open` applies it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetentionOptions {
+    /// What to purge.
+    pub policy: RetentionPolicy,
+    /// How often the store opened by [`open`](crate::open) applies `policy` in the
+    /// background; `None` (the default) never.
+    pub interval: Option<Duration>,
+}
+
+impl RetentionOptions {
+    /// The shortest accepted `interval`: 1 s.
+    pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+    /// The longest accepted `interval`: 30 days.
+    pub const MAX_INTERVAL: Duration = Duration::from_hours(24 * 30);
+
+    /// Checks the policy and the interval.
+    pub fn validate(&self) -> Result<()> {
+        self.policy.validate()?;
+        if let Some(interval) = self.interval {
+            if !(Self::MIN_INTERVAL..=Self::MAX_INTERVAL).contains(&interval) {
+                return Err(StorageError::invalid_config(
+                    "retention.interval",
+                    format!("{interval:?} is not between 1s and 30d"),
+                ));
+            }
+            if self.policy.is_empty() {
+                return Err(StorageError::invalid_config(
+                    "retention.interval",
+                    "is set but neither max_age nor deleted_grace is: nothing would be purged",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The storage configuration: the Go plugin's `message_store:` block plus `retention:`.
+///
+/// ```
+/// use hotplex_storage_registry::StorageConfig;
+/// let yaml = "message_store:\n  type: memory\n  retry:\n    max_attempts: 5\n";
+/// let env = |k: &str| (k == "HOTPLEX_MESSAGE_STORE_RETRY_MAX_ATTEMPTS").then(|| "7".to_owned());
+/// let cfg = StorageConfig::from_yaml_str(yaml)?.with_env(env)?;
+/// assert_eq!(cfg.store_type, "memory");
+/// assert_eq!(cfg.retry.max_attempts, 7); // env beats YAML
+/// # Ok::<(), hotplex_storage_core::StorageError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StorageConfig {
+    /// False disables message storage: [`open`](crate::open) then fails with
+    /// `InvalidConfig` naming `message_store.enabled`. Default true.
+    pub enabled: bool,
+    /// Backend name (`memory`, `sqlite`, `postgres`/`postgresql`). Default `sqlite`.
+    pub store_type: String,
+    /// The `sqlite:` section.
+    pub sqlite: SqliteOptions,
+    /// The `postgres:` section.
+    pub postgres: PostgresOptions,
+    /// Storage strategy: `default`, `verbose` or `minimal`. Default `default`.
+    pub strategy: String,
+    /// The `streaming:` section.
+    pub streaming: StreamingOptions,
+    /// The `retry:` section.
+    pub retry: RetryConfig,
+    /// The `retention:` section.
+    pub retention: RetentionOptions,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            store_type: "sqlite".to_owned(),
+            sqlite: SqliteOptions::default(),
+            postgres: PostgresOptions::default(),
+            strategy: "default".to_owned(),
+            streaming: StreamingOptions::default(),
+            retry: RetryConfig::default(),
+            retention: RetentionOptions::default(),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The defaults: SQLite at `~/.hotplex/messages.db`, strategy `default`, retries on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a YAML document whose top level has a `message_store:` mapping (other top-level
+    /// keys belong to the application and are ignored), over the defaults, and validates it.
+    /// Unknown keys, wrong types and impossible values are `InvalidConfig` naming the key
+    /// path.
+    pub fn from_yaml_str(text: &str) -> Result<Self> {
+        let mut cfg = Self::default();
+        yaml::apply(&mut cfg, text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// [`from_yaml_str`](Self::from_yaml_str) of a file.
+    pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StorageError::io(format!("read config file {}", path.display()), e))?;
+        Self::from_yaml_str(&text).map_err(|e| match e {
+            StorageError::InvalidConfig { key, reason } => {
+                StorageError::invalid_config(key, format!("{reason} (in {})", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// Applies every `HOTPLEX_MESSAGE_STORE_*` variable that `lookup` defines (they beat
+    /// YAML), then expands `~` and `${VAR}` in `sqlite.path` with the same lookup, and
+    /// validates. Pass `|k| std::env::var(k).ok()` for the process environment.
+    pub fn with_env<F>(mut self, lookup: F) -> Result<Self>
+    where
+        F: Fn(&str) -> Option<String>,
+    {
+        for key in Key::ALL {
+            if let Some(value) = lookup(&key.env_name()) {
+                key.apply(&mut self, keys::Value::Text(value))
+                    .map_err(|e| env_error(*key, e))?;
+            }
+        }
+        self.expand_paths(&lookup)?;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Expands `~` and `${VAR}` in `sqlite.path` with `lookup` (`HOME` for `~`).
+    pub fn expand_paths(&mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        let key = Key::SqlitePath.path();
+        let expanded = expand_path(&key, &self.sqlite.path, lookup)?;
+        self.sqlite.path = expanded.to_string_lossy().into_owned();
+        if self.sqlite.home_dir.is_none() {
+            self.sqlite.home_dir = lookup("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+        }
+        Ok(())
+    }
+
+    /// Sets [`store_type`](Self::store_type).
+    #[must_use]
+    pub fn with_type(mut self, store_type: impl Into<String>) -> Self {
+        self.store_type = store_type.into();
+        self
+    }
+
+    /// Sets `sqlite.path` (expanded by [`with_env`](Self::with_env) or
+    /// [`expand_paths`](Self::expand_paths)).
+    #[must_use]
+    pub fn with_sqlite_path(mut self, path: impl Into<String>) -> Self {
+        self.sqlite.path = path.into();
+        self
+    }
+
+    /// Sets `postgres.dsn`.
+    #[must_use]
+    pub fn with_postgres_dsn(mut self, dsn: impl Into<String>) -> Self {
+        self.postgres.dsn = Some(dsn.into());
+        self
+    }
+
+    /// Sets `postgres.level`.
+    #[must_use]
+    pub fn with_postgres_level(mut self, level: u8) -> Self {
+        self.postgres.level = level;
+        self
+    }
+
+    /// Sets the retention section.
+    #[must_use]
+    pub fn with_retention(mut self, retention: RetentionOptions) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The stream buffer settings, or `None` when `streaming.enabled` is false.
+    pub fn stream_config(&self) -> Option<StreamConfig> {
+        self.streaming
+            .enabled
+            .then(|| self.streaming.config.clone())
+    }
+
+    /// Checks every section; errors name the key path (`message_store.retry.max_attempts`).
+    /// The section of each compiled-in backend is checked with that backend's own
+    /// `validate()`; the backend type itself is checked by the registry at open.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_sections().map_err(rooted)
+    }
+
+    fn validate_sections(&self) -> Result<()> {
+        if self.store_type.trim().is_empty() {
+            return Err(StorageError::invalid_config("type", "must not be empty"));
+        }
+        strategy_by_name(&self.strategy)
+            .map_err(|e| StorageError::invalid_config("strategy", e.to_string()))?;
+        self.streaming.config.validate()?;
+        self.retry.validate()?;
+        self.retention.validate()?;
+        if !(1..=2).contains(&self.postgres.level) {
+            return Err(StorageError::invalid_config(
+                "postgres.level",
+                format!(
+                    "{} is not 1 (one table) or 2 (monthly partitions)",
+                    self.postgres.level
+                ),
+            ));
+        }
+        if self.postgres.max_connections == 0 {
+            return Err(StorageError::invalid_config(
+                "postgres.max_connections",
+                "must be at least 1",
+            ));
+        }
+        crate::factories::validate_sections(self)
+    }
+}
+
+/// An error of a value read from the environment, naming the variable and the key.
+fn env_error(key: Key, error: StorageError) -> StorageError {
+    match rooted(error) {
+        StorageError::InvalidConfig { key: path, reason } => {
+            StorageError::invalid_config(path, format!("{reason} (from {})", key.env_name()))
+        }
+        other => other,
+    }
+}
