@@ -16,9 +16,10 @@ pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
 
 /// One message as a text line: time, type, id, session and the start of the content.
 pub(crate) fn message_line(msg: &ChatAppMessage) -> String {
-    let at = msg
-        .created_at
-        .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+    let at = msg.created_at.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+    );
     let deleted = if msg.deleted { " [deleted]" } else { "" };
     format!(
         "{at}  {:<15} {}  {}  {}{deleted}",

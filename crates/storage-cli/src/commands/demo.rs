@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hotplex_storage_core::{
-    ChatAppMessage, ChatAppMessageStore, MessageQuery, MessageType, Result, WriteOnlyStore, build_session_id,
+    ChatAppMessage, ChatAppMessageStore, MessageQuery, MessageType, Result, WriteOnlyStore,
+    build_session_id,
 };
 use hotplex_storage_registry::StorageConfig;
 use hotplex_storage_stream::{StreamConfig, StreamMessageStore};
@@ -35,9 +36,22 @@ const CONVERSATIONS: &[Conversation] = &[
         channel: "C0DEV",
         question: "How does the SQLite store stay durable?",
         answer: &[
-            "Every ", "commit ", "is ", "written ", "to ", "the ", "WAL ", "with ",
-            "synchronous=FULL, ", "and ", "concurrent ", "writes ", "share ", "one ",
-            "group ", "commit.",
+            "Every ",
+            "commit ",
+            "is ",
+            "written ",
+            "to ",
+            "the ",
+            "WAL ",
+            "with ",
+            "synchronous=FULL, ",
+            "and ",
+            "concurrent ",
+            "writes ",
+            "share ",
+            "one ",
+            "group ",
+            "commit.",
         ],
         unfinished: false,
     },
@@ -46,8 +60,16 @@ const CONVERSATIONS: &[Conversation] = &[
         channel: "C0OPS",
         question: "Can I keep only 90 days of history?",
         answer: &[
-            "Yes: ", "set ", "retention.max_age: ", "90d ", "or ", "run ",
-            "`hotplex-storage ", "purge ", "--older-than ", "90d`.",
+            "Yes: ",
+            "set ",
+            "retention.max_age: ",
+            "90d ",
+            "or ",
+            "run ",
+            "`hotplex-storage ",
+            "purge ",
+            "--older-than ",
+            "90d`.",
         ],
         unfinished: false,
     },

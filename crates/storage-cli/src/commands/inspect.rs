@@ -3,9 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hotplex_storage_core::{
-    ChatAppMessageStore, HealthStatus, MessageQuery, Result, SessionMeta,
-};
+use hotplex_storage_core::{ChatAppMessageStore, HealthStatus, MessageQuery, Result, SessionMeta};
 use hotplex_storage_registry::StorageConfig;
 
 use crate::cli::{ListArgs, SessionsArgs};
@@ -104,8 +102,7 @@ pub(crate) async fn stats(store: Arc<dyn ChatAppMessageStore>, json: bool) -> Re
 
 /// `health`: exit 0 healthy, 1 degraded, 2 unhealthy (also when the store cannot open).
 pub(crate) async fn health(cfg: &StorageConfig, json: bool) -> Result<ExitCode> {
-    let store = match hotplex_storage_registry::open(&settings::without_retention_task(cfg)).await
-    {
+    let store = match hotplex_storage_registry::open(&settings::without_retention_task(cfg)).await {
         Ok(store) => store,
         Err(e) if e.is_config_error() => return Err(e),
         Err(e) => {

@@ -15,7 +15,11 @@ use crate::settings;
 
 /// `migrate`: with `status_only`, reads the status without initializing (nothing is created
 /// or changed); otherwise initializes (creates or upgrades the schema) and prints the status.
-pub(crate) async fn migrate(cfg: &StorageConfig, status_only: bool, json: bool) -> Result<ExitCode> {
+pub(crate) async fn migrate(
+    cfg: &StorageConfig,
+    status_only: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let cfg = settings::without_retention_task(cfg);
     let store = if status_only {
         hotplex_storage_registry::build(&cfg)?
@@ -38,7 +42,11 @@ fn print_status(backend: &str, status: &MigrationStatus, json: bool) -> Result<(
         "{backend}: schema version {} of {}{}",
         status.current_version,
         status.latest_version,
-        if status.is_up_to_date() { " (up to date)" } else { "" }
+        if status.is_up_to_date() {
+            " (up to date)"
+        } else {
+            ""
+        }
     );
     for m in &status.applied {
         println!("  applied  {:>3}  {}  {}", m.version, m.name, m.checksum);
@@ -63,9 +71,11 @@ pub(crate) async fn purge(
         let cutoff = time_or_age("--deleted-before", when, now)?;
         ("deleted", store.purge_deleted_before(cutoff).await?)
     } else if let Some(age) = &args.older_than {
-        let policy =
-            RetentionPolicy::new().with_max_age(parse_duration("--older-than", age)?);
-        let report = policy.apply(store.as_ref(), now).await.map_err(|e| rename(e, "--older-than"))?;
+        let policy = RetentionPolicy::new().with_max_age(parse_duration("--older-than", age)?);
+        let report = policy
+            .apply(store.as_ref(), now)
+            .await
+            .map_err(|e| rename(e, "--older-than"))?;
         ("expired", report.expired_purged)
     } else {
         let policy = cfg.retention.policy;

@@ -32,8 +32,8 @@ pub(crate) async fn export(
             let mut temp = PrivateTempFile::beside(path)?;
             let written = {
                 let mut out = BufWriter::new(temp.file());
-                let n = export_jsonl_with_progress(store.as_ref(), &query, &mut out, &mut tick)
-                    .await?;
+                let n =
+                    export_jsonl_with_progress(store.as_ref(), &query, &mut out, &mut tick).await?;
                 out.into_inner()
                     .map_err(|e| StorageError::io("export: flush", e.into_error()))?;
                 n
@@ -43,8 +43,7 @@ pub(crate) async fn export(
         }
         None => {
             let mut out = BufWriter::new(std::io::stdout());
-            let n =
-                export_jsonl_with_progress(store.as_ref(), &query, &mut out, &mut tick).await?;
+            let n = export_jsonl_with_progress(store.as_ref(), &query, &mut out, &mut tick).await?;
             out.flush()
                 .map_err(|e| StorageError::io("export: write standard output", e))?;
             n

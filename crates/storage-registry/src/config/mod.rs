@@ -235,7 +235,23 @@ impl StorageConfig {
             }
         }
         self.expand_paths(&lookup)?;
-        self.validate()?;
+        self.validate().map_err(|e| match e {
+            // A rule across keys failed: name the variable if one set the key.
+            StorageError::InvalidConfig { key, reason } => {
+                let var = Key::ALL
+                    .iter()
+                    .find(|k| k.path() == key)
+                    .map(|k| k.env_name())
+                    .filter(|name| lookup(name).is_some());
+                match var {
+                    Some(var) => {
+                        StorageError::invalid_config(key, format!("{reason} (from {var})"))
+                    }
+                    None => StorageError::invalid_config(key, reason),
+                }
+            }
+            other => other,
+        })?;
         Ok(self)
     }
 
