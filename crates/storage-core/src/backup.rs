@@ -86,7 +86,8 @@ impl BackupReport {
 pub struct PrivateTempFile {
     target: PathBuf,
     temp: PathBuf,
-    file: Option<File>,
+    file: File,
+    committed: bool,
 }
 
 impl PrivateTempFile {
@@ -116,7 +117,8 @@ impl PrivateTempFile {
         Ok(Self {
             target: target.to_path_buf(),
             temp,
-            file: Some(file),
+            file,
+            committed: false,
         })
     }
 
@@ -131,23 +133,19 @@ impl PrivateTempFile {
     }
 
     /// The open temporary file.
-    ///
-    /// # Panics
-    /// Never: the file is only taken by `commit`, which consumes `self`.
     pub fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("the file is open until commit")
+        &mut self.file
     }
 
     /// Syncs the temporary file, renames it over the target and returns its size in bytes.
     pub fn commit(mut self) -> Result<u64> {
-        let file = self.file.take().expect("the file is open until commit");
         let io = |what: &str, e| StorageError::io(format!("{what} {}", self.temp.display()), e);
-        file.sync_all().map_err(|e| io("sync backup file", e))?;
-        let bytes = file
+        self.file.sync_all().map_err(|e| io("sync backup file", e))?;
+        let bytes = self
+            .file
             .metadata()
             .map_err(|e| io("stat backup file", e))?
             .len();
-        drop(file);
         std::fs::rename(&self.temp, &self.target).map_err(|e| {
             StorageError::io(
                 format!(
@@ -164,15 +162,14 @@ impl PrivateTempFile {
         {
             let _ = dir.sync_all();
         }
-        self.temp = PathBuf::new();
+        self.committed = true;
         Ok(bytes)
     }
 }
 
 impl Drop for PrivateTempFile {
     fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            drop(self.file.take());
+        if !self.committed {
             let _ = std::fs::remove_file(&self.temp);
         }
     }

@@ -44,9 +44,9 @@ pub fn parse_duration(key: &str, text: &str) -> Result<Duration> {
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(1),
             "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3_600),
-            "d" => Duration::from_secs(86_400),
+            "m" => Duration::from_mins(1),
+            "h" => Duration::from_hours(1),
+            "d" => Duration::from_hours(24),
             "" => return Err(error("missing unit")),
             _ => return Err(error("unknown unit")),
         };
@@ -73,7 +73,7 @@ pub fn format_duration(d: Duration) -> String {
         ("m", 60_000),
         ("s", 1_000),
     ] {
-        if ms % size == 0 {
+        if ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }

@@ -13,13 +13,12 @@ use crate::{PluginFactory, StorageConfig};
 
 /// The factories of the compiled-in backends, by name.
 pub(crate) fn builtin() -> Vec<(&'static str, Arc<dyn PluginFactory>)> {
-    #[allow(unused_mut)] // empty when no backend feature is enabled
-    let mut factories: Vec<(&'static str, Arc<dyn PluginFactory>)> = Vec::new();
-    #[cfg(feature = "memory")]
-    factories.push(("memory", Arc::new(memory::create)));
-    #[cfg(feature = "sqlite")]
-    factories.push(("sqlite", Arc::new(sqlite::create)));
-    factories
+    vec![
+        #[cfg(feature = "memory")]
+        ("memory", Arc::new(memory::create) as Arc<dyn PluginFactory>),
+        #[cfg(feature = "sqlite")]
+        ("sqlite", Arc::new(sqlite::create) as Arc<dyn PluginFactory>),
+    ]
 }
 
 /// Checks the sections of the compiled-in backends with the backends' own `validate()`.
@@ -42,6 +41,7 @@ mod memory {
     use crate::PluginConfig;
 
     /// An empty in-process store.
+    #[allow(clippy::unnecessary_wraps)] // the signature every factory shares
     pub(super) fn create(_config: &PluginConfig) -> Result<Arc<dyn ChatAppMessageStore>> {
         Ok(Arc::new(MemoryStore::new()))
     }

@@ -117,7 +117,7 @@ impl Key {
             Self::SqlitePath => cfg.sqlite.path = non_empty(&key, value)?,
             Self::SqliteMaxSizeMb => cfg.sqlite.max_size_mb = integer(&key, value)?,
             Self::SqliteSynchronous => {
-                cfg.sqlite.synchronous = text(&key, value)?.to_ascii_lowercase()
+                cfg.sqlite.synchronous = text(&key, value)?.to_ascii_lowercase();
             }
             Self::SqlitePoolSize => cfg.sqlite.pool_size = integer(&key, value)?,
             Self::SqliteBusyTimeout => cfg.sqlite.busy_timeout = duration(&key, value)?,
@@ -229,7 +229,7 @@ fn float(key: &str, value: Value) -> Result<f64> {
             .trim()
             .parse::<f64>()
             .map_err(|_| wrong_type(key, "a number", &value)),
-        other => Err(wrong_type(key, "a number", &other)),
+        other @ Value::Bool(_) => Err(wrong_type(key, "a number", &other)),
     }
 }
 

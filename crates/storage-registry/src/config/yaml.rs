@@ -1,5 +1,5 @@
 //! The YAML form of the configuration: serde DTOs with `deny_unknown_fields`. This is the
-//! only module that knows serde_yaml; swapping it (for serde_norway, say) is one line here.
+//! only module that knows `serde_yaml`; swapping it (for `serde_norway`, say) is one line here.
 
 use serde::Deserialize;
 
@@ -146,7 +146,7 @@ pub(super) fn apply(cfg: &mut StorageConfig, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// `InvalidConfig` for a serde_yaml error: the key is the path serde_yaml reports, plus the
+/// `InvalidConfig` for a `serde_yaml` error: the key is the path `serde_yaml` reports, plus the
 /// offending field of an "unknown field" error.
 fn yaml_error(error: &serde_yaml::Error) -> StorageError {
     let message = error.to_string();
@@ -174,7 +174,7 @@ fn yaml_error(error: &serde_yaml::Error) -> StorageError {
     StorageError::invalid_config(key, reason)
 }
 
-/// Whether `s` looks like the path serde_yaml puts before its message (`sqlite.path`,
+/// Whether `s` looks like the path `serde_yaml` puts before its message (`sqlite.path`,
 /// `retry`, `a[0]`), rather than the start of a sentence.
 fn is_path(s: &str) -> bool {
     !s.is_empty()
