@@ -30,7 +30,7 @@ pub(crate) struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
     /// What to do.

@@ -140,7 +140,9 @@ impl PrivateTempFile {
     /// Syncs the temporary file, renames it over the target and returns its size in bytes.
     pub fn commit(mut self) -> Result<u64> {
         let io = |what: &str, e| StorageError::io(format!("{what} {}", self.temp.display()), e);
-        self.file.sync_all().map_err(|e| io("sync backup file", e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| io("sync backup file", e))?;
         let bytes = self
             .file
             .metadata()

@@ -187,7 +187,7 @@ mod tests {
     fn cutoffs_are_now_minus_the_limits() {
         let now = Utc::now();
         let policy = RetentionPolicy::new()
-            .with_max_age(Duration::from_secs(60))
+            .with_max_age(Duration::from_mins(1))
             .with_deleted_grace(Duration::from_secs(5));
         assert_eq!(
             policy.expiry_cutoff(now).unwrap(),

@@ -89,10 +89,10 @@ mod tests {
         let p = |t| parse_duration("k", t).unwrap();
         assert_eq!(p("100ms"), Duration::from_millis(100));
         assert_eq!(p("2s"), Duration::from_secs(2));
-        assert_eq!(p("5m"), Duration::from_secs(300));
-        assert_eq!(p("1h"), Duration::from_secs(3_600));
-        assert_eq!(p("90d"), Duration::from_secs(90 * 86_400));
-        assert_eq!(p(" 1h30m "), Duration::from_secs(5_400));
+        assert_eq!(p("5m"), Duration::from_mins(5));
+        assert_eq!(p("1h"), Duration::from_hours(1));
+        assert_eq!(p("90d"), Duration::from_hours(2160));
+        assert_eq!(p(" 1h30m "), Duration::from_mins(90));
         assert_eq!(p("1s500ms"), Duration::from_millis(1_500));
         assert_eq!(p("0s"), Duration::ZERO);
     }
@@ -127,12 +127,12 @@ mod tests {
         for d in [
             Duration::ZERO,
             Duration::from_millis(1_500),
-            Duration::from_secs(300),
-            Duration::from_secs(7_200),
-            Duration::from_secs(90 * 86_400),
+            Duration::from_mins(5),
+            Duration::from_hours(2),
+            Duration::from_hours(2160),
         ] {
             assert_eq!(parse_duration("k", &format_duration(d)).unwrap(), d);
         }
-        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_mins(5)), "5m");
     }
 }

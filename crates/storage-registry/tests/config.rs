@@ -65,7 +65,7 @@ fn the_go_readme_block_parses_as_written() {
     assert_eq!(cfg.postgres.level, 1);
     assert_eq!(cfg.strategy, "default");
     assert!(cfg.streaming.enabled);
-    assert_eq!(cfg.streaming.config.timeout, Duration::from_secs(300));
+    assert_eq!(cfg.streaming.config.timeout, Duration::from_mins(5));
     assert_eq!(cfg.streaming.config.max_buffers, 1000);
     assert_eq!(
         cfg.streaming.config.storage_policy,
@@ -128,9 +128,9 @@ fn env_beats_yaml_beats_defaults() {
     assert!(cfg.stream_config().is_none());
     assert_eq!(
         cfg.retention.policy.max_age,
-        Some(Duration::from_secs(90 * 86_400))
+        Some(Duration::from_hours(2160))
     );
-    assert_eq!(cfg.retention.interval, Some(Duration::from_secs(3_600)));
+    assert_eq!(cfg.retention.interval, Some(Duration::from_hours(1)));
 }
 
 #[test]

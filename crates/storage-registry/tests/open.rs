@@ -148,7 +148,7 @@ async fn open_runs_retention_in_the_background() {
 
 fn retention(interval: Duration) -> RetentionOptions {
     let mut options = RetentionOptions::default();
-    options.policy = RetentionPolicy::new().with_max_age(Duration::from_secs(3_600));
+    options.policy = RetentionPolicy::new().with_max_age(Duration::from_hours(1));
     options.interval = Some(interval);
     options
 }
@@ -157,8 +157,8 @@ fn retention(interval: Duration) -> RetentionOptions {
 async fn close_stops_the_retention_task_and_releases_the_store() {
     let inner: Arc<dyn ChatAppMessageStore> = Arc::new(MemoryStore::new());
     let weak = Arc::downgrade(&inner);
-    let policy = RetentionPolicy::new().with_max_age(Duration::from_secs(3_600));
-    let store = RetainingStore::start(inner, policy, Duration::from_secs(3_600));
+    let policy = RetentionPolicy::new().with_max_age(Duration::from_hours(1));
+    let store = RetainingStore::start(inner, policy, Duration::from_hours(1));
     assert!(store.is_retention_running());
     store.close().await.unwrap();
     assert!(!store.is_retention_running(), "close waited for the task");
@@ -171,7 +171,7 @@ async fn dropping_without_close_aborts_the_task() {
     let inner: Arc<dyn ChatAppMessageStore> = Arc::new(MemoryStore::new());
     let weak = Arc::downgrade(&inner);
     let policy = RetentionPolicy::new().with_deleted_grace(Duration::ZERO);
-    let store = RetainingStore::start(inner, policy, Duration::from_secs(3_600));
+    let store = RetainingStore::start(inner, policy, Duration::from_hours(1));
     drop(store);
     let mut tries = 0;
     while weak.upgrade().is_some() {

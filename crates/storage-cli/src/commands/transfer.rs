@@ -27,27 +27,23 @@ pub(crate) async fn export(
     .with_include_deleted(!args.live_only);
     let bar = progress("exported");
     let mut tick = |n| bar.set_position(n);
-    let written = match &args.output {
-        Some(path) => {
-            let mut temp = PrivateTempFile::beside(path)?;
-            let written = {
-                let mut out = BufWriter::new(temp.file());
-                let n =
-                    export_jsonl_with_progress(store.as_ref(), &query, &mut out, &mut tick).await?;
-                out.into_inner()
-                    .map_err(|e| StorageError::io("export: flush", e.into_error()))?;
-                n
-            };
-            temp.commit()?;
-            written
-        }
-        None => {
-            let mut out = BufWriter::new(std::io::stdout());
+    let written = if let Some(path) = &args.output {
+        let mut temp = PrivateTempFile::beside(path)?;
+        let written = {
+            let mut out = BufWriter::new(temp.file());
             let n = export_jsonl_with_progress(store.as_ref(), &query, &mut out, &mut tick).await?;
-            out.flush()
-                .map_err(|e| StorageError::io("export: write standard output", e))?;
+            out.into_inner()
+                .map_err(|e| StorageError::io("export: flush", e.into_error()))?;
             n
-        }
+        };
+        temp.commit()?;
+        written
+    } else {
+        let mut out = BufWriter::new(std::io::stdout());
+        let n = export_jsonl_with_progress(store.as_ref(), &query, &mut out, &mut tick).await?;
+        out.flush()
+            .map_err(|e| StorageError::io("export: write standard output", e))?;
+        n
     };
     bar.finish_and_clear();
     // The summary goes to stderr when the messages themselves are on stdout.
