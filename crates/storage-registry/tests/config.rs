@@ -304,3 +304,19 @@ fn undefined_variables_in_paths_are_errors() {
     assert_eq!(key, "message_store.sqlite.path");
     assert!(reason.contains("NOPE is not defined"), "{reason}");
 }
+
+#[test]
+fn docs_list_every_key_and_variable() {
+    let docs = include_str!("../../../docs/configuration.md");
+    for key in Key::ALL {
+        assert!(
+            docs.contains(&format!(
+                "| `{}` | `{}` |",
+                key.relative_path(),
+                key.env_name()
+            )),
+            "docs/configuration.md lacks the row of {}",
+            key.relative_path()
+        );
+    }
+}
