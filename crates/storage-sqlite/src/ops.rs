@@ -91,7 +91,7 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
                 .map_err(sql)?;
             Ok(WriteOutput::Rows(rows(removed)))
         }
-        WriteOp::PurgeMessagesBefore(cutoff) => purge_messages_before(conn, *cutoff)
+        WriteOp::PurgeMessagesBefore(cutoff) => purge_messages_before(conn, *cutoff, PURGE_CHUNK)
             .map(WriteOutput::Rows)
             .map_err(sql),
         #[cfg(test)]
@@ -106,10 +106,10 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
 /// the request until fewer are removed, so other writers get in between chunks.
 pub(crate) const PURGE_CHUNK: usize = 10_000;
 
-/// Deletes up to [`PURGE_CHUNK`] of the oldest messages created before `cutoff` and makes the
-/// metas of the sessions that lost a live message exact again.
-fn purge_messages_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<u64> {
-    let limit = i64::try_from(PURGE_CHUNK).unwrap_or(i64::MAX);
+/// Deletes up to `chunk` of the oldest messages created before `cutoff` and makes the metas of
+/// the sessions that lost a live message exact again.
+fn purge_messages_before(conn: &Connection, cutoff: i64, chunk: usize) -> rusqlite::Result<u64> {
+    let limit = i64::try_from(chunk).unwrap_or(i64::MAX);
     let mut touched = std::collections::BTreeSet::new();
     let mut removed: u64 = 0;
     {
@@ -261,4 +261,56 @@ fn insert_message(conn: &Connection, row: &ChatAppMessage) -> Result<StoreReceip
             .map_err(sql)?;
     }
     Ok(StoreReceipt::stored(&row.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use hotplex_storage_core::{ValidationLimits, prepare_message};
+
+    use super::*;
+
+    fn row(session: &str, id: &str, micros: i64) -> ChatAppMessage {
+        let msg = ChatAppMessage::user(session, "c")
+            .with_id(id)
+            .with_created_at(time::from_micros(micros).unwrap());
+        prepare_message(&msg, &ValidationLimits::default(), Utc::now()).unwrap()
+    }
+
+    /// `(message_count, last_message_id)` of `session`, `None` without a meta.
+    fn meta(conn: &Connection, session: &str) -> Option<(i64, String)> {
+        conn.query_row(
+            "SELECT message_count, last_message_id FROM session_meta WHERE chat_session_id = ?1",
+            params![session],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .unwrap()
+    }
+
+    /// Chunk by chunk, oldest first, each chunk leaves every meta exact.
+    #[test]
+    fn purge_in_chunks_keeps_metas_exact_after_each_chunk() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrations::migrate(&mut conn).unwrap();
+        let rows = vec![
+            row("a", "a1", 10),
+            row("b", "b1", 20),
+            row("a", "a2", 30),
+            row("a", "a3", 40),
+            row("b", "b2", 50),
+            row("a", "a4", 60),
+        ];
+        apply(&conn, &WriteOp::Store(rows)).unwrap();
+        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 2, "a1, b1");
+        assert_eq!(meta(&conn, "a"), Some((3, "a4".to_owned())));
+        assert_eq!(meta(&conn, "b"), Some((1, "b2".to_owned())));
+        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 2, "a2, a3");
+        assert_eq!(meta(&conn, "a"), Some((1, "a4".to_owned())));
+        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 1, "b2: a short chunk");
+        assert_eq!(meta(&conn, "b"), None, "b has no live message left");
+        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 0);
+        assert_eq!(purge_messages_before(&conn, 61, 2).unwrap(), 1);
+        assert_eq!(meta(&conn, "a"), None);
+    }
 }
