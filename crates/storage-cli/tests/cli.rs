@@ -236,6 +236,19 @@ fn configuration_errors_are_one_line() {
     );
     home.run(&["--type", "postgres", "stats"])
         .fails_with(1, "available: memory, sqlite");
+    // The postgres flags parse even when the backend is not compiled in.
+    home.run(&[
+        "--type",
+        "postgresql",
+        "--postgres-dsn",
+        "postgres://app@db/chat",
+        "--postgres-level",
+        "2",
+        "stats",
+    ])
+    .fails_with(1, "unsupported storage type \"postgresql\"");
+    home.run(&["--postgres-level", "3", "stats"])
+        .fails_with(1, "message_store.postgres.level");
     let bad = home.write("bad.yaml", "message_store: [oops\n");
     home.run(&["--config", bad.to_str().unwrap(), "stats"])
         .fails_with(1, "invalid config: message_store");

@@ -307,7 +307,11 @@ mod tests {
         assert_eq!(meta(&conn, "b"), Some((1, "b2".to_owned())));
         assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 2, "a2, a3");
         assert_eq!(meta(&conn, "a"), Some((1, "a4".to_owned())));
-        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 1, "b2: a short chunk");
+        assert_eq!(
+            purge_messages_before(&conn, 55, 2).unwrap(),
+            1,
+            "b2: a short chunk"
+        );
         assert_eq!(meta(&conn, "b"), None, "b has no live message left");
         assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 0);
         assert_eq!(purge_messages_before(&conn, 61, 2).unwrap(), 1);
