@@ -217,6 +217,76 @@ fn a_go_export_imports() {
 }
 
 #[test]
+fn purge_deleted_before_takes_a_time_or_an_age() {
+    let home = Home::new();
+    let go = home.write("go.json", GO_EXPORT);
+    home.run(&["import", go.to_str().unwrap()]).ok();
+    let none = home
+        .run(&[
+            "purge",
+            "--deleted-before",
+            "2026-03-23T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(none["purged"], 0, "go-2 was deleted on 2026-03-24");
+    let one = home
+        .run(&[
+            "purge",
+            "--deleted-before",
+            "2026-03-25T00:00:00+02:00",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(one["purged"], 1);
+    let again = home
+        .run(&["purge", "--deleted-before", "1d", "--json"])
+        .ok()
+        .json();
+    assert_eq!(again["purged"], 0);
+    home.run(&["purge", "--deleted-before", "yesterday"])
+        .fails_with(1, "--deleted-before");
+    let usage = home.run(&["purge", "--older-than", "1d", "--retention"]);
+    assert_eq!(usage.code(), 2, "two purge modes are a usage error");
+    let all = home
+        .run(&["list", "--json", "--include-deleted"])
+        .ok()
+        .json();
+    assert_eq!(
+        all.as_array().map(Vec::len),
+        Some(1),
+        "go-1 is live and kept"
+    );
+}
+
+#[test]
+fn logs_go_to_stderr_with_verbose_or_rust_log() {
+    let home = Home::new();
+    let quiet = home.run(&["--type", "memory", "stats"]).ok();
+    assert!(
+        !quiet.stderr().contains("message store opened"),
+        "{}",
+        quiet.stderr()
+    );
+    let verbose = home.run(&["-v", "--type", "memory", "stats"]).ok();
+    assert!(
+        verbose.stderr().contains("message store opened"),
+        "{}",
+        verbose.stderr()
+    );
+    assert!(!verbose.stdout().contains("message store opened"));
+    let home = home.with_env("RUST_LOG", "info");
+    let env = home.run(&["--type", "memory", "stats"]).ok();
+    assert!(
+        env.stderr().contains("message store opened"),
+        "{}",
+        env.stderr()
+    );
+}
+
+#[test]
 fn an_invalid_import_line_is_reported_with_its_number() {
     let home = Home::new();
     let good = r#"{"id":"ok-1","chat_session_id":"s","message_type":"user_input","content":"hi"}"#;

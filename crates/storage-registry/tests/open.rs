@@ -98,7 +98,24 @@ async fn unknown_and_uncompiled_types_list_the_available_ones() {
 }
 
 #[tokio::test]
+async fn the_strategy_is_configurable() {
+    let store = open(&memory().with_strategy("verbose")).await.unwrap();
+    let thinking = ChatAppMessage::of_type("s", hotplex_storage_core::MessageType::THINKING, "hm");
+    let receipt = store.store_bot_response(&thinking).await.unwrap();
+    assert_eq!(
+        receipt.outcome,
+        StoreOutcome::Stored,
+        "verbose keeps every type"
+    );
+    store.close().await.unwrap();
+    let err = open(&memory().with_strategy("chatty")).await.err().unwrap();
+    assert!(err.to_string().contains("message_store.strategy"), "{err}");
+}
+
+#[tokio::test]
 async fn disabled_storage_is_a_clear_error() {
+    let err = build(&memory().with_enabled(false)).err().unwrap();
+    assert!(err.to_string().contains("message_store.enabled"), "{err}");
     let yaml = "message_store:\n  enabled: false\n  type: memory\n";
     let cfg = StorageConfig::from_yaml_str(yaml).unwrap();
     match open(&cfg).await {
@@ -147,10 +164,8 @@ async fn open_runs_retention_in_the_background() {
 }
 
 fn retention(interval: Duration) -> RetentionOptions {
-    let mut options = RetentionOptions::default();
-    options.policy = RetentionPolicy::new().with_max_age(Duration::from_hours(1));
-    options.interval = Some(interval);
-    options
+    RetentionOptions::new(RetentionPolicy::new().with_max_age(Duration::from_hours(1)))
+        .with_interval(interval)
 }
 
 #[tokio::test]

@@ -117,6 +117,21 @@ pub struct RetentionOptions {
 }
 
 impl RetentionOptions {
+    /// Options applying `policy` only when asked (no background task).
+    pub fn new(policy: RetentionPolicy) -> Self {
+        Self {
+            policy,
+            interval: None,
+        }
+    }
+
+    /// Sets [`interval`](Self::interval): `open` then applies the policy every `interval`.
+    #[must_use]
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
     /// The shortest accepted `interval`: 1 s.
     pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
     /// The longest accepted `interval`: 30 days.
@@ -292,6 +307,20 @@ impl StorageConfig {
     #[must_use]
     pub fn with_postgres_level(mut self, level: u8) -> Self {
         self.postgres.level = level;
+        self
+    }
+
+    /// Sets [`enabled`](Self::enabled).
+    #[must_use]
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Sets [`strategy`](Self::strategy).
+    #[must_use]
+    pub fn with_strategy(mut self, strategy: impl Into<String>) -> Self {
+        self.strategy = strategy.into();
         self
     }
 
