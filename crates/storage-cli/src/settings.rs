@@ -18,7 +18,6 @@ pub(crate) fn load(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result
     }
     if let Some(path) = &cli.sqlite_path {
         cfg = cfg.with_sqlite_path(path.clone());
-        cfg.expand_paths(lookup)?;
     }
     if let Some(dsn) = &cli.postgres_dsn {
         cfg = cfg.with_postgres_dsn(dsn.clone());
@@ -26,6 +25,8 @@ pub(crate) fn load(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result
     if let Some(level) = cli.postgres_level {
         cfg = cfg.with_postgres_level(level);
     }
+    // Again after the flags: `--type sqlite` or `--sqlite-path` may need the expansion now.
+    cfg.expand_paths(lookup)?;
     cfg.validate()?;
     Ok(cfg)
 }

@@ -91,6 +91,15 @@ fn defaults_are_sqlite_in_the_home_directory() {
     let (key, reason) = config_error(StorageConfig::new().with_env(env(&[])));
     assert_eq!(key, "message_store.sqlite.path");
     assert!(reason.contains("HOME is not set"), "{reason}");
+    // Not an error when the sqlite section is not used.
+    let memory = StorageConfig::new()
+        .with_type("memory")
+        .with_env(env(&[]))
+        .unwrap();
+    assert_eq!(
+        memory.sqlite.path, "~/.hotplex/messages.db",
+        "left as written"
+    );
     // The application's other sections are ignored; an empty block keeps the defaults.
     let cfg = StorageConfig::from_yaml_str("server:\n  port: 8080\nmessage_store:\n").unwrap();
     assert_eq!(cfg, StorageConfig::new());

@@ -270,21 +270,28 @@ impl StorageConfig {
         Ok(self)
     }
 
-    /// Expands `~` and `${VAR}` in `sqlite.path` with `lookup` (`HOME` for `~`).
+    /// Expands `~` and `${VAR}` in `sqlite.path` with `lookup` (`HOME` for `~`). A path that
+    /// cannot be expanded (no `HOME`, an undefined variable) is an error when `type` is
+    /// `sqlite` and is left as written otherwise (the section is not used).
     pub fn expand_paths(&mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
         let key = Key::SqlitePath.path();
-        let expanded = expand_path(&key, &self.sqlite.path, lookup)?;
-        self.sqlite.path = expanded.to_string_lossy().into_owned();
+        match expand_path(&key, &self.sqlite.path, lookup) {
+            Ok(expanded) => self.sqlite.path = expanded.to_string_lossy().into_owned(),
+            Err(e) if self.store_type == "sqlite" => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "sqlite.path left unexpanded: type is not sqlite")
+            }
+        }
         if self.sqlite.home_dir.is_none() {
             self.sqlite.home_dir = lookup("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
         }
         Ok(())
     }
 
-    /// Sets [`store_type`](Self::store_type).
+    /// Sets [`store_type`](Self::store_type) (trimmed, lower-cased).
     #[must_use]
     pub fn with_type(mut self, store_type: impl Into<String>) -> Self {
-        self.store_type = store_type.into();
+        self.store_type = store_type.into().trim().to_ascii_lowercase();
         self
     }
 
