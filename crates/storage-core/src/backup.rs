@@ -111,9 +111,9 @@ impl PrivateTempFile {
         options.write(true).read(true).create_new(true);
         #[cfg(unix)]
         options.mode(BACKUP_FILE_MODE);
-        let file = options
-            .open(&temp)
-            .map_err(|e| StorageError::io(format!("create backup file in {}", dir.display()), e))?;
+        let file = options.open(&temp).map_err(|e| {
+            StorageError::io(format!("create a temporary file in {}", dir.display()), e)
+        })?;
         Ok(Self {
             target: target.to_path_buf(),
             temp,
