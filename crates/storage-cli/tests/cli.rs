@@ -47,6 +47,27 @@ impl Home {
         Run(output)
     }
 
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("HOME", self.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn hotplex-storage");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        Run(child.wait_with_output().expect("wait"))
+    }
+
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.file(name);
         std::fs::write(&path, text).expect("write a test file");
@@ -192,6 +213,27 @@ fn export_then_import_into_a_fresh_database_gives_identical_rows() {
         .collect();
     assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "stored in export order");
     assert_eq!(without_seq(imported), without_seq(rows), "identical rows");
+}
+
+#[test]
+fn export_to_stdout_pipes_into_import_from_stdin() {
+    let a = Home::new();
+    a.run(&["demo"]).ok();
+    let exported = a.run(&["export", "--session", "nope"]).ok();
+    assert_eq!(exported.stdout(), "", "an unknown session exports nothing");
+    let exported = a.run(&["export"]).ok();
+    assert_eq!(exported.stdout().lines().count(), 6);
+    assert!(
+        exported.stderr().contains("exported 6 messages"),
+        "{}",
+        exported.stderr()
+    );
+    let b = Home::new();
+    let report = b
+        .run_with_stdin(&["import", "--json", "-"], &exported.stdout())
+        .ok()
+        .json();
+    assert_eq!(report["imported"], 6);
 }
 
 #[test]
