@@ -279,7 +279,7 @@ impl StorageConfig {
             Ok(expanded) => self.sqlite.path = expanded.to_string_lossy().into_owned(),
             Err(e) if self.store_type == "sqlite" => return Err(e),
             Err(e) => {
-                tracing::debug!(error = %e, "sqlite.path left unexpanded: type is not sqlite")
+                tracing::debug!(error = %e, "sqlite.path left unexpanded: type is not sqlite");
             }
         }
         if self.sqlite.home_dir.is_none() {
