@@ -329,3 +329,52 @@ fn docs_list_every_key_and_variable() {
         );
     }
 }
+
+#[test]
+fn builders_set_what_yaml_sets() {
+    use hotplex_storage_registry::{PostgresOptions, SqliteOptions, StreamingOptions};
+    use hotplex_storage_stream::{RetryConfig, StreamConfig};
+    let yaml = "message_store:
+  type: postgres
+  sqlite:
+    path: /srv/m.db
+    max_size_mb: 64
+    synchronous: normal
+    pool_size: 2
+    busy_timeout: 1s
+  postgres:
+    dsn: postgres://db/chat
+    max_connections: 4
+    level: 2
+    schema: chat
+  strategy: minimal
+  streaming:
+    enabled: false
+  retry:
+    max_attempts: 5
+";
+    let parsed = StorageConfig::from_yaml_str(yaml).unwrap();
+    let built = StorageConfig::new()
+        .with_type("Postgres")
+        .with_sqlite(
+            SqliteOptions::new("/srv/m.db")
+                .with_max_size_mb(64)
+                .with_synchronous("normal")
+                .with_pool_size(2)
+                .with_busy_timeout(Duration::from_secs(1)),
+        )
+        .with_postgres(
+            PostgresOptions::new("postgres://db/chat")
+                .with_max_connections(4)
+                .with_level(2)
+                .with_schema("chat"),
+        )
+        .with_strategy("minimal")
+        .with_streaming(StreamingOptions::new(StreamConfig::default()).with_enabled(false))
+        .with_retry(RetryConfig {
+            max_attempts: 5,
+            ..RetryConfig::default()
+        });
+    assert_eq!(parsed, built);
+    built.validate().unwrap();
+}

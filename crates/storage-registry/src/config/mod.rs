@@ -61,6 +61,44 @@ impl Default for SqliteOptions {
     }
 }
 
+impl SqliteOptions {
+    /// The defaults with the database file at `path`.
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets [`max_size_mb`](Self::max_size_mb).
+    #[must_use]
+    pub fn with_max_size_mb(mut self, max_size_mb: u64) -> Self {
+        self.max_size_mb = max_size_mb;
+        self
+    }
+
+    /// Sets [`synchronous`](Self::synchronous) (`full` or `normal`).
+    #[must_use]
+    pub fn with_synchronous(mut self, synchronous: impl Into<String>) -> Self {
+        self.synchronous = synchronous.into();
+        self
+    }
+
+    /// Sets [`pool_size`](Self::pool_size).
+    #[must_use]
+    pub fn with_pool_size(mut self, pool_size: u32) -> Self {
+        self.pool_size = pool_size;
+        self
+    }
+
+    /// Sets [`busy_timeout`](Self::busy_timeout).
+    #[must_use]
+    pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+}
+
 /// The `postgres:` section. Applied to `PostgresConfig` by the postgres factory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -86,6 +124,37 @@ impl Default for PostgresOptions {
     }
 }
 
+impl PostgresOptions {
+    /// The defaults with connection string `dsn`.
+    pub fn new(dsn: impl Into<String>) -> Self {
+        Self {
+            dsn: Some(dsn.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets [`max_connections`](Self::max_connections).
+    #[must_use]
+    pub fn with_max_connections(mut self, max_connections: u32) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets [`level`](Self::level).
+    #[must_use]
+    pub fn with_level(mut self, level: u8) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Sets [`schema`](Self::schema).
+    #[must_use]
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+}
+
 /// The `streaming:` section: whether the application buffers token streams, and how.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -102,6 +171,23 @@ impl Default for StreamingOptions {
             enabled: true,
             config: StreamConfig::default(),
         }
+    }
+}
+
+impl StreamingOptions {
+    /// Streaming enabled with `config`.
+    pub fn new(config: StreamConfig) -> Self {
+        Self {
+            enabled: true,
+            config,
+        }
+    }
+
+    /// Sets [`enabled`](Self::enabled).
+    #[must_use]
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
     }
 }
 
@@ -328,6 +414,34 @@ impl StorageConfig {
     #[must_use]
     pub fn with_strategy(mut self, strategy: impl Into<String>) -> Self {
         self.strategy = strategy.into();
+        self
+    }
+
+    /// Sets the `sqlite:` section.
+    #[must_use]
+    pub fn with_sqlite(mut self, sqlite: SqliteOptions) -> Self {
+        self.sqlite = sqlite;
+        self
+    }
+
+    /// Sets the `postgres:` section.
+    #[must_use]
+    pub fn with_postgres(mut self, postgres: PostgresOptions) -> Self {
+        self.postgres = postgres;
+        self
+    }
+
+    /// Sets the `streaming:` section.
+    #[must_use]
+    pub fn with_streaming(mut self, streaming: StreamingOptions) -> Self {
+        self.streaming = streaming;
+        self
+    }
+
+    /// Sets the `retry:` section.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
         self
     }
 
