@@ -162,6 +162,21 @@ fn demo_on_a_fresh_home_writes_a_private_database() {
     let stats = home.run(&["stats", "--json"]).ok().json();
     assert_eq!(stats["total_messages"], 6);
     assert_eq!(stats["total_sessions"], 3);
+    // A second run adds its own threads; --json describes them.
+    let demo = home.run(&["demo", "--json"]).ok().json();
+    let threads = demo["threads"].as_array().expect("threads");
+    assert_eq!(threads.len(), 3);
+    for thread in threads {
+        let messages = thread["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 2, "a question and its answer: {thread}");
+        assert_eq!(messages[0]["message_type"], "user_input");
+        assert_eq!(messages[1]["message_type"], "final_response");
+    }
+    assert_eq!(
+        demo["user_sessions"]["sessions"].as_array().map(Vec::len),
+        Some(4)
+    );
+    assert_eq!(demo["stats"]["total_messages"], 12);
 }
 
 #[test]

@@ -88,7 +88,9 @@ pub(crate) async fn run(
     cfg: &StorageConfig,
     json: bool,
 ) -> Result<ExitCode> {
-    let thread_ts = format!("{}.000100", Utc::now().timestamp());
+    // A Slack-style thread timestamp, unique per run (runs in the same second stay apart).
+    let now = Utc::now();
+    let thread_ts = format!("{}.{:06}", now.timestamp(), now.timestamp_subsec_micros());
     let writer: Arc<dyn WriteOnlyStore> = store.clone();
     let streams = StreamMessageStore::new(writer, StreamConfig::default())?;
     let mut sessions = Vec::new();
