@@ -6,9 +6,9 @@
 //! path, is therefore replaced as a whole and never written through; a failed backup leaves
 //! the target untouched and removes its temporary file. Guarantees: `docs/operations.md`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 #[cfg(unix)]
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,8 @@ use crate::{Result, StorageError};
 
 /// Mode of every backup file: read and write for the owner only.
 pub const BACKUP_FILE_MODE: u32 = 0o600;
+/// Mode of the missing parent directories a backup creates.
+pub const BACKUP_DIR_MODE: u32 = 0o700;
 
 /// What a backup file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,7 +93,8 @@ pub struct PrivateTempFile {
 }
 
 impl PrivateTempFile {
-    /// Creates `.<name>.<random>.tmp` in the directory of `target` (which must exist).
+    /// Creates `.<name>.<random>.tmp` in the directory of `target`, creating missing parent
+    /// directories with mode 0700.
     pub fn beside(target: &Path) -> Result<Self> {
         let name = target.file_name().ok_or_else(|| {
             StorageError::invalid_config(
@@ -103,6 +106,12 @@ impl PrivateTempFile {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| Path::new("."));
+        let mut dirs = DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        dirs.mode(BACKUP_DIR_MODE);
+        dirs.create(dir)
+            .map_err(|e| StorageError::io(format!("create directory {}", dir.display()), e))?;
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(name);
         temp_name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
@@ -243,8 +252,18 @@ mod tests {
         temp.file().write_all(b"half").unwrap();
         drop(temp);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        let err = PrivateTempFile::beside(&dir.join("missing/b.jsonl")).unwrap_err();
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "the temp file is gone"
+        );
+        // Missing parents are created, private.
+        let nested = dir.join("a/b/c.jsonl");
+        PrivateTempFile::beside(&nested).unwrap().commit().unwrap();
+        assert_eq!(mode(&dir.join("a/b")), 0o700);
+        assert_eq!(mode(&nested), 0o600);
+        // A parent that is a file cannot be created.
+        let err = PrivateTempFile::beside(&target.join("x")).unwrap_err();
         assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -42,7 +42,7 @@ mod validation;
 #[path = "doc_support.rs"]
 pub mod __doc_support;
 
-pub use backup::{BACKUP_FILE_MODE, BackupFormat, BackupReport, PrivateTempFile};
+pub use backup::{BACKUP_DIR_MODE, BACKUP_FILE_MODE, BackupFormat, BackupReport, PrivateTempFile};
 pub use error::{BoxError, Result, StorageError};
 pub use export::{
     EXPORT_PAGE_SIZE, IMPORT_BATCH_SIZE, ImportReport, RejectedLine, backup_jsonl, export_jsonl,

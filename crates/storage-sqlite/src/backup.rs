@@ -19,7 +19,6 @@ use rusqlite::backup::{Backup, StepResult};
 
 use crate::connection::open_flags;
 use crate::error::from_sqlite;
-use crate::path::create_parents;
 
 /// Pages copied per step.
 pub(crate) const PAGES_PER_STEP: i32 = 256;
@@ -33,7 +32,6 @@ pub(crate) fn backup_to_file(
     target: &Path,
     busy_timeout: Duration,
 ) -> Result<BackupReport> {
-    create_parents(target)?;
     let temp = PrivateTempFile::beside(target)?;
     let messages = copy(source, temp.path(), busy_timeout)?;
     let bytes = temp.commit()?;

@@ -70,7 +70,7 @@ pub(crate) fn resolve(path: &Path, home: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// Creates the missing parent directories of `path` with mode 0700 (on Unix).
-pub(crate) fn create_parents(path: &Path) -> Result<()> {
+fn create_parents(path: &Path) -> Result<()> {
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(());
     };
