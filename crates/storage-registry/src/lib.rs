@@ -30,7 +30,7 @@ mod open;
 mod registry;
 mod retention_task;
 
-pub use config::keys::{ENV_PREFIX, Key, Value};
+pub use config::keys::{ConfigValue, ENV_PREFIX, Key};
 pub use config::{
     PostgresOptions, ROOT, RetentionOptions, SqliteOptions, StorageConfig, StreamingOptions,
 };

@@ -16,7 +16,7 @@ pub const ENV_PREFIX: &str = "HOTPLEX_MESSAGE_STORE_";
 
 /// A value for [`Key::apply`]: typed (from YAML) or text (from the environment).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum ConfigValue {
     /// Text: parsed according to the key (from the environment, or a YAML string).
     Text(String),
     /// A YAML boolean.
@@ -109,7 +109,7 @@ impl Key {
     /// Sets this key of `cfg` to `value`. A value of the wrong type or out of range is
     /// `InvalidConfig` naming the key path; cross-field rules are checked by
     /// [`StorageConfig::validate`].
-    pub fn apply(self, cfg: &mut StorageConfig, value: Value) -> Result<()> {
+    pub fn apply(self, cfg: &mut StorageConfig, value: ConfigValue) -> Result<()> {
         let key = self.path();
         match self {
             Self::Enabled => cfg.enabled = boolean(&key, value)?,
@@ -169,24 +169,24 @@ fn rekey(key: &str, error: StorageError) -> StorageError {
     }
 }
 
-fn wrong_type(key: &str, expected: &str, value: &Value) -> StorageError {
+fn wrong_type(key: &str, expected: &str, value: &ConfigValue) -> StorageError {
     let got = match value {
-        Value::Text(t) => format!("{t:?}"),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(n) => n.to_string(),
-        Value::Float(f) => f.to_string(),
+        ConfigValue::Text(t) => format!("{t:?}"),
+        ConfigValue::Bool(b) => b.to_string(),
+        ConfigValue::Int(n) => n.to_string(),
+        ConfigValue::Float(f) => f.to_string(),
     };
     StorageError::invalid_config(key, format!("expected {expected}, got {got}"))
 }
 
-fn text(key: &str, value: Value) -> Result<String> {
+fn text(key: &str, value: ConfigValue) -> Result<String> {
     match value {
-        Value::Text(t) => Ok(t),
+        ConfigValue::Text(t) => Ok(t),
         other => Err(wrong_type(key, "a string", &other)),
     }
 }
 
-fn non_empty(key: &str, value: Value) -> Result<String> {
+fn non_empty(key: &str, value: ConfigValue) -> Result<String> {
     let t = text(key, value)?;
     if t.trim().is_empty() {
         return Err(StorageError::invalid_config(key, "must not be empty"));
@@ -194,22 +194,22 @@ fn non_empty(key: &str, value: Value) -> Result<String> {
     Ok(t)
 }
 
-fn boolean(key: &str, value: Value) -> Result<bool> {
+fn boolean(key: &str, value: ConfigValue) -> Result<bool> {
     match value {
-        Value::Bool(b) => Ok(b),
-        Value::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+        ConfigValue::Bool(b) => Ok(b),
+        ConfigValue::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(wrong_type(key, "true or false", &Value::Text(t))),
+            _ => Err(wrong_type(key, "true or false", &ConfigValue::Text(t))),
         },
         other => Err(wrong_type(key, "true or false", &other)),
     }
 }
 
-fn integer<T: TryFrom<u64>>(key: &str, value: Value) -> Result<T> {
+fn integer<T: TryFrom<u64>>(key: &str, value: ConfigValue) -> Result<T> {
     let n = match value {
-        Value::Int(n) => n,
-        Value::Text(ref t) => t
+        ConfigValue::Int(n) => n,
+        ConfigValue::Text(ref t) => t
             .trim()
             .parse::<u64>()
             .map_err(|_| wrong_type(key, "a non-negative integer", &value))?,
@@ -220,22 +220,22 @@ fn integer<T: TryFrom<u64>>(key: &str, value: Value) -> Result<T> {
     })
 }
 
-fn float(key: &str, value: Value) -> Result<f64> {
+fn float(key: &str, value: ConfigValue) -> Result<f64> {
     #[allow(clippy::cast_precision_loss)] // small integers like `2` written for `2.0`
     match value {
-        Value::Float(f) => Ok(f),
-        Value::Int(n) => Ok(n as f64),
-        Value::Text(ref t) => t
+        ConfigValue::Float(f) => Ok(f),
+        ConfigValue::Int(n) => Ok(n as f64),
+        ConfigValue::Text(ref t) => t
             .trim()
             .parse::<f64>()
             .map_err(|_| wrong_type(key, "a number", &value)),
-        other @ Value::Bool(_) => Err(wrong_type(key, "a number", &other)),
+        other @ ConfigValue::Bool(_) => Err(wrong_type(key, "a number", &other)),
     }
 }
 
-fn duration(key: &str, value: Value) -> Result<std::time::Duration> {
+fn duration(key: &str, value: ConfigValue) -> Result<std::time::Duration> {
     match value {
-        Value::Text(t) => parse_duration(key, &t),
+        ConfigValue::Text(t) => parse_duration(key, &t),
         other => Err(wrong_type(key, "a duration such as 5m", &other)),
     }
 }
@@ -274,49 +274,53 @@ mod tests {
     #[test]
     fn values_are_typed() {
         let mut cfg = StorageConfig::default();
-        Key::SqlitePoolSize.apply(&mut cfg, Value::Int(8)).unwrap();
+        Key::SqlitePoolSize
+            .apply(&mut cfg, ConfigValue::Int(8))
+            .unwrap();
         assert_eq!(cfg.sqlite.pool_size, 8);
         Key::SqlitePoolSize
-            .apply(&mut cfg, Value::Text(" 9 ".into()))
+            .apply(&mut cfg, ConfigValue::Text(" 9 ".into()))
             .unwrap();
         assert_eq!(cfg.sqlite.pool_size, 9);
         let err = Key::SqlitePoolSize
-            .apply(&mut cfg, Value::Int(u64::from(u32::MAX) + 1))
+            .apply(&mut cfg, ConfigValue::Int(u64::from(u32::MAX) + 1))
             .unwrap_err();
         assert!(
             err.to_string().contains("message_store.sqlite.pool_size"),
             "{err}"
         );
         Key::SqlitePoolSize
-            .apply(&mut cfg, Value::Int(u64::from(u32::MAX)))
+            .apply(&mut cfg, ConfigValue::Int(u64::from(u32::MAX)))
             .unwrap();
         let err = Key::PostgresLevel
-            .apply(&mut cfg, Value::Int(256))
+            .apply(&mut cfg, ConfigValue::Int(256))
             .unwrap_err();
         assert!(err.is_config_error());
         let err = Key::Enabled
-            .apply(&mut cfg, Value::Text("maybe".into()))
+            .apply(&mut cfg, ConfigValue::Text("maybe".into()))
             .unwrap_err();
         assert!(err.to_string().contains("message_store.enabled"), "{err}");
         Key::Enabled
-            .apply(&mut cfg, Value::Text("off".into()))
+            .apply(&mut cfg, ConfigValue::Text("off".into()))
             .unwrap();
         assert!(!cfg.enabled);
         let err = Key::RetryMultiplier
-            .apply(&mut cfg, Value::Bool(true))
+            .apply(&mut cfg, ConfigValue::Bool(true))
             .unwrap_err();
         assert!(err.to_string().contains("expected a number"), "{err}");
-        Key::RetryMultiplier.apply(&mut cfg, Value::Int(3)).unwrap();
+        Key::RetryMultiplier
+            .apply(&mut cfg, ConfigValue::Int(3))
+            .unwrap();
         assert!((cfg.retry.multiplier - 3.0).abs() < f64::EPSILON);
         let err = Key::StreamingTimeout
-            .apply(&mut cfg, Value::Int(300))
+            .apply(&mut cfg, ConfigValue::Int(300))
             .unwrap_err();
         assert!(
             err.to_string().contains("message_store.streaming.timeout"),
             "{err}"
         );
         let err = Key::StreamingStoragePolicy
-            .apply(&mut cfg, Value::Text("some".into()))
+            .apply(&mut cfg, ConfigValue::Text("some".into()))
             .unwrap_err();
         assert!(
             err.to_string()
@@ -324,7 +328,7 @@ mod tests {
             "{err}"
         );
         let err = Key::SqlitePath
-            .apply(&mut cfg, Value::Text("  ".into()))
+            .apply(&mut cfg, ConfigValue::Text("  ".into()))
             .unwrap_err();
         assert!(err.to_string().contains("must not be empty"), "{err}");
     }

@@ -117,7 +117,7 @@ impl StorageConfig {
     {
         for key in Key::ALL {
             if let Some(value) = lookup(&key.env_name()) {
-                key.apply(&mut self, keys::Value::Text(value))
+                key.apply(&mut self, keys::ConfigValue::Text(value))
                     .map_err(|e| env_error(*key, e))?;
             }
         }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use hotplex_storage_core::{Result, StorageError};
 
-use super::keys::{Key, Value};
+use super::keys::{ConfigValue, Key};
 use super::{ROOT, StorageConfig};
 
 /// A configuration file: `message_store:` and the application's own sections (ignored).
@@ -94,15 +94,15 @@ pub(super) fn apply(cfg: &mut StorageConfig, text: &str) -> Result<()> {
     let Some(dto) = document.message_store else {
         return Ok(());
     };
-    let mut set: Vec<(Key, Value)> = Vec::new();
-    let text = |v: Option<String>| v.map(Value::Text);
-    let int = |v: Option<u64>| v.map(Value::Int);
-    let mut push = |key: Key, value: Option<Value>| {
+    let mut set: Vec<(Key, ConfigValue)> = Vec::new();
+    let text = |v: Option<String>| v.map(ConfigValue::Text);
+    let int = |v: Option<u64>| v.map(ConfigValue::Int);
+    let mut push = |key: Key, value: Option<ConfigValue>| {
         if let Some(value) = value {
             set.push((key, value));
         }
     };
-    push(Key::Enabled, dto.enabled.map(Value::Bool));
+    push(Key::Enabled, dto.enabled.map(ConfigValue::Bool));
     push(Key::Type, text(dto.store_type));
     push(Key::Strategy, text(dto.strategy));
     if let Some(s) = dto.sqlite {
@@ -119,7 +119,7 @@ pub(super) fn apply(cfg: &mut StorageConfig, text: &str) -> Result<()> {
         push(Key::PostgresSchema, text(p.schema));
     }
     if let Some(s) = dto.streaming {
-        push(Key::StreamingEnabled, s.enabled.map(Value::Bool));
+        push(Key::StreamingEnabled, s.enabled.map(ConfigValue::Bool));
         push(Key::StreamingTimeout, text(s.timeout));
         push(Key::StreamingMaxBuffers, int(s.max_buffers));
         push(Key::StreamingMaxBufferBytes, int(s.max_buffer_bytes));
@@ -132,8 +132,8 @@ pub(super) fn apply(cfg: &mut StorageConfig, text: &str) -> Result<()> {
         push(Key::RetryMaxAttempts, int(r.max_attempts));
         push(Key::RetryInitialDelay, text(r.initial_delay));
         push(Key::RetryMaxDelay, text(r.max_delay));
-        push(Key::RetryMultiplier, r.multiplier.map(Value::Float));
-        push(Key::RetryJitter, r.jitter.map(Value::Bool));
+        push(Key::RetryMultiplier, r.multiplier.map(ConfigValue::Float));
+        push(Key::RetryJitter, r.jitter.map(ConfigValue::Bool));
     }
     if let Some(r) = dto.retention {
         push(Key::RetentionMaxAge, text(r.max_age));
