@@ -11,7 +11,7 @@ use hotplex_storage_stream::StreamConfig;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SqliteOptions {
-    /// Database file as written (`~` and `${VAR}` expand in [`StorageConfig::with_env`]).
+    /// Database file as written (`~` and `${VAR}` expand in [`StorageConfig::with_env`](crate::StorageConfig::with_env)).
     /// Default `~/.hotplex/messages.db`.
     pub path: String,
     /// Size limit in MiB; 0 = unlimited. Default 0.
@@ -137,7 +137,7 @@ impl PostgresOptions {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StreamingOptions {
-    /// Whether streams are buffered (see [`StorageConfig::stream_config`]). Default true.
+    /// Whether streams are buffered (see [`StorageConfig::stream_config`](crate::StorageConfig::stream_config)). Default true.
     pub enabled: bool,
     /// The buffer settings.
     pub config: StreamConfig,
