@@ -5,7 +5,8 @@
 //! idempotent (a re-import adds nothing) and reports every rejected line with its number.
 //! The caller owns the I/O: these functions take a writer or reader it opened.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,9 @@ use uuid::Uuid;
 
 use crate::import_input;
 use crate::{
-    ChatAppMessage, Cursor, MessageQuery, MessageType, Metadata, ReadOnlyStore, Result,
-    StorageError, StoreOutcome, ValidationLimits, WriteOnlyStore, validate_message_with,
+    BackupFormat, BackupReport, ChatAppMessage, Cursor, MessageQuery, MessageType, Metadata,
+    PrivateTempFile, ReadOnlyStore, Result, StorageError, StoreOutcome, ValidationLimits,
+    WriteOnlyStore, validate_message_with,
 };
 
 /// Messages read per page during export.
@@ -85,6 +87,32 @@ where
     out.flush()
         .map_err(|e| StorageError::io("export: flush", e))?;
     Ok(written)
+}
+
+/// Writes every message of `store`, soft-deleted ones included, as JSON Lines to a new file
+/// (mode 0600) beside `path` and renames it over `path` once complete: an existing file or
+/// symlink at `path` is replaced, never written through; on failure nothing changes at
+/// `path`. The default of [`ChatAppMessageStore::backup_to`](crate::ChatAppMessageStore::backup_to).
+pub async fn backup_jsonl<S>(store: &S, path: &Path) -> Result<BackupReport>
+where
+    S: ReadOnlyStore + ?Sized,
+{
+    let mut temp = PrivateTempFile::beside(path)?;
+    let query = MessageQuery::default().with_include_deleted(true);
+    let messages = {
+        let mut out = BufWriter::new(temp.file());
+        let messages = export_jsonl(store, &query, &mut out).await?;
+        out.into_inner()
+            .map_err(|e| StorageError::io("backup: flush", e.into_error()))?;
+        messages
+    };
+    let bytes = temp.commit()?;
+    Ok(BackupReport::new(
+        path,
+        BackupFormat::Jsonl,
+        messages,
+        bytes,
+    ))
 }
 
 /// One input line (or array element) that was not imported.

@@ -9,7 +9,8 @@
 //!   [`StorageError::is_transient`].
 //! - [`validate_message`] and [`prepare_message`]: the input rules, in one place.
 //! - [`StorageStrategy`] and [`StrategyStore`]: which messages are kept.
-//! - [`export_jsonl`] and [`import_jsonl`]: JSON Lines export and idempotent import.
+//! - [`export_jsonl`] and [`import_jsonl`]: JSON Lines export and idempotent import;
+//!   [`ChatAppMessageStore::backup_to`] and [`RetentionPolicy`] for operations.
 //!
 //! ```
 //! use hotplex_storage_core::{ChatAppMessage, MessageQuery, MessageType};
@@ -19,6 +20,7 @@
 //! assert_eq!(msg.message_type, MessageType::USER_INPUT);
 //! ```
 
+mod backup;
 mod error;
 mod export;
 mod health;
@@ -29,6 +31,7 @@ pub mod migration;
 mod plan;
 mod query;
 mod receipt;
+mod retention;
 mod session;
 mod store;
 mod strategy;
@@ -40,10 +43,12 @@ mod validation;
 #[path = "doc_support.rs"]
 pub mod __doc_support;
 
+pub use backup::{BACKUP_DIR_MODE, BACKUP_FILE_MODE, BackupFormat, BackupReport, PrivateTempFile};
 pub use error::{BoxError, Result, StorageError};
 pub use export::{
     EXPORT_PAGE_SIZE, IMPORT_BATCH_BYTES, IMPORT_BATCH_SIZE, ImportReport, RejectedLine,
-    export_jsonl, export_jsonl_with_progress, import_jsonl, import_jsonl_with_progress,
+    backup_jsonl, export_jsonl, export_jsonl_with_progress, import_jsonl,
+    import_jsonl_with_progress,
 };
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
 pub use message::{ChatAppMessage, Metadata};
@@ -52,6 +57,7 @@ pub use migration::{AppliedMigration, Migration, MigrationStatus};
 pub use plan::{Condition, QueryPlan, SqlDialect, SqlParam, SqlStatement, TextColumn};
 pub use query::{Cursor, MessageQuery};
 pub use receipt::{StoreOutcome, StoreReceipt};
+pub use retention::{RetentionPolicy, RetentionReport};
 pub use session::SessionMeta;
 pub use store::{ChatAppMessageStore, ReadOnlyStore, SessionStore, WriteOnlyStore};
 pub use strategy::{

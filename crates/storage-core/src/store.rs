@@ -3,14 +3,15 @@
 //! They are object safe (`Arc<dyn ChatAppMessageStore>`) and implemented for `Arc<T>` and
 //! `Box<T>` of any implementor, so decorators can take a store by value or shared.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    ChatAppMessage, HealthCheckResult, MessageQuery, MigrationStatus, Result, SessionMeta,
-    StorageMetrics, StoreReceipt,
+    BackupReport, ChatAppMessage, HealthCheckResult, MessageQuery, MigrationStatus, Result,
+    SessionMeta, StorageMetrics, StoreReceipt,
 };
 
 /// Reading messages.
@@ -65,6 +66,12 @@ pub trait SessionStore: Send + Sync {
     /// Hard-deletes soft-deleted messages whose `deleted_at` is before `cutoff` (retention);
     /// returns how many rows were removed.
     async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+
+    /// Hard-deletes every message created before `cutoff`, live or soft-deleted (retention),
+    /// and keeps each touched session meta exact in the same transaction: count and last
+    /// message recomputed, the meta dropped when no live message is left. Returns how many
+    /// rows were removed. See `docs/operations.md` "Retention".
+    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
 }
 
 /// A complete store: reads, writes, sessions and lifecycle.
@@ -92,6 +99,14 @@ pub trait ChatAppMessageStore: ReadOnlyStore + WriteOnlyStore + SessionStore {
     /// a schema, like memory) reports version 0 of 0 with nothing pending.
     async fn migration_status(&self) -> Result<MigrationStatus> {
         Ok(MigrationStatus::default())
+    }
+
+    /// Writes a backup of every message, soft-deleted ones included, to `path`: a new file
+    /// (mode 0600) that replaces an existing file or symlink atomically. The default writes
+    /// JSON Lines ([`backup_jsonl`](crate::backup_jsonl)); SQLite overrides it with its online
+    /// backup API. See `docs/operations.md` "Backup".
+    async fn backup_to(&self, path: &Path) -> Result<BackupReport> {
+        crate::backup_jsonl(self, path).await
     }
 }
 
@@ -140,6 +155,9 @@ macro_rules! forward_store_traits {
             async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
                 (**self).purge_deleted_before(cutoff).await
             }
+            async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+                (**self).purge_messages_before(cutoff).await
+            }
         }
 
         #[async_trait]
@@ -164,6 +182,9 @@ macro_rules! forward_store_traits {
             }
             async fn migration_status(&self) -> Result<MigrationStatus> {
                 (**self).migration_status().await
+            }
+            async fn backup_to(&self, path: &Path) -> Result<BackupReport> {
+                (**self).backup_to(path).await
             }
         }
     )*};

@@ -233,6 +233,9 @@ impl<S: SessionStore> SessionStore for StrategyStore<S> {
     async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         self.inner.purge_deleted_before(cutoff).await
     }
+    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.inner.purge_messages_before(cutoff).await
+    }
 }
 
 #[async_trait]
@@ -257,6 +260,9 @@ impl<S: ChatAppMessageStore> ChatAppMessageStore for StrategyStore<S> {
     }
     async fn migration_status(&self) -> Result<crate::MigrationStatus> {
         self.inner.migration_status().await
+    }
+    async fn backup_to(&self, path: &std::path::Path) -> Result<crate::BackupReport> {
+        self.inner.backup_to(path).await
     }
 }
 

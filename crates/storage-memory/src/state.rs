@@ -271,6 +271,69 @@ impl State {
         removed
     }
 
+    /// Removes every row created before `cutoff` (live or deleted) and recomputes the meta of
+    /// each session that lost a live row: count and last message from the rows left, the
+    /// meta dropped when none is live. `updated_at` never moves backwards.
+    pub(crate) fn purge_messages_before(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        // Rows at or after the first key of `cutoff`'s microsecond ceiling are kept.
+        let bound = (time::to_micros_ceil(cutoff), i64::MIN);
+        let doomed: Vec<(Key, String)> = self
+            .order
+            .range(..bound)
+            .map(|(key, id)| (*key, id.clone()))
+            .collect();
+        let mut touched = HashSet::new();
+        for (key, id) in &doomed {
+            self.order.remove(key);
+            let Some(row) = self.rows.remove(id) else {
+                continue;
+            };
+            if let Some(index) = self.sessions.get_mut(&row.chat_session_id) {
+                index.remove(key);
+                if index.is_empty() {
+                    self.sessions.remove(&row.chat_session_id);
+                }
+            }
+            self.bytes = self.bytes.saturating_sub(row_bytes(&row));
+            if !row.deleted {
+                touched.insert(row.chat_session_id);
+            }
+        }
+        for session in touched {
+            self.recompute_meta(&session, now);
+        }
+        u64::try_from(doomed.len()).unwrap_or(u64::MAX)
+    }
+
+    /// Recomputes the count and last message of `session`'s meta from its live rows; drops
+    /// the meta when there are none.
+    fn recompute_meta(&mut self, session: &str, now: DateTime<Utc>) {
+        let live = self.sessions.get(session).map(|index| {
+            let mut live = index
+                .iter()
+                .filter(|(_, id)| self.rows.get(*id).is_some_and(|row| !row.deleted));
+            let count = live.clone().count();
+            (count, live.next_back().map(|(key, id)| (*key, id.clone())))
+        });
+        match live {
+            Some((count, Some(((micros, _), last_id)))) => {
+                if let Some(meta) = self.metas.get_mut(session) {
+                    meta.message_count = i64::try_from(count).unwrap_or(i64::MAX);
+                    meta.last_message_id = last_id;
+                    if let Ok(at) = time::from_micros(micros) {
+                        meta.last_message_at = at;
+                    }
+                    meta.updated_at = now.max(meta.updated_at);
+                }
+            }
+            _ => self.remove_meta(session),
+        }
+    }
+
     /// Drops the meta of `session` and its entry in the user index.
     fn remove_meta(&mut self, session: &str) {
         if let Some(meta) = self.metas.remove(session) {

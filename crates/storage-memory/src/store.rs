@@ -196,6 +196,13 @@ impl SessionStore for MemoryStore {
             .write("purge_deleted_before")?
             .purge_deleted_before(cutoff))
     }
+
+    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let now = time::now_micros();
+        Ok(self
+            .write("purge_messages_before")?
+            .purge_messages_before(cutoff, now))
+    }
 }
 
 #[async_trait]

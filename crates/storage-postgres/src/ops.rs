@@ -66,6 +66,10 @@ const RECOMPUTE_METAS: &str = "WITH live AS (\
      DELETE FROM session_meta WHERE chat_session_id = ANY($1) \
        AND chat_session_id NOT IN (SELECT chat_session_id FROM live)";
 
+/// Locks the metas of the sessions in `$1`, in session order.
+const LOCK_METAS: &str = "SELECT 1 FROM session_meta WHERE chat_session_id = ANY($1) \
+     ORDER BY chat_session_id FOR UPDATE";
+
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
@@ -119,6 +123,11 @@ pub(crate) fn purge_messages_before(
     let removed: i64 = row.get(0);
     let sessions: Vec<String> = row.get(1);
     if !sessions.is_empty() {
+        // Lock the metas first (in one order, no deadlock): a store into one of these
+        // sessions then either committed before (its message is counted below) or waits and
+        // adds itself after this commit, so the recomputed count is exact.
+        tx.execute(LOCK_METAS, &[&sessions])
+            .map_err(|e| from_pg(op, e))?;
         tx.execute(&recompute, &[&sessions, &now])
             .map_err(|e| from_pg(op, e))?;
     }

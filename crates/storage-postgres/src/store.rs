@@ -184,17 +184,6 @@ impl PostgresStore {
             .ok_or_else(|| StorageError::query("store", "no receipt returned"))
     }
 
-    /// Hard-deletes every message created before `cutoff`, live or deleted, and keeps every
-    /// session meta exact (count and last message recomputed; dropped when a session
-    /// empties). Returns the number of messages removed.
-    pub async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let cutoff = exact_cutoff(cutoff)?;
-        self.run("purge_messages_before", move |conn, shared| {
-            ops::purge_messages_before(conn, &shared.ops_sql, cutoff, time::now_micros())
-        })
-        .await
-    }
-
     /// Connects once without the pool, migrates and prepares partitions.
     fn open_blocking(shared: &Shared) -> Result<()> {
         let mut client = connection::connect_dedicated(&shared.config)?;
@@ -316,6 +305,14 @@ impl SessionStore for PostgresStore {
         let cutoff = exact_cutoff(cutoff)?;
         self.run("purge_deleted_before", move |conn, shared| {
             ops::purge_deleted_before(conn, &shared.ops_sql, cutoff)
+        })
+        .await
+    }
+
+    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let cutoff = exact_cutoff(cutoff)?;
+        self.run("purge_messages_before", move |conn, shared| {
+            ops::purge_messages_before(conn, &shared.ops_sql, cutoff, time::now_micros())
         })
         .await
     }

@@ -230,7 +230,7 @@ async fn export_and_backup(
         "exported          -> {exported} messages to {}",
         export_path.display()
     );
-    sqlite.backup_to(dir.join("chat-backup.db")).await?;
+    sqlite.backup_to(&dir.join("chat-backup.db")).await?;
     println!(
         "backup            -> {}",
         dir.join("chat-backup.db").display()

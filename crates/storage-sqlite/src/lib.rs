@@ -14,7 +14,8 @@
 //! - `max_size_mb` enforced with `max_page_count`: the write that would exceed it fails with
 //!   `StorageError::StorageFull` and the database stays intact. The WAL is scaled to it too
 //!   (`wal_autocheckpoint`, `journal_size_limit`; see `docs/configuration.md`).
-//! - [`SqliteStore::backup_to`]: SQLite's online backup API, consistent while writers write.
+//! - `backup_to` (of [`ChatAppMessageStore`](hotplex_storage_core::ChatAppMessageStore)): SQLite's
+//!   online backup API, consistent while writers write.
 //! - Files are created with mode 0600, directories with 0700; `~` expands to `$HOME`
 //!   ([`expand_home`]).
 //!

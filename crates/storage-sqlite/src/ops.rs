@@ -20,6 +20,9 @@ pub(crate) enum WriteOp {
     PurgeSession(String),
     /// Hard-delete soft-deleted messages with `deleted_at` before this time (µs).
     PurgeDeletedBefore(i64),
+    /// Hard-delete up to [`PURGE_CHUNK`] messages created before this time (µs), live or
+    /// deleted, recomputing the metas of the sessions that lost live messages.
+    PurgeMessagesBefore(i64),
     /// Tests only: run this SQL (to simulate failures the public operations cannot cause).
     #[cfg(test)]
     Sql(&'static str),
@@ -55,6 +58,7 @@ impl WriteOp {
             Self::DeleteSession(_) => "delete_session",
             Self::PurgeSession(_) => "purge_session",
             Self::PurgeDeletedBefore(_) => "purge_deleted_before",
+            Self::PurgeMessagesBefore(_) => "purge_messages_before",
             #[cfg(test)]
             Self::Sql(_) => "sql",
             #[cfg(test)]
@@ -111,6 +115,9 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
                 .map_err(sql)?;
             Ok(WriteOutput::Rows(rows(removed)))
         }
+        WriteOp::PurgeMessagesBefore(cutoff) => purge_messages_before(conn, *cutoff, PURGE_CHUNK)
+            .map(WriteOutput::Rows)
+            .map_err(sql),
         #[cfg(test)]
         WriteOp::Sql(text) => conn
             .execute_batch(text)
@@ -121,6 +128,60 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
             conn.execute_batch(text).map_err(sql)?;
             panic!("injected panic after {text}")
         }
+    }
+}
+
+/// Messages removed by one `PurgeMessagesBefore` request (one transaction); the store repeats
+/// the request until fewer are removed, so other writers get in between chunks.
+pub(crate) const PURGE_CHUNK: usize = 10_000;
+
+/// Deletes up to `chunk` of the oldest messages created before `cutoff` and makes the metas of
+/// the sessions that lost a live message exact again.
+fn purge_messages_before(conn: &Connection, cutoff: i64, chunk: usize) -> rusqlite::Result<u64> {
+    let limit = i64::try_from(chunk).unwrap_or(i64::MAX);
+    let mut touched = std::collections::BTreeSet::new();
+    let mut removed: u64 = 0;
+    {
+        let mut stmt = conn.prepare_cached(
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE created_at < ?1 \
+             ORDER BY created_at, seq LIMIT ?2) RETURNING chat_session_id, deleted",
+        )?;
+        let mut returned = stmt.query(params![cutoff, limit])?;
+        while let Some(row) = returned.next()? {
+            removed += 1;
+            if row.get::<_, i64>(1)? == 0 {
+                touched.insert(row.get::<_, String>(0)?);
+            }
+        }
+    }
+    let now = time::to_micros(time::now_micros());
+    for session in &touched {
+        recompute_meta(conn, session, now)?;
+    }
+    Ok(removed)
+}
+
+/// Recomputes the count and last message of `session`'s meta from its live messages, or
+/// drops the meta when none is left. `updated_at` never moves backwards.
+fn recompute_meta(conn: &Connection, session: &str, now: i64) -> rusqlite::Result<()> {
+    let last: Option<(String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, created_at, seq FROM messages WHERE chat_session_id = ?1 AND deleted = 0 \
+             ORDER BY created_at DESC, seq DESC LIMIT 1",
+        )?
+        .query_row(params![session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    match last {
+        None => delete_meta(conn, session).map(drop),
+        Some((id, at, seq)) => conn
+            .prepare_cached(
+                "UPDATE session_meta SET message_count = (SELECT count(*) FROM messages \
+                 WHERE chat_session_id = ?1 AND deleted = 0), last_message_id = ?2, \
+                 last_message_at = ?3, last_message_seq = ?4, updated_at = max(updated_at, ?5) \
+                 WHERE chat_session_id = ?1",
+            )?
+            .execute(params![session, id, at, seq, now])
+            .map(drop),
     }
 }
 
@@ -229,4 +290,60 @@ fn insert_message(conn: &Connection, row: &ChatAppMessage) -> Result<StoreReceip
             .map_err(sql)?;
     }
     Ok(StoreReceipt::stored(&row.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use hotplex_storage_core::{ValidationLimits, prepare_message};
+
+    use super::*;
+
+    fn row(session: &str, id: &str, micros: i64) -> ChatAppMessage {
+        let msg = ChatAppMessage::user(session, "c")
+            .with_id(id)
+            .with_created_at(time::from_micros(micros).unwrap());
+        prepare_message(&msg, &ValidationLimits::default(), Utc::now()).unwrap()
+    }
+
+    /// `(message_count, last_message_id)` of `session`, `None` without a meta.
+    fn meta(conn: &Connection, session: &str) -> Option<(i64, String)> {
+        conn.query_row(
+            "SELECT message_count, last_message_id FROM session_meta WHERE chat_session_id = ?1",
+            params![session],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .unwrap()
+    }
+
+    /// Chunk by chunk, oldest first, each chunk leaves every meta exact.
+    #[test]
+    fn purge_in_chunks_keeps_metas_exact_after_each_chunk() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrations::migrate(&mut conn).unwrap();
+        let rows = vec![
+            row("a", "a1", 10),
+            row("b", "b1", 20),
+            row("a", "a2", 30),
+            row("a", "a3", 40),
+            row("b", "b2", 50),
+            row("a", "a4", 60),
+        ];
+        apply(&conn, &WriteOp::Store(rows)).unwrap();
+        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 2, "a1, b1");
+        assert_eq!(meta(&conn, "a"), Some((3, "a4".to_owned())));
+        assert_eq!(meta(&conn, "b"), Some((1, "b2".to_owned())));
+        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 2, "a2, a3");
+        assert_eq!(meta(&conn, "a"), Some((1, "a4".to_owned())));
+        assert_eq!(
+            purge_messages_before(&conn, 55, 2).unwrap(),
+            1,
+            "b2: a short chunk"
+        );
+        assert_eq!(meta(&conn, "b"), None, "b has no live message left");
+        assert_eq!(purge_messages_before(&conn, 55, 2).unwrap(), 0);
+        assert_eq!(purge_messages_before(&conn, 61, 2).unwrap(), 1);
+        assert_eq!(meta(&conn, "a"), None);
+    }
 }

@@ -2,7 +2,6 @@
 
 use std::ffi::OsStr;
 use std::fs::{DirBuilder, OpenOptions};
-use std::io;
 #[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -106,25 +105,6 @@ pub(crate) fn prepare_database_file(path: &Path) -> Result<()> {
         .map_err(|e| StorageError::io(format!("create database file {}", path.display()), e))
 }
 
-/// Creates a new, empty file with mode 0600 (parents as in [`prepare_database_file`]);
-/// fails if it already exists.
-pub(crate) fn create_new_private_file(path: &Path) -> Result<()> {
-    create_parents(path)?;
-    private_options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map(drop)
-        .map_err(|e| {
-            let context = if e.kind() == io::ErrorKind::AlreadyExists {
-                format!("create backup file {}: it already exists", path.display())
-            } else {
-                format!("create backup file {}", path.display())
-            };
-            StorageError::io(context, e)
-        })
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -173,11 +153,5 @@ mod tests {
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
         prepare_database_file(&db).unwrap();
         assert_eq!(mode(&db), 0o640);
-
-        let backup = dir.path().join("backups/copy.db");
-        create_new_private_file(&backup).unwrap();
-        assert_eq!(mode(&backup), 0o600);
-        let err = create_new_private_file(&backup).unwrap_err();
-        assert!(err.to_string().contains("already exists"), "{err}");
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
-    ChatAppMessage, ChatAppMessageStore, Check, CheckStatus, HealthCheckResult, MessageQuery,
-    MigrationStatus, ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError,
+    BackupReport, ChatAppMessage, ChatAppMessageStore, Check, CheckStatus, HealthCheckResult,
+    MessageQuery, MigrationStatus, ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError,
     StorageMetrics, StoreReceipt, WriteOnlyStore, prepare_batch, prepare_message, time,
 };
 use rusqlite::Connection;
@@ -51,7 +51,8 @@ const SIZE_WARN_RATIO: f64 = 0.8;
 /// let newest = store.list(&MessageQuery::for_session("slack:U1:C1").with_limit(50)).await?;
 /// assert_eq!(newest[0].id, receipt.id);
 /// assert_eq!(store.get_session_meta("slack:U1:C1").await?.message_count, 1);
-/// store.backup_to(dir.path().join("copy.db")).await?;
+/// let backup = store.backup_to(&dir.path().join("copy.db")).await?;
+/// assert_eq!(backup.messages, 1);
 /// store.close().await?;
 /// # Ok::<(), hotplex_storage_core::StorageError>(()) }).unwrap();
 /// ```
@@ -142,37 +143,6 @@ impl SqliteStore {
         match &*self.lock_state() {
             State::Open(open) => open.path.clone(),
             _ => None,
-        }
-    }
-
-    /// Writes a consistent copy of the database to a new file at `target` (`~` expands as
-    /// for [`SqliteConfig::path`]; the file is created with mode 0600 and must not exist),
-    /// using SQLite's online backup API while writers keep writing. The copy holds every
-    /// message acknowledged before this call began.
-    pub async fn backup_to(&self, target: impl AsRef<Path>) -> Result<()> {
-        let handles = self.handles()?;
-        let home = self.config.home_dir.clone().or_else(crate::path::home_dir);
-        let target = target.as_ref().to_path_buf();
-        let settings = ConnectionSettings::of(&self.config);
-        let busy_timeout = self.config.busy_timeout;
-        match handles.path {
-            Some(source) => tokio::task::spawn_blocking(move || {
-                let target = crate::path::resolve(&target, home.as_deref())?;
-                let conn = connection::open(&source, settings, Role::Reader)
-                    .map_err(|e| from_sqlite("backup", e))?;
-                backup_to_file(&conn, &target, busy_timeout)
-            })
-            .await
-            .map_err(|e| from_join("backup", &e))?,
-            None => {
-                handles
-                    .writer
-                    .run(move |conn| {
-                        let target = crate::path::resolve(&target, home.as_deref())?;
-                        backup_to_file(conn, &target, busy_timeout)
-                    })
-                    .await
-            }
         }
     }
 
@@ -380,6 +350,20 @@ impl SessionStore for SqliteStore {
         self.rows_affected(WriteOp::PurgeDeletedBefore(time::to_micros_ceil(cutoff)))
             .await
     }
+
+    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let cutoff = time::to_micros_ceil(cutoff);
+        let mut removed = 0;
+        loop {
+            let chunk = self
+                .rows_affected(WriteOp::PurgeMessagesBefore(cutoff))
+                .await?;
+            removed += chunk;
+            if chunk < crate::ops::PURGE_CHUNK as u64 {
+                return Ok(removed);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -485,6 +469,36 @@ impl ChatAppMessageStore for SqliteStore {
         })
         .await;
         HealthCheckResult::from_checks(checks, started.elapsed())
+    }
+
+    /// A consistent copy of the database made with SQLite's online backup API while writers
+    /// keep writing; it holds every message acknowledged before this call began. `~` in
+    /// `path` expands as for [`SqliteConfig::path`]. The copy opens as a store of its own.
+    async fn backup_to(&self, target: &Path) -> Result<BackupReport> {
+        let handles = self.handles()?;
+        let home = self.config.home_dir.clone().or_else(crate::path::home_dir);
+        let target = target.to_path_buf();
+        let settings = ConnectionSettings::of(&self.config);
+        let busy_timeout = self.config.busy_timeout;
+        match handles.path {
+            Some(source) => tokio::task::spawn_blocking(move || {
+                let target = crate::path::resolve(&target, home.as_deref())?;
+                let conn = connection::open(&source, settings, Role::Reader)
+                    .map_err(|e| from_sqlite("backup", e))?;
+                backup_to_file(&conn, &target, busy_timeout)
+            })
+            .await
+            .map_err(|e| from_join("backup", &e))?,
+            None => {
+                handles
+                    .writer
+                    .run(move |conn| {
+                        let target = crate::path::resolve(&target, home.as_deref())?;
+                        backup_to_file(conn, &target, busy_timeout)
+                    })
+                    .await
+            }
+        }
     }
 
     async fn metrics(&self) -> Result<StorageMetrics> {

@@ -293,9 +293,22 @@ async fn backup_under_load_holds_every_acknowledged_message() {
         u64::try_from(in_copy.len()).unwrap()
     );
     restored.close().await.unwrap();
-    // An existing target is never overwritten.
-    let err = store.backup_to(&copy).await.unwrap_err();
-    assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
+    // An existing target is replaced atomically by a complete, private copy.
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let again = store.backup_to(&copy).await.unwrap();
+    assert_eq!(
+        again.format,
+        hotplex_storage_core::BackupFormat::SqliteDatabase
+    );
+    assert_eq!(
+        again.messages,
+        store
+            .count(&MessageQuery::default().with_include_deleted(true))
+            .await
+            .unwrap()
+    );
+    assert_eq!(mode(&copy), 0o600);
+    assert_eq!(integrity(&copy), "ok");
     store.close().await.unwrap();
 }
 
@@ -506,7 +519,7 @@ async fn close_finishes_queued_writes_then_refuses_everything() {
     assert!(store.metrics().await.unwrap_err().is_closed());
     assert!(
         store
-            .backup_to(dir.path().join("b.db"))
+            .backup_to(&dir.path().join("b.db"))
             .await
             .unwrap_err()
             .is_closed()

@@ -330,6 +330,13 @@ impl<S: SessionStore> SessionStore for RetryStore<S> {
         })
         .await
     }
+
+    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.run("purge_messages_before", || {
+            self.inner.purge_messages_before(cutoff)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -356,6 +363,17 @@ impl<S: ChatAppMessageStore> ChatAppMessageStore for RetryStore<S> {
 
     async fn metrics(&self) -> Result<StorageMetrics> {
         self.inner.metrics().await
+    }
+
+    async fn migration_status(&self) -> Result<hotplex_storage_core::MigrationStatus> {
+        self.inner.migration_status().await
+    }
+
+    async fn backup_to(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<hotplex_storage_core::BackupReport> {
+        self.inner.backup_to(path).await
     }
 }
 

@@ -65,6 +65,8 @@ pub enum Op {
     PurgeSession(String),
     /// `purge_deleted_before` this cutoff.
     PurgeDeleted(Cutoff),
+    /// `purge_messages_before` this cutoff.
+    PurgeBefore(Cutoff),
 }
 
 /// A retention cutoff: a generated instant (among the imported `deleted_at` values), or a day
@@ -75,6 +77,16 @@ pub enum Cutoff {
     At(DateTime<Utc>),
     /// A day from now.
     Future,
+}
+
+impl Cutoff {
+    /// The instant this cutoff names, now.
+    fn instant(self) -> DateTime<Utc> {
+        match self {
+            Self::At(at) => at,
+            Self::Future => Utc::now() + Duration::days(1),
+        }
+    }
 }
 
 /// A [`MessageQuery`] whose cursors are named by message id and resolved against each store.
@@ -230,6 +242,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => session().prop_map(Op::PurgeSession),
         1 => prop_oneof![instant().prop_map(Cutoff::At), Just(Cutoff::Future)]
             .prop_map(Op::PurgeDeleted),
+        1 => prop_oneof![instant().prop_map(Cutoff::At), Just(Cutoff::Future)]
+            .prop_map(Op::PurgeBefore),
     ]
 }
 
@@ -362,13 +376,17 @@ pub async fn run(
                 show(subject.purge_session(session).await),
             ),
             Op::PurgeDeleted(cutoff) => {
-                let cutoff = match cutoff {
-                    Cutoff::At(at) => *at,
-                    Cutoff::Future => Utc::now() + Duration::days(1),
-                };
+                let cutoff = cutoff.instant();
                 (
                     show(model.purge_deleted_before(cutoff).await),
                     show(subject.purge_deleted_before(cutoff).await),
+                )
+            }
+            Op::PurgeBefore(cutoff) => {
+                let cutoff = cutoff.instant();
+                (
+                    show(model.purge_messages_before(cutoff).await),
+                    show(subject.purge_messages_before(cutoff).await),
                 )
             }
         };

@@ -214,6 +214,12 @@ macro_rules! __conformance_cases {
             purge_session_removes_everything,
             purge_deleted_before_strict_cutoff,
             purge_deleted_before_leaves_live,
+            purge_messages_before_strict_cutoff,
+            purge_messages_before_keeps_session_meta_exact,
+            purge_messages_before_removes_deleted_rows_too,
+            retention_policy_applies_both_limits,
+            backup_to_writes_every_message,
+            retention_and_backup_fail_when_closed,
             content_size_limit_edge,
             session_id_length_edge,
             short_field_length_edge,
@@ -269,6 +275,7 @@ mod tests {
             include_str!("conformance/batch.rs"),
             include_str!("conformance/concurrency.rs"),
             include_str!("conformance/lifecycle.rs"),
+            include_str!("conformance/retention.rs"),
         ];
         let defined: BTreeSet<&str> = sources
             .iter()
@@ -309,6 +316,7 @@ mod tests {
             "batch.rs",
             "concurrency.rs",
             "lifecycle.rs",
+            "retention.rs",
         ]
         .iter()
         .map(|s| (*s).to_owned())

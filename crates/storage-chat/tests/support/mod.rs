@@ -176,6 +176,9 @@ impl SessionStore for FlakyStore {
     async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         self.inner.purge_deleted_before(cutoff).await
     }
+    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.inner.purge_messages_before(cutoff).await
+    }
 }
 
 #[async_trait]

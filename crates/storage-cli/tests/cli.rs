@@ -1,0 +1,632 @@
+//! The `hotplex-storage` binary driven as a subprocess, with HOME set to a temporary
+//! directory and a clean environment.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hotplex-storage");
+
+/// One test's HOME and the environment variables it adds.
+struct Home {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp HOME"),
+            env: Vec::new(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("HOME", self.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run hotplex-storage");
+        Run(output)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("HOME", self.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn hotplex-storage");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        Run(child.wait_with_output().expect("wait"))
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.file(name);
+        std::fs::write(&path, text).expect("write a test file");
+        path
+    }
+}
+
+struct Run(Output);
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.0.status.code().expect("exited normally")
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    fn ok(self) -> Self {
+        assert_eq!(
+            self.code(),
+            0,
+            "stdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("{e}: {}", self.stdout()))
+    }
+    /// A failure: the given exit code and one clear line on stderr, no panic.
+    fn fails_with(self, code: i32, needle: &str) -> Self {
+        let err = self.stderr();
+        assert_eq!(self.code(), code, "stderr: {err}");
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+        assert!(!err.contains("panicked"), "{err}");
+        self
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("exists")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn jsonl_rows(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("read export")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// A Go plugin export: a JSON array with Go field names, one message soft-deleted.
+const GO_EXPORT: &str = r#"[
+  {"ID":"go-1","ChatSessionID":"slack_U9_C9","ChatPlatform":"slack","ChatUserID":"U9",
+   "MessageType":"user_input","Content":"from Go","Metadata":{"k":"v"},
+   "CreatedAt":"2026-03-23T18:14:31.123456789+08:00","UpdatedAt":"0001-01-01T00:00:00Z",
+   "Deleted":false,"DeletedAt":null},
+  {"ID":"go-2","ChatSessionID":"slack_U9_C9","ChatPlatform":"slack","ChatUserID":"U9",
+   "MessageType":"final_response","Content":"answer from Go","Metadata":null,
+   "CreatedAt":"2026-03-23T18:15:00Z","UpdatedAt":"2026-03-23T18:15:00Z",
+   "Deleted":true,"DeletedAt":"2026-03-24T00:00:00Z"}
+]"#;
+
+#[test]
+fn demo_on_a_fresh_home_writes_a_private_database() {
+    let home = Home::new();
+    let run = home.run(&["demo"]).ok();
+    let out = run.stdout();
+    assert!(out.contains("[interrupted]"), "{out}");
+    assert!(out.contains("sessions of slack/U0ADA"), "{out}");
+    let db = home.path().join(".hotplex/messages.db");
+    assert_eq!(mode(&db), 0o600);
+    let listed = home.run(&["list", "--json", "--limit", "0"]).ok().json();
+    let messages = listed.as_array().expect("an array");
+    assert_eq!(messages.len(), 6);
+    let interrupted = messages
+        .iter()
+        .filter(|m| m["metadata"]["stream_status"] == "interrupted")
+        .count();
+    assert_eq!(
+        interrupted, 1,
+        "the unfinished stream is stored as interrupted"
+    );
+    let stats = home.run(&["stats", "--json"]).ok().json();
+    assert_eq!(stats["total_messages"], 6);
+    assert_eq!(stats["total_sessions"], 3);
+    // A second run adds its own threads; --json describes them.
+    let demo = home.run(&["demo", "--json"]).ok().json();
+    let threads = demo["threads"].as_array().expect("threads");
+    assert_eq!(threads.len(), 3);
+    for thread in threads {
+        let messages = thread["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 2, "a question and its answer: {thread}");
+        assert_eq!(messages[0]["message_type"], "user_input");
+        assert_eq!(messages[1]["message_type"], "final_response");
+    }
+    assert_eq!(
+        demo["user_sessions"]["sessions"].as_array().map(Vec::len),
+        Some(4)
+    );
+    assert_eq!(demo["stats"]["total_messages"], 12);
+}
+
+#[test]
+fn export_then_import_into_a_fresh_database_gives_identical_rows() {
+    let a = Home::new();
+    a.run(&["demo"]).ok();
+    let go = a.write("go.json", GO_EXPORT);
+    a.run(&["import", go.to_str().unwrap()]).ok();
+    let first = a.file("a.jsonl");
+    a.run(&["export", "--output", first.to_str().unwrap()]).ok();
+    assert_eq!(mode(&first), 0o600);
+    let rows = jsonl_rows(&first);
+    assert_eq!(
+        rows.len(),
+        8,
+        "6 demo rows and 2 Go rows, the deleted one included"
+    );
+
+    let b = Home::new();
+    let report = b
+        .run(&["import", "--json", first.to_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(report["imported"], 8);
+    assert_eq!(report["rejected"].as_array().map(Vec::len), Some(0));
+    let again = b
+        .run(&["import", "--json", first.to_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(again["imported"], 0, "a re-import adds nothing");
+    assert_eq!(again["already_present"], 8);
+    let second = b.file("b.jsonl");
+    b.run(&["export", "--output", second.to_str().unwrap()])
+        .ok();
+    // `seq` is assigned by each store in insertion order (the import's order is the export's,
+    // oldest first); every other field is preserved exactly.
+    let without_seq = |rows: Vec<Value>| -> Vec<Value> {
+        rows.into_iter()
+            .map(|mut r| {
+                r.as_object_mut().expect("an object").remove("seq");
+                r
+            })
+            .collect()
+    };
+    let imported = jsonl_rows(&second);
+    let seqs: Vec<i64> = imported
+        .iter()
+        .map(|r| r["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "stored in export order");
+    assert_eq!(without_seq(imported), without_seq(rows), "identical rows");
+}
+
+#[test]
+fn export_to_stdout_pipes_into_import_from_stdin() {
+    let a = Home::new();
+    a.run(&["demo"]).ok();
+    let exported = a.run(&["export", "--session", "nope"]).ok();
+    assert_eq!(exported.stdout(), "", "an unknown session exports nothing");
+    let exported = a.run(&["export"]).ok();
+    assert_eq!(exported.stdout().lines().count(), 6);
+    assert!(
+        exported.stderr().contains("exported 6 messages"),
+        "{}",
+        exported.stderr()
+    );
+    let b = Home::new();
+    let report = b
+        .run_with_stdin(&["import", "--json", "-"], &exported.stdout())
+        .ok()
+        .json();
+    assert_eq!(report["imported"], 6);
+}
+
+#[test]
+fn a_go_export_imports() {
+    let home = Home::new();
+    let go = home.write("go.json", GO_EXPORT);
+    let report = home
+        .run(&["import", "--json", go.to_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(report["imported"], 2);
+    let msg = home.run(&["get", "--json", "go-1"]).ok().json();
+    assert_eq!(msg["content"], "from Go");
+    assert_eq!(msg["created_at"], "2026-03-23T10:14:31.123456Z");
+    assert_eq!(msg["metadata"]["k"], "v");
+    home.run(&["get", "go-2"])
+        .fails_with(1, "message not found: go-2");
+    let all = home
+        .run(&["list", "--json", "--include-deleted"])
+        .ok()
+        .json();
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn purge_deleted_before_takes_a_time_or_an_age() {
+    let home = Home::new();
+    let go = home.write("go.json", GO_EXPORT);
+    home.run(&["import", go.to_str().unwrap()]).ok();
+    let none = home
+        .run(&[
+            "purge",
+            "--deleted-before",
+            "2026-03-23T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(none["purged"], 0, "go-2 was deleted on 2026-03-24");
+    let one = home
+        .run(&[
+            "purge",
+            "--deleted-before",
+            "2026-03-25T00:00:00+02:00",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(one["purged"], 1);
+    let again = home
+        .run(&["purge", "--deleted-before", "1d", "--json"])
+        .ok()
+        .json();
+    assert_eq!(again["purged"], 0);
+    home.run(&["purge", "--deleted-before", "yesterday"])
+        .fails_with(1, "--deleted-before");
+    let usage = home.run(&["purge", "--older-than", "1d", "--retention"]);
+    assert_eq!(usage.code(), 2, "two purge modes are a usage error");
+    let all = home
+        .run(&["list", "--json", "--include-deleted"])
+        .ok()
+        .json();
+    assert_eq!(
+        all.as_array().map(Vec::len),
+        Some(1),
+        "go-1 is live and kept"
+    );
+}
+
+#[test]
+fn logs_go_to_stderr_with_verbose_or_rust_log() {
+    let home = Home::new();
+    let quiet = home.run(&["--type", "memory", "stats"]).ok();
+    assert!(
+        !quiet.stderr().contains("message store opened"),
+        "{}",
+        quiet.stderr()
+    );
+    let verbose = home.run(&["-v", "--type", "memory", "stats"]).ok();
+    assert!(
+        verbose.stderr().contains("message store opened"),
+        "{}",
+        verbose.stderr()
+    );
+    assert!(!verbose.stdout().contains("message store opened"));
+    let home = home.with_env("RUST_LOG", "info");
+    let env = home.run(&["--type", "memory", "stats"]).ok();
+    assert!(
+        env.stderr().contains("message store opened"),
+        "{}",
+        env.stderr()
+    );
+}
+
+#[test]
+fn an_invalid_import_line_is_reported_with_its_number() {
+    let home = Home::new();
+    let good = r#"{"id":"ok-1","chat_session_id":"s","message_type":"user_input","content":"hi"}"#;
+    let file = home.write("in.jsonl", &format!("{good}\nnot json\n"));
+    let run = home.run(&["import", file.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(run.stdout().contains("imported 1"), "{}", run.stdout());
+    assert!(run.stderr().contains("line 2:"), "{}", run.stderr());
+}
+
+#[test]
+fn configuration_errors_are_one_line() {
+    let home = Home::new();
+    home.run(&["--type", "mysql", "stats"]).fails_with(
+        1,
+        "unsupported storage type \"mysql\"; available: memory, sqlite",
+    );
+    home.run(&["--type", "postgres", "stats"])
+        .fails_with(1, "available: memory, sqlite");
+    // The postgres flags parse even when the backend is not compiled in.
+    home.run(&[
+        "--type",
+        "postgresql",
+        "--postgres-dsn",
+        "postgres://app@db/chat",
+        "--postgres-level",
+        "2",
+        "stats",
+    ])
+    .fails_with(1, "unsupported storage type \"postgresql\"");
+    home.run(&["--postgres-level", "3", "stats"])
+        .fails_with(1, "message_store.postgres.level");
+    let bad = home.write("bad.yaml", "message_store: [oops\n");
+    home.run(&["--config", bad.to_str().unwrap(), "stats"])
+        .fails_with(1, "invalid config: message_store");
+    let unknown = home.write(
+        "unknown.yaml",
+        "message_store:\n  sqlite:\n    path: /tmp/x.db\n    max_size: 5\n",
+    );
+    home.run(&["--config", unknown.to_str().unwrap(), "stats"])
+        .fails_with(1, "message_store.sqlite.max_size");
+    home.run(&["--config", "/nonexistent.yaml", "stats"])
+        .fails_with(1, "/nonexistent.yaml");
+    let disabled = home.write("off.yaml", "message_store:\n  enabled: false\n");
+    home.run(&["--config", disabled.to_str().unwrap(), "stats"])
+        .fails_with(1, "message_store.enabled");
+    home.with_env("HOTPLEX_MESSAGE_STORE_RETRY_MAX_ATTEMPTS", "0")
+        .run(&["stats"])
+        .fails_with(1, "HOTPLEX_MESSAGE_STORE_RETRY_MAX_ATTEMPTS");
+}
+
+#[test]
+fn the_environment_overrides_the_config_file_and_flags_override_both() {
+    let home = Home::new();
+    let from_file = home.file("from-file.db");
+    let config = home.write(
+        "hotplex.yaml",
+        &format!(
+            "message_store:\n  type: sqlite\n  sqlite:\n    path: {}\n",
+            from_file.display()
+        ),
+    );
+    let cfg = config.to_str().unwrap();
+    let home = home.with_env("HOTPLEX_MESSAGE_STORE_SQLITE_PATH", "~/from-env.db");
+    let stats = home.run(&["--config", cfg, "stats", "--json"]).ok().json();
+    assert_eq!(stats["backend"], "sqlite");
+    assert!(home.file("from-env.db").exists(), "the env path wins");
+    assert!(!from_file.exists(), "the file's path is overridden");
+    let home = home.with_env("HOTPLEX_MESSAGE_STORE_TYPE", "memory");
+    let stats = home.run(&["--config", cfg, "stats", "--json"]).ok().json();
+    assert_eq!(stats["backend"], "memory", "env beats YAML");
+    let stats = home
+        .run(&[
+            "--config",
+            cfg,
+            "--type",
+            "sqlite",
+            "--sqlite-path",
+            "~/flag.db",
+            "stats",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(stats["backend"], "sqlite", "the flag beats env");
+    assert!(home.file("flag.db").exists());
+}
+
+#[test]
+fn health_exit_codes_follow_the_status() {
+    let home = Home::new();
+    let healthy = home.run(&["health", "--json"]);
+    assert_eq!(healthy.code(), 0, "{}", healthy.stderr());
+    assert_eq!(healthy.json()["status"], "healthy");
+
+    // A database near its size limit is degraded (the size check warns above 90 %).
+    let limited = home.file("limited.db");
+    let cfg = home.write(
+        "limited.yaml",
+        &format!(
+            "message_store:\n  sqlite:\n    path: {}\n    max_size_mb: 1\n",
+            limited.display()
+        ),
+    );
+    let big = format!(
+        r#"{{"id":"big","chat_session_id":"s","message_type":"user_input","content":"{}"}}"#,
+        "x".repeat(930_000)
+    );
+    let input = home.write("big.jsonl", &big);
+    home.run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "import",
+        input.to_str().unwrap(),
+    ])
+    .ok();
+    let degraded = home.run(&["--config", cfg.to_str().unwrap(), "health"]);
+    assert_eq!(
+        degraded.code(),
+        1,
+        "{}{}",
+        degraded.stdout(),
+        degraded.stderr()
+    );
+    assert!(
+        degraded.stdout().contains("Degraded"),
+        "{}",
+        degraded.stdout()
+    );
+
+    // A database that cannot be opened is unhealthy.
+    let blocker = home.write("not-a-dir", "");
+    let unhealthy = home.run(&[
+        "--sqlite-path",
+        blocker.join("m.db").to_str().unwrap(),
+        "health",
+    ]);
+    assert_eq!(unhealthy.code(), 2, "{}", unhealthy.stderr());
+    assert!(
+        unhealthy.stdout().starts_with("unhealthy"),
+        "{}",
+        unhealthy.stdout()
+    );
+}
+
+#[test]
+fn purge_older_than_keeps_session_metas_exact() {
+    let home = Home::new();
+    let line = |id: &str, session: &str, at: &str| {
+        format!(
+            r#"{{"id":"{id}","chat_session_id":"{session}","chat_platform":"slack","chat_user_id":"U1","message_type":"user_input","content":"{id}","created_at":"{at}"}}"#
+        )
+    };
+    let recent = chrono::Utc::now() - chrono::Duration::days(1);
+    let recent = recent.to_rfc3339();
+    let rows = [
+        line("old-1", "mixed", "2020-01-01T00:00:00Z"),
+        line("old-2", "mixed", "2020-01-02T00:00:00Z"),
+        line("new-1", "mixed", &recent),
+        line("old-3", "stale", "2020-01-03T00:00:00Z"),
+    ];
+    let input = home.write("rows.jsonl", &rows.join("\n"));
+    home.run(&["import", input.to_str().unwrap()]).ok();
+    let before = home
+        .run(&["sessions", "--user", "U1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(before.as_array().map(Vec::len), Some(2));
+    let purged = home
+        .run(&["purge", "--older-than", "90d", "--json"])
+        .ok()
+        .json();
+    assert_eq!(purged["purged"], 3);
+    let after = home
+        .run(&["sessions", "--user", "U1", "--json"])
+        .ok()
+        .json();
+    let metas = after.as_array().expect("array");
+    assert_eq!(metas.len(), 1, "the stale session has no live message left");
+    assert_eq!(metas[0]["chat_session_id"], "mixed");
+    assert_eq!(metas[0]["message_count"], 1);
+    assert_eq!(metas[0]["last_message_id"], "new-1");
+    home.run(&["purge", "--older-than", "0s"])
+        .fails_with(1, "--older-than");
+    home.run(&["purge", "--older-than", "soon"])
+        .fails_with(1, "--older-than");
+    home.run(&["purge", "--retention"])
+        .fails_with(1, "message_store.retention");
+    let purged = home
+        .run(&["purge", "--session", "mixed", "--json"])
+        .ok()
+        .json();
+    assert_eq!(purged["purged"], 1);
+}
+
+#[test]
+fn backup_through_the_registry_on_sqlite_and_memory() {
+    let home = Home::new();
+    home.run(&["demo"]).ok();
+    let copy = home.file("backups/copy.db");
+    std::fs::create_dir_all(home.file("backups")).unwrap();
+    let report = home
+        .run(&["backup", "--json", copy.to_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(report["format"], "sqlite_database");
+    assert_eq!(report["messages"], 6);
+    assert_eq!(mode(&copy), 0o600);
+    let stats = home
+        .run(&["--sqlite-path", copy.to_str().unwrap(), "stats", "--json"])
+        .ok()
+        .json();
+    assert_eq!(stats["total_messages"], 6, "the copy opens as a database");
+
+    let jsonl = home.file("memory.jsonl");
+    let report = home
+        .run(&[
+            "--type",
+            "memory",
+            "backup",
+            "--json",
+            jsonl.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(report["format"], "jsonl");
+    assert_eq!(report["messages"], 0, "a new in-process store is empty");
+    assert_eq!(mode(&jsonl), 0o600);
+}
+
+#[test]
+fn migrate_initializes_and_status_changes_nothing() {
+    let home = Home::new();
+    let db = home.file("m.db");
+    let status = home
+        .run(&[
+            "--sqlite-path",
+            db.to_str().unwrap(),
+            "migrate",
+            "--status",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(status["current_version"].is_number(), "{status}");
+    assert!(!db.exists(), "--status creates nothing");
+    home.run(&["--sqlite-path", db.to_str().unwrap(), "migrate"])
+        .ok();
+    assert!(db.exists(), "migrate creates the database");
+}
+
+#[test]
+fn bench_runs_a_small_workload() {
+    let home = Home::new();
+    let out = home
+        .run(&[
+            "--type",
+            "memory",
+            "bench",
+            "--sessions",
+            "3",
+            "--turns",
+            "2",
+            "--ops",
+            "5",
+        ])
+        .ok()
+        .stdout();
+    assert!(
+        out.contains("chat-bench on memory: 3 sessions × 2 turns = 12 messages"),
+        "{out}"
+    );
+    for prefix in [
+        "bench=W1 backend=memory mode=seq ops=12",
+        "bench=W1 backend=memory mode=c16 ops=12",
+        "bench=W1b backend=memory mode=batch500 ops=12",
+        "bench=W3 backend=memory op=list50 ops=5",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(prefix)),
+            "{prefix}: {out}"
+        );
+    }
+    home.run(&["bench", "--sessions", "0"])
+        .fails_with(1, "--sessions");
+}
