@@ -68,24 +68,6 @@ impl PluginConfig {
         Ok(cfg)
     }
 
-    // ---------------------------------------------------------------------------------------
-    // MERGE(lead): `MessageStorePlugin::from_config(&StorageConfig)` goes here once
-    // `hotplex-storage-registry` is on this branch (add it as a dependency of this crate). The
-    // registry's `open` already stacks backend → strategy → retry, so the plugin adds neither
-    // (they would apply twice; two retry layers multiply the attempts):
-    //
-    //     impl crate::MessageStorePlugin {
-    //         /// Opens the store `config` describes and wraps it in a plugin.
-    //         pub async fn from_config(config: &StorageConfig) -> Result<Self> {
-    //             let store = hotplex_storage_registry::open(config).await?;
-    //             Self::new(store, PluginConfig::from_parts(None, config.stream_config(), None)?)
-    //         }
-    //     }
-    //
-    // (`stream_config()` is `Some` when `streaming.enabled`.) Then test it with a memory
-    // config, streaming on and off, and list it in docs/chat.md.
-    // ---------------------------------------------------------------------------------------
-
     /// Uses `strategy` for every write.
     #[must_use]
     pub fn with_strategy(mut self, strategy: impl StorageStrategy + 'static) -> Self {

@@ -16,6 +16,8 @@
 
 mod config;
 mod context;
+#[cfg(feature = "config")]
+mod from_config;
 mod history;
 mod plugin;
 mod session_id;

@@ -359,21 +359,34 @@ fn configuration_errors_are_one_line() {
     let home = Home::new();
     home.run(&["--type", "mysql", "stats"]).fails_with(
         1,
-        "unsupported storage type \"mysql\"; available: memory, sqlite",
+        "unsupported storage type \"mysql\"; available: memory, postgres, postgresql, sqlite",
     );
     home.run(&["--type", "postgres", "stats"])
-        .fails_with(1, "available: memory, sqlite");
-    // The postgres flags parse even when the backend is not compiled in.
-    home.run(&[
+        .fails_with(1, "message_store.postgres.dsn");
+    // A server that is not there: retried (warnings logged), then a connection error as the
+    // last line.
+    let run = home.run(&[
         "--type",
         "postgresql",
         "--postgres-dsn",
-        "postgres://app@db/chat",
+        "host=/nonexistent/socket/dir port=1 user=app dbname=chat",
         "--postgres-level",
         "2",
         "stats",
-    ])
-    .fails_with(1, "unsupported storage type \"postgresql\"");
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let last = run
+        .stderr()
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        last.starts_with("error: ") && last.contains("connection failed"),
+        "{last}"
+    );
+    assert!(!run.stderr().contains("panicked"));
     home.run(&["--postgres-level", "3", "stats"])
         .fails_with(1, "message_store.postgres.level");
     let bad = home.write("bad.yaml", "message_store: [oops\n");
@@ -439,7 +452,8 @@ fn health_exit_codes_follow_the_status() {
     assert_eq!(healthy.code(), 0, "{}", healthy.stderr());
     assert_eq!(healthy.json()["status"], "healthy");
 
-    // A database near its size limit is degraded (the size check warns above 90 %).
+    // A database near its size limit is degraded (the size check warns from 80 %; stores stop
+    // at 90 %, the rest is kept for deletes and purges).
     let limited = home.file("limited.db");
     let cfg = home.write(
         "limited.yaml",
@@ -450,7 +464,7 @@ fn health_exit_codes_follow_the_status() {
     );
     let big = format!(
         r#"{{"id":"big","chat_session_id":"s","message_type":"user_input","content":"{}"}}"#,
-        "x".repeat(930_000)
+        "x".repeat(850_000)
     );
     let input = home.write("big.jsonl", &big);
     home.run(&[
@@ -588,11 +602,28 @@ fn migrate_initializes_and_status_changes_nothing() {
         ])
         .ok()
         .json();
-    assert!(status["current_version"].is_number(), "{status}");
+    assert_eq!(status["current_version"], 0, "{status}");
+    assert!(status["latest_version"].as_i64().unwrap() >= 1, "{status}");
+    assert!(
+        !status["pending"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
     assert!(!db.exists(), "--status creates nothing");
     home.run(&["--sqlite-path", db.to_str().unwrap(), "migrate"])
         .ok();
     assert!(db.exists(), "migrate creates the database");
+    let after = home
+        .run(&[
+            "--sqlite-path",
+            db.to_str().unwrap(),
+            "migrate",
+            "--status",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(after["current_version"], after["latest_version"], "{after}");
+    assert!(after["pending"].as_array().unwrap().is_empty(), "{after}");
 }
 
 #[test]
@@ -629,4 +660,53 @@ fn bench_runs_a_small_workload() {
     }
     home.run(&["bench", "--sessions", "0"])
         .fails_with(1, "--sessions");
+}
+
+/// The CLI on a real PostgreSQL server (the testkit's throwaway cluster or
+/// `HOTPLEX_TEST_POSTGRES_DSN`): status before and after `migrate`, import, stats, backup.
+#[test]
+fn postgres_through_the_cli() {
+    let Some(server) = hotplex_storage_testkit::PgServer::shared_or_skip() else {
+        return;
+    };
+    let db = server.create_database().expect("a test database");
+    let dsn = db.dsn();
+    let home = Home::new();
+    let pg = |extra: &[&str]| {
+        let mut args = vec![
+            "--type",
+            "postgres",
+            "--postgres-dsn",
+            dsn.as_str(),
+            "--postgres-level",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        home.run(&args)
+    };
+    let before = pg(&["migrate", "--status", "--json"]).ok().json();
+    assert_eq!(before["current_version"], 0, "{before}");
+    pg(&["migrate"]).ok();
+    let after = pg(&["migrate", "--status", "--json"]).ok().json();
+    assert_eq!(after["current_version"], after["latest_version"], "{after}");
+    let line = r#"{"id":"pg1","chat_session_id":"s","message_type":"user_input","content":"hi"}"#;
+    let input = home.write("one.jsonl", &format!("{line}\n"));
+    pg(&["import", input.to_str().unwrap()]).ok();
+    let stats = pg(&["stats", "--json"]).ok().json();
+    assert_eq!(stats["total_messages"], 1, "{stats}");
+    let backup = home.file("pg-backup.jsonl");
+    pg(&["backup", backup.to_str().unwrap()]).ok();
+    assert_eq!(mode(&backup), 0o600);
+    let text = std::fs::read_to_string(&backup).unwrap();
+    assert!(text.contains("\"pg1\""), "{text}");
+    // The password-free DSN never needed masking; a wrong one fails in one line at the end.
+    let bad = home.run(&[
+        "--type",
+        "postgres",
+        "--postgres-dsn",
+        "postgres://app:s3cret@/x?host=/nonexistent",
+        "stats",
+    ]);
+    assert_eq!(bad.code(), 1);
+    assert!(!bad.stderr().contains("s3cret"), "{}", bad.stderr());
 }

@@ -429,7 +429,18 @@ impl ChatAppMessageStore for PostgresStore {
         })
     }
 
+    /// Before `initialize()` this connects once, reads the history and changes nothing (a
+    /// schema that does not exist yet has every migration pending).
     async fn migration_status(&self) -> Result<MigrationStatus> {
+        if matches!(&*self.lock_state(), State::New) {
+            let shared = Arc::clone(&self.shared);
+            return tokio::task::spawn_blocking(move || {
+                let mut client = connection::connect_dedicated(&shared.config)?;
+                migrations::status(&mut client, &shared.config)
+            })
+            .await
+            .map_err(|e| from_join("migration_status", &e))?;
+        }
         self.run("migration_status", |conn, shared| {
             migrations::status(&mut conn.client, &shared.config)
         })

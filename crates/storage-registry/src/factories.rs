@@ -1,9 +1,5 @@
-//! The built-in factories, one per compiled-in backend, and their config checks.
-//!
-//! Adding PostgreSQL is one module here: `#[cfg(feature = "postgres")] mod postgres` with a
-//! `create(&PluginConfig)` that builds `PostgresConfig::from_dsn(dsn)?` with
-//! `max_connections`, `level` and `schema` and returns `PostgresStore::new(cfg)?`, a
-//! `validate(&StorageConfig)`, and the two names `postgres` and `postgresql` in [`builtin`].
+//! The built-in factories, one per compiled-in backend, and their config checks. PostgreSQL is
+//! registered under `postgres` and `postgresql` (the Go registry's name).
 
 use std::sync::Arc;
 
@@ -18,6 +14,16 @@ pub(crate) fn builtin() -> Vec<(&'static str, Arc<dyn PluginFactory>)> {
         ("memory", Arc::new(memory::create) as Arc<dyn PluginFactory>),
         #[cfg(feature = "sqlite")]
         ("sqlite", Arc::new(sqlite::create) as Arc<dyn PluginFactory>),
+        #[cfg(feature = "postgres")]
+        (
+            "postgres",
+            Arc::new(postgres::create) as Arc<dyn PluginFactory>,
+        ),
+        #[cfg(feature = "postgres")]
+        (
+            "postgresql",
+            Arc::new(postgres::create) as Arc<dyn PluginFactory>,
+        ),
     ]
 }
 
@@ -25,6 +31,8 @@ pub(crate) fn builtin() -> Vec<(&'static str, Arc<dyn PluginFactory>)> {
 pub(crate) fn validate_sections(cfg: &StorageConfig) -> Result<()> {
     #[cfg(feature = "sqlite")]
     sqlite::config(&crate::PluginConfig::of(cfg))?.validate()?;
+    #[cfg(feature = "postgres")]
+    postgres::validate(&crate::PluginConfig::of(cfg))?;
     let _ = cfg;
     Ok(())
 }
@@ -76,5 +84,51 @@ mod sqlite {
     /// A validated, uninitialized SQLite store.
     pub(super) fn create(config: &PluginConfig) -> Result<Arc<dyn ChatAppMessageStore>> {
         Ok(Arc::new(SqliteStore::new(self::config(config)?)?))
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    //! `type: postgres` (or `postgresql`).
+
+    use std::sync::Arc;
+
+    use hotplex_storage_core::{ChatAppMessageStore, Result, StorageError};
+    use hotplex_storage_postgres::{PostgresConfig, PostgresStore};
+
+    use crate::PluginConfig;
+
+    /// The `PostgresConfig` of the `postgres:` section (not yet validated); `None` without a DSN.
+    fn config(config: &PluginConfig) -> Result<Option<PostgresConfig>> {
+        let p = &config.postgres;
+        let Some(dsn) = p.dsn.as_deref() else {
+            return Ok(None);
+        };
+        let mut cfg = PostgresConfig::from_dsn(dsn)?
+            .with_max_connections(p.max_connections)
+            .with_level(p.level);
+        if let Some(schema) = &p.schema {
+            cfg = cfg.with_schema(schema);
+        }
+        Ok(Some(cfg))
+    }
+
+    /// Checks the section when it names a server (the DSN is required only to open one).
+    pub(super) fn validate(config: &PluginConfig) -> Result<()> {
+        match self::config(config)? {
+            Some(cfg) => cfg.validate(),
+            None => Ok(()),
+        }
+    }
+
+    /// A validated, unconnected PostgreSQL store.
+    pub(super) fn create(config: &PluginConfig) -> Result<Arc<dyn ChatAppMessageStore>> {
+        let cfg = self::config(config)?.ok_or_else(|| {
+            StorageError::invalid_config(
+                "message_store.postgres.dsn",
+                "is required for type postgres (or set HOTPLEX_MESSAGE_STORE_POSTGRES_DSN)",
+            )
+        })?;
+        Ok(Arc::new(PostgresStore::new(cfg)?))
     }
 }

@@ -200,6 +200,21 @@ impl SqliteStore {
             .ok_or_else(|| StorageError::query("store", "the writer returned no receipt"))
     }
 
+    /// The migration status of the configured file, opened read-only if it exists; runs on the
+    /// blocking pool.
+    fn status_without_opening(config: &SqliteConfig) -> Result<MigrationStatus> {
+        let conn = match config.resolved_path()? {
+            Some(path) if path.exists() => Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| from_sqlite("migration_status", e))?,
+            _ => Connection::open_in_memory().map_err(|e| from_sqlite("migration_status", e))?,
+        };
+        migrations::status(&conn)
+    }
+
     /// Opens (creating if needed) and migrates the database: runs on the blocking pool.
     fn open_blocking(config: &SqliteConfig) -> Result<Opened> {
         let settings = ConnectionSettings::of(config);
@@ -545,7 +560,15 @@ impl ChatAppMessageStore for SqliteStore {
         })
     }
 
+    /// Before `initialize()` this reads the file as it is, read-only, creating nothing (a
+    /// missing file or `:memory:` has every migration pending).
     async fn migration_status(&self) -> Result<MigrationStatus> {
+        if matches!(&*self.lock_state(), State::New) {
+            let config = self.config.clone();
+            return tokio::task::spawn_blocking(move || Self::status_without_opening(&config))
+                .await
+                .map_err(|e| from_join("migration_status", &e))?;
+        }
         let handles = self.handles()?;
         handles
             .reader
