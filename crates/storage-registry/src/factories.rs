@@ -31,8 +31,15 @@ pub(crate) fn builtin() -> Vec<(&'static str, Arc<dyn PluginFactory>)> {
 pub(crate) fn validate_sections(cfg: &StorageConfig) -> Result<()> {
     #[cfg(feature = "sqlite")]
     sqlite::config(&crate::PluginConfig::of(cfg))?.validate()?;
+    // The postgres section is checked when it is the one in use: its DSN needs a server-side
+    // role, which an unused (or placeholder) section need not name.
     #[cfg(feature = "postgres")]
-    postgres::validate(&crate::PluginConfig::of(cfg))?;
+    if matches!(
+        cfg.store_type.trim().to_ascii_lowercase().as_str(),
+        "postgres" | "postgresql"
+    ) {
+        postgres::validate(&crate::PluginConfig::of(cfg))?;
+    }
     let _ = cfg;
     Ok(())
 }

@@ -343,7 +343,7 @@ fn builders_set_what_yaml_sets() {
     pool_size: 2
     busy_timeout: 1s
   postgres:
-    dsn: postgres://db/chat
+    dsn: postgres://app@db/chat
     max_connections: 4
     level: 2
     schema: chat
@@ -364,7 +364,7 @@ fn builders_set_what_yaml_sets() {
                 .with_busy_timeout(Duration::from_secs(1)),
         )
         .with_postgres(
-            PostgresOptions::new("postgres://db/chat")
+            PostgresOptions::new("postgres://app@db/chat")
                 .with_max_connections(4)
                 .with_level(2)
                 .with_schema("chat"),

@@ -81,7 +81,12 @@ async fn sqlite_stack_creates_a_private_file_and_backs_up_online() {
 
 #[tokio::test]
 async fn unknown_and_uncompiled_types_list_the_available_ones() {
-    for name in ["mysql", "postgres", "postgresql"] {
+    let names: &[&str] = if cfg!(feature = "postgres") {
+        &["mysql", "sqlserver"]
+    } else {
+        &["mysql", "postgres", "postgresql"]
+    };
+    for &name in names {
         match open(&memory().with_type(name)).await {
             Err(StorageError::UnsupportedType {
                 name: got,
@@ -93,6 +98,21 @@ async fn unknown_and_uncompiled_types_list_the_available_ones() {
             }
             Err(other) => panic!("{name}: {other:?}"),
             Ok(_) => panic!("{name}: opened"),
+        }
+    }
+}
+
+/// With the `postgres` feature, `postgres` and `postgresql` need a DSN, named in the error.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_without_a_dsn_names_the_key() {
+    for name in ["postgres", "postgresql", " PostgreSQL "] {
+        match open(&memory().with_type(name)).await {
+            Err(StorageError::InvalidConfig { key, .. }) => {
+                assert_eq!(key, "message_store.postgres.dsn", "{name}");
+            }
+            Err(other) => panic!("{name}: {other:?}"),
+            Ok(_) => panic!("{name}: opened without a DSN"),
         }
     }
 }
