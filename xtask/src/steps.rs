@@ -481,6 +481,6 @@ mod tests {
         assert_eq!(only[0].bench, "w2");
         assert!(select_benches(&dir.0, Some("memory")).unwrap().is_empty());
         let err = select_benches(&dir.0, Some("mysql")).unwrap_err();
-        assert!(err.contains("memory, sqlite, stream"), "{err}");
+        assert!(err.contains("memory, sqlite, postgres, stream"), "{err}");
     }
 }
