@@ -16,6 +16,12 @@
 //! install command and skipped, except with `CI=true`, where they fail their step. Only `std`
 //! is used so that xtask builds in seconds.
 
+#[path = "../../crates/storage-testkit/src/postgres_server/binaries.rs"]
+#[allow(
+    dead_code,
+    reason = "the testkit's program lookup, shared through #[path]; xtask needs no psql lookup"
+)]
+mod binaries;
 mod cli;
 mod cmd;
 #[path = "../../crates/storage-testkit/src/postgres_server/conninfo.rs"]

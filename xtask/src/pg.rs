@@ -2,13 +2,14 @@
 //! for manual work, and `cargo xtask migrate`. The cluster recipe itself is the testkit's
 //! (`crate::pg_cluster`, included from the testkit source), so there is one of it.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use crate::binaries::{Binaries, LIB_ROOT};
 use crate::cli::{MigrateArgs, MigrateTarget, PgAction};
 use crate::cmd::{Cmd, shell_quote};
 use crate::conninfo::ConnInfo;
-use crate::pg_cluster::{Binaries, Cluster, DSN_ENV, LIB_ROOT, throwaway_root};
+use crate::pg_cluster::{Cluster, DSN_ENV, throwaway_root};
 use crate::steps::Ctx;
 
 /// The directory of the manual cluster, relative to the workspace root.
@@ -18,6 +19,7 @@ const MANUAL_DIR: &str = "target/pg";
 const CLI_PACKAGE: &str = "hotplex-storage-cli";
 const CLI_DIR: &str = "crates/storage-cli";
 
+/// The server binaries on `PATH` or under `/usr/lib/postgresql/*/bin`.
 fn binaries() -> Option<Binaries> {
     let path: Option<OsString> = std::env::var_os("PATH");
     Binaries::find(path.as_deref(), Path::new(LIB_ROOT))
@@ -51,12 +53,18 @@ impl TestServer {
     /// Prepares PostgreSQL for a test run: the caller's DSN, else a throwaway cluster
     /// (watched, so it goes away even if xtask is killed). `Err` when starting failed, or when
     /// the binaries are missing with `CI=true`.
-    pub(crate) fn prepare(ci: bool, dsn_var: Option<&str>) -> Result<Self, String> {
+    /// The binaries are looked up on `path_var`, then under `lib_root`.
+    pub(crate) fn prepare(
+        ci: bool,
+        dsn_var: Option<&str>,
+        path_var: Option<&OsStr>,
+        lib_root: &Path,
+    ) -> Result<Self, String> {
         if dsn_var.is_some_and(|d| !d.trim().is_empty()) {
             println!("xtask: PostgreSQL tests use {DSN_ENV} from the environment");
             return Ok(Self::External);
         }
-        let Some(binaries) = binaries() else {
+        let Some(binaries) = Binaries::find(path_var, lib_root) else {
             if ci {
                 return Err(format!(
                     "PostgreSQL is required with CI=true: {}",
@@ -75,13 +83,10 @@ impl TestServer {
             binaries.dir().display(),
             root.display()
         );
-        let cluster = Cluster::start(&binaries, &root).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&root);
-        })?;
-        if let Err(err) = cluster.watch(std::process::id()) {
-            let _ = cluster.stop();
-            return Err(err);
-        }
+        let cluster =
+            Cluster::start(&binaries, &root, Some(std::process::id())).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&root);
+            })?;
         let dsn = cluster.admin_conninfo().render();
         println!(
             "xtask: PostgreSQL ready (pid {}): {DSN_ENV}={dsn}",
@@ -159,7 +164,10 @@ fn start(binaries: &Binaries, root: &Path) -> Result<(), String> {
             std::fs::remove_dir_all(root)
                 .map_err(|e| format!("cannot remove {}: {e}", root.display()))?;
         }
-        (Cluster::start(binaries, root)?, "initialised and started")
+        (
+            Cluster::start(binaries, root, None)?,
+            "initialised and started",
+        )
     };
     let dsn = cluster.admin_conninfo().render();
     println!(
@@ -275,8 +283,74 @@ pub(crate) fn migrate(ctx: &Ctx, args: &MigrateArgs) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{export_line, migrate_cli_args, migrate_command};
+    use super::{TestServer, export_line, migrate_cli_args, migrate_command};
+    use crate::binaries::LIB_ROOT;
     use crate::cli::{MigrateArgs, MigrateTarget};
+    use crate::cmd::Cmd;
+    use crate::pg_cluster::DSN_ENV;
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    const NOWHERE: &str = "/nonexistent/hotplex-xtask-test";
+
+    #[test]
+    fn missing_binaries_fail_only_in_ci() {
+        let err = TestServer::prepare(true, None, Some(OsStr::new(NOWHERE)), Path::new(NOWHERE))
+            .unwrap_err();
+        assert!(err.contains("CI=true"), "{err}");
+        assert!(err.contains("apt-get install postgresql"), "{err}");
+        let server =
+            TestServer::prepare(false, None, Some(OsStr::new(NOWHERE)), Path::new(NOWHERE))
+                .unwrap();
+        assert!(matches!(server, TestServer::Missing));
+        let cmd = server.apply(Cmd::cargo(&["test"]));
+        assert!(cmd.envs.is_empty());
+        server.finish().unwrap();
+    }
+
+    #[test]
+    fn a_dsn_from_the_environment_is_used_as_is() {
+        for ci in [true, false] {
+            let server = TestServer::prepare(
+                ci,
+                Some("host=/x"),
+                Some(OsStr::new(NOWHERE)),
+                Path::new(NOWHERE),
+            )
+            .unwrap();
+            assert!(matches!(server, TestServer::External));
+            assert!(server.apply(Cmd::cargo(&["test"])).envs.is_empty());
+        }
+        let blank = TestServer::prepare(
+            false,
+            Some(" "),
+            Some(OsStr::new(NOWHERE)),
+            Path::new(NOWHERE),
+        )
+        .unwrap();
+        assert!(matches!(blank, TestServer::Missing));
+    }
+
+    #[test]
+    fn a_started_cluster_is_exported_and_removed_by_finish() {
+        let path = std::env::var_os("PATH");
+        let server =
+            TestServer::prepare(false, None, path.as_deref(), Path::new(LIB_ROOT)).unwrap();
+        let TestServer::Started { cluster, dsn } = &server else {
+            eprintln!("skipping: no PostgreSQL binaries");
+            return;
+        };
+        let root = cluster.root().to_path_buf();
+        assert!(root.join("data/postmaster.pid").is_file());
+        assert!(
+            dsn.contains(&format!("host={}", root.join("socket").display())),
+            "{dsn}"
+        );
+        let cmd = server.apply(Cmd::cargo(&["test"]));
+        assert_eq!(cmd.envs, [(DSN_ENV.to_owned(), dsn.clone())]);
+        server.finish().unwrap();
+        assert!(!root.exists(), "{} left behind", root.display());
+    }
 
     #[test]
     fn migrate_delegates_with_the_cli_flags() {

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::binaries::LIB_ROOT;
 use crate::cmd::Cmd;
 use crate::pg::TestServer;
 use crate::pg_cluster::DSN_ENV;
@@ -243,7 +244,14 @@ pub(crate) fn clippy(ctx: &Ctx) -> StepReport {
 /// Missing binaries fail the step under `CI=true` and are a warning otherwise.
 pub(crate) fn test(ctx: &Ctx) -> StepReport {
     timed_tests("test", || {
-        let server = match TestServer::prepare(ctx.ci, std::env::var(DSN_ENV).ok().as_deref()) {
+        let path_var = std::env::var_os("PATH");
+        let prepared = TestServer::prepare(
+            ctx.ci,
+            std::env::var(DSN_ENV).ok().as_deref(),
+            path_var.as_deref(),
+            Path::new(LIB_ROOT),
+        );
+        let server = match prepared {
             Ok(server) => server,
             Err(err) => {
                 eprintln!("\nxtask: {err}");
@@ -266,7 +274,7 @@ pub(crate) fn test(ctx: &Ctx) -> StepReport {
     })
 }
 
-/// The test commands of [`test`], with the PostgreSQL DSN applied.
+/// The test commands of [`test()`], with the PostgreSQL DSN applied.
 fn run_test_commands(ctx: &Ctx, server: &TestServer) -> (Status, String, Option<TestTally>) {
     if ctx.has(Tool::Nextest) {
         let (nextest, mut tally) = ctx.run_tests(&server.apply(Cmd::cargo(&[

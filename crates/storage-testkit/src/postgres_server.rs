@@ -8,6 +8,7 @@
 //! cluster settings and `CI=true` are described in docs/operations.md, "Running PostgreSQL for
 //! tests".
 
+mod binaries;
 #[allow(
     dead_code,
     reason = "shared with xtask through #[path]; attaching to a long-lived cluster is xtask's"
@@ -23,7 +24,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cluster::{Binaries, Cluster, DSN_ENV, LIB_ROOT, find_tool, is_ci, random_u64};
+use binaries::{Binaries, LIB_ROOT, find_tool};
+use cluster::{Cluster, DSN_ENV, is_ci, random_u64};
 use conninfo::ConnInfo;
 use psql::{Psql, quote_ident};
 
@@ -101,19 +103,7 @@ impl PgServer {
         let path_var = env("PATH");
         let path_var = path_var.as_deref().map(OsStr::new);
         if let Some(dsn) = env(DSN_ENV).filter(|d| !d.trim().is_empty()) {
-            let admin = ConnInfo::parse(&dsn).map_err(|e| format!("{DSN_ENV}: {e}"))?;
-            let program = find_tool("psql", path_var, lib_root).ok_or_else(|| {
-                format!("{DSN_ENV} is set, but no psql program was found on PATH or under {}/*/bin; install the PostgreSQL client", lib_root.display())
-            })?;
-            let server = Self {
-                admin: Psql::new(program, admin),
-                cluster: None,
-            };
-            server
-                .admin
-                .run("SELECT 1")
-                .map_err(|e| format!("{DSN_ENV} does not connect: {e}"))?;
-            return Ok(Some(server));
+            return Self::external(&dsn, path_var, lib_root).map(Some);
         }
         let Some(binaries) = Binaries::find(path_var, lib_root) else {
             if is_ci(env("CI").as_deref()) {
@@ -126,6 +116,36 @@ impl PgServer {
             }
             return Ok(None);
         };
+        Self::throwaway(&binaries, path_var, lib_root).map(Some)
+    }
+
+    /// The server behind the admin DSN `dsn`, checked with `SELECT 1`.
+    fn external(dsn: &str, path_var: Option<&OsStr>, lib_root: &Path) -> Result<Self, String> {
+        let admin = ConnInfo::parse(dsn).map_err(|e| format!("{DSN_ENV}: {e}"))?;
+        let program = find_tool("psql", path_var, lib_root).ok_or_else(|| {
+            format!(
+                "{DSN_ENV} is set, but no psql program was found on PATH or under {}/*/bin; \
+                 install the PostgreSQL client",
+                lib_root.display()
+            )
+        })?;
+        let server = Self {
+            admin: Psql::new(program, admin),
+            cluster: None,
+        };
+        server
+            .admin
+            .run("SELECT 1")
+            .map_err(|e| format!("{DSN_ENV} does not connect: {e}"))?;
+        Ok(server)
+    }
+
+    /// A throwaway cluster from `binaries`, watched on behalf of this process.
+    fn throwaway(
+        binaries: &Binaries,
+        path_var: Option<&OsStr>,
+        lib_root: &Path,
+    ) -> Result<Self, String> {
         let program = Some(binaries.dir().join("psql"))
             .filter(|p| p.is_file())
             .or_else(|| find_tool("psql", path_var, lib_root))
@@ -136,17 +156,14 @@ impl PgServer {
                 )
             })?;
         let root = cluster::throwaway_root();
-        let cluster = Cluster::start(&binaries, &root).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&root);
-        })?;
-        if let Err(err) = cluster.watch(std::process::id()) {
-            let _ = cluster.stop();
-            return Err(err);
-        }
-        Ok(Some(Self {
+        let cluster =
+            Cluster::start(binaries, &root, Some(std::process::id())).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&root);
+            })?;
+        Ok(Self {
             admin: Psql::new(program, cluster.admin_conninfo()),
             cluster: Some(cluster),
-        }))
+        })
     }
 
     /// A key=value DSN for database `dbname` on this server (the admin DSN's user, password

@@ -209,6 +209,40 @@ fn a_dsn_override_that_does_not_connect_is_an_error_without_its_password() {
 }
 
 #[test]
+fn a_password_reaches_the_dsn_but_never_debug_output() {
+    let Some(shared) = PgServer::shared_or_skip() else {
+        return;
+    };
+    // The throwaway cluster trusts local connections, so any password is accepted; with an
+    // external DSN the password must be the right one, so only the cluster runs this.
+    if shared.cluster_dir().is_none() {
+        return;
+    }
+    let admin = format!("{} password='sek ret'", shared.dsn("postgres"));
+    let env = |key: &str| match key {
+        DSN_ENV => Some(admin.clone()),
+        _ => std::env::var(key).ok(),
+    };
+    let server = PgServer::start(&env, Path::new("/usr/lib/postgresql"))
+        .unwrap()
+        .unwrap();
+    let db = server.create_database().unwrap();
+    assert!(db.dsn().contains("password='sek ret'"), "{}", db.dsn());
+    assert_eq!(server.psql_at(&db.dsn(), "SELECT 1").unwrap(), "1");
+    for debug in [format!("{server:?}"), format!("{db:?}")] {
+        assert!(!debug.contains("sek ret"), "{debug}");
+    }
+    assert!(format!("{server:?}").contains("password=***"));
+}
+
+#[test]
+fn guards_can_live_in_a_fixture() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    send_sync_static::<hotplex_storage_testkit::PgDatabase>();
+    send_sync_static::<PgServer>();
+}
+
+#[test]
 fn missing_binaries_fail_under_ci_and_skip_otherwise() {
     let empty = Scratch::new("nobin");
     let path = empty.0.to_string_lossy().into_owned();
@@ -254,14 +288,15 @@ fn an_owned_server_stops_and_removes_its_cluster_on_drop() {
     );
 }
 
-/// The child half of [`abandoned_cluster_is_removed_by_the_watchdog`]: starts the shared
-/// cluster, reports it, and panics (statics never drop, so only the watchdog can clean up).
+/// The child half of the watchdog tests: starts the shared cluster, reports it, then ends as
+/// `HOTPLEX_PG_WATCHDOG_CHILD` says — `panic` (statics never drop, so only the watchdog can
+/// clean up) or `hang` (until the parent kills it with SIGKILL).
 #[test]
-#[ignore = "run as a child process by abandoned_cluster_is_removed_by_the_watchdog"]
+#[ignore = "run as a child process by the watchdog tests"]
 fn watchdog_child() {
-    if std::env::var(CHILD_ENV).as_deref() != Ok("1") {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
-    }
+    };
     match PgServer::shared() {
         Ok(None) => println!("SKIP"),
         Err(err) => println!("ERROR {err}"),
@@ -271,37 +306,44 @@ fn watchdog_child() {
             assert!(process_exists(pid));
             assert_eq!(server.psql("postgres", "SELECT 1").unwrap(), "1");
             println!("CLUSTER {pid} {}", dir.display());
+            if mode == "hang" {
+                std::thread::sleep(Duration::from_mins(2));
+            }
             panic!("the child ends by panicking, leaving its cluster behind");
         }
     }
 }
 
-#[test]
-fn abandoned_cluster_is_removed_by_the_watchdog() {
-    let out = Command::new(std::env::current_exe().unwrap())
+/// Starts [`watchdog_child`] in `mode` and returns it with its report line.
+fn spawn_child(mode: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "watchdog_child", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, "1")
+        .env(CHILD_ENV, mode)
         .env_remove(DSN_ENV)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("CLUSTER ") || l.starts_with("SKIP") || l.starts_with("ERROR "))
-        .unwrap_or_else(|| {
-            panic!(
-                "the child printed no report:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+    let stdout = child.stdout.take().unwrap();
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("CLUSTER ") || l == "SKIP" || l.starts_with("ERROR "))
+        .unwrap_or_else(|| "(the child printed no report)".to_owned());
+    (child, line)
+}
+
+/// Asserts that the cluster reported in `line` disappears (postmaster and directory) within
+/// [`CLEANUP_LIMIT`]. False when the child skipped for lack of binaries.
+fn assert_cleaned_up(line: &str) -> bool {
     if line == "SKIP" {
         eprintln!("skipping: no PostgreSQL binaries");
-        return;
+        return false;
     }
-    assert!(!line.starts_with("ERROR"), "{line}");
-    assert!(!out.status.success(), "the child panicked after starting");
-    let (pid, dir) = line["CLUSTER ".len()..].split_once(' ').unwrap();
+    let report = line
+        .strip_prefix("CLUSTER ")
+        .unwrap_or_else(|| panic!("child failed: {line}"));
+    let (pid, dir) = report.split_once(' ').unwrap();
     let pid: u32 = pid.parse().unwrap();
     let dir = PathBuf::from(dir);
     assert!(
@@ -311,4 +353,22 @@ fn abandoned_cluster_is_removed_by_the_watchdog() {
         dir.display(),
         dir.exists()
     );
+    true
+}
+
+#[test]
+fn a_cluster_abandoned_by_a_panic_is_removed_by_the_watchdog() {
+    let (mut child, line) = spawn_child("panic");
+    let status = child.wait().unwrap();
+    if assert_cleaned_up(&line) {
+        assert!(!status.success(), "the child panicked after starting");
+    }
+}
+
+#[test]
+fn a_cluster_of_a_killed_process_is_removed_by_the_watchdog() {
+    let (mut child, line) = spawn_child("hang");
+    child.kill().unwrap(); // SIGKILL: no unwinding, no atexit
+    child.wait().unwrap();
+    assert_cleaned_up(&line);
 }

@@ -1,6 +1,6 @@
-//! A PostgreSQL cluster of our own, run from the installed server binaries: finding them,
-//! `initdb`, starting on a private unix socket, stopping, and a watchdog that removes a
-//! throwaway cluster when its owning process exits.
+//! A PostgreSQL cluster of our own, run from the installed server programs (found by
+//! [`Binaries`]): `initdb`, starting on a private unix socket, stopping, and a watchdog that
+//! removes a throwaway cluster when its owning process exits.
 //!
 //! Standard library only: xtask includes this file too (`#[path]`), so the testkit fixture,
 //! `cargo xtask test` and `cargo xtask pg` share one recipe. docs/operations.md, "Running
@@ -17,10 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::binaries::Binaries;
 use super::conninfo::ConnInfo;
-
-/// Where Debian and Ubuntu install the server binaries: `<LIB_ROOT>/<version>/bin`.
-pub(crate) const LIB_ROOT: &str = "/usr/lib/postgresql";
 
 /// The environment variable naming an external admin DSN that replaces the throwaway cluster.
 pub(crate) const DSN_ENV: &str = "HOTPLEX_TEST_POSTGRES_DSN";
@@ -70,77 +68,6 @@ pub(crate) fn throwaway_root() -> PathBuf {
     ))
 }
 
-/// The directories searched for PostgreSQL programs, in order: `PATH`, then
-/// `<lib_root>/<version>/bin` from the highest version down.
-fn search_dirs(path_var: Option<&OsStr>, lib_root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = path_var
-        .map(|p| std::env::split_paths(p).collect())
-        .unwrap_or_default();
-    let mut versions: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir(lib_root)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let version: Option<Vec<u32>> =
-                        name.split('.').map(|n| n.parse().ok()).collect();
-                    Some((version?, e.path().join("bin")))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
-    dirs.extend(versions.into_iter().map(|(_, dir)| dir));
-    dirs
-}
-
-/// Whether `path` is a file someone may execute.
-fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The first executable `name` in the search directories (`PATH`, then `lib_root`).
-pub(crate) fn find_tool(name: &str, path_var: Option<&OsStr>, lib_root: &Path) -> Option<PathBuf> {
-    search_dirs(path_var, lib_root)
-        .into_iter()
-        .map(|dir| dir.join(name))
-        .find(|p| is_executable(p))
-}
-
-/// The PostgreSQL server programs: one directory holding `initdb`, `pg_ctl` and `postgres`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Binaries {
-    dir: PathBuf,
-}
-
-impl Binaries {
-    /// Finds the server programs: the first `initdb` on `PATH` or under `lib_root`, followed
-    /// through symlinks to its real directory, which must also hold `pg_ctl` and `postgres`.
-    pub(crate) fn find(path_var: Option<&OsStr>, lib_root: &Path) -> Option<Self> {
-        search_dirs(path_var, lib_root)
-            .into_iter()
-            .map(|dir| dir.join("initdb"))
-            .filter(|p| is_executable(p))
-            .filter_map(|p| {
-                std::fs::canonicalize(p)
-                    .ok()?
-                    .parent()
-                    .map(Path::to_path_buf)
-            })
-            .find(|dir| is_executable(&dir.join("pg_ctl")) && is_executable(&dir.join("postgres")))
-            .map(|dir| Self { dir })
-    }
-
-    /// The directory holding the programs.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn program(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
 /// The OS user the server runs as when we are root (PostgreSQL refuses to run as root).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct OsUser {
@@ -185,9 +112,14 @@ fn server_user() -> Result<Option<OsUser>, String> {
     }))
 }
 
-/// Creates `dir` (mode 0700) owned by `user` when given.
+/// Creates `dir` (mode 0700, owned by `user` when given); it must not exist yet, so nobody
+/// can have prepared it for us. Missing parents are created.
 fn private_dir(dir: &Path, user: Option<OsUser>) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    std::fs::create_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))?;
     if let Some(user) = user {
@@ -261,7 +193,14 @@ impl Cluster {
     /// Creates `root` (which must not exist yet), runs `initdb` and starts the server on a
     /// private socket (no TCP), tuned for tests (fsync off). Runs the server as the `postgres`
     /// OS user when we are root. Retries on a new random port when the port is taken.
-    pub(crate) fn start(binaries: &Binaries, root: &Path) -> Result<Self, String> {
+    ///
+    /// With `watchdog_owner`, a [watchdog](Self::watch) for that process is spawned as soon as
+    /// `root` exists, before anything is started in it, so that no exit leaves it behind.
+    pub(crate) fn start(
+        binaries: &Binaries,
+        root: &Path,
+        watchdog_owner: Option<u32>,
+    ) -> Result<Self, String> {
         if root.exists() {
             return Err(format!("{} already exists", root.display()));
         }
@@ -276,15 +215,52 @@ impl Cluster {
             ));
         }
         private_dir(root, user)?;
+        let mut cluster = Self::stopped(binaries, root, user);
+        if let Some(owner) = watchdog_owner {
+            cluster.watch(owner)?;
+        }
+        cluster.check_reachable()?;
         private_dir(&socket, user)?;
-        let data = root.join("data");
-        run_as(
+        cluster.initdb()?;
+        cluster.write_settings()?;
+        cluster.launch()?;
+        Ok(cluster)
+    }
+
+    /// The cluster in `root`, not (known to be) running.
+    fn stopped(binaries: &Binaries, root: &Path, user: Option<OsUser>) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            binaries: binaries.clone(),
             user,
-            root,
-            &binaries.program("initdb"),
+            port: 0,
+            pid: 0,
+        }
+    }
+
+    /// As root, checks that the `postgres` OS user can reach the cluster directory.
+    fn check_reachable(&self) -> Result<(), String> {
+        let test = ["-w".as_ref(), self.root.as_os_str()];
+        if self.user.is_none() || run_as(self.user, &self.root, Path::new("test"), &test).is_ok() {
+            return Ok(());
+        }
+        Err(format!(
+            "running as root, the server runs as the `{SUPERUSER}` OS user, which cannot reach \
+             {}: every parent directory must be searchable by it (or use a directory elsewhere, \
+             e.g. TMPDIR)",
+            self.root.display()
+        ))
+    }
+
+    /// `initdb`: trust authentication, superuser `postgres`, UTF-8 with the `C.UTF-8` locale.
+    fn initdb(&self) -> Result<(), String> {
+        run_as(
+            self.user,
+            &self.root,
+            &self.binaries.program("initdb"),
             &[
                 "-D".as_ref(),
-                data.as_os_str(),
+                self.data().as_os_str(),
                 "-A".as_ref(),
                 "trust".as_ref(),
                 "-U".as_ref(),
@@ -294,7 +270,14 @@ impl Cluster {
                 "--locale=C.UTF-8".as_ref(),
                 "--no-sync".as_ref(),
             ],
-        )?;
+        )
+        .map(drop)
+    }
+
+    /// Appends the test settings to `postgresql.conf`: no TCP, the private socket directory,
+    /// durability off for speed, connections for parallel tests.
+    fn write_settings(&self) -> Result<(), String> {
+        let socket = self.root.join("socket");
         let settings = format!(
             "\n# hotplex-storage test cluster\n\
              listen_addresses = ''\n\
@@ -307,18 +290,9 @@ impl Cluster {
         );
         std::fs::OpenOptions::new()
             .append(true)
-            .open(data.join("postgresql.conf"))
+            .open(self.data().join("postgresql.conf"))
             .and_then(|mut f| f.write_all(settings.as_bytes()))
-            .map_err(|e| format!("cannot write postgresql.conf: {e}"))?;
-        let mut cluster = Self {
-            root: root.to_path_buf(),
-            binaries: binaries.clone(),
-            user,
-            port: 0,
-            pid: 0,
-        };
-        cluster.launch()?;
-        Ok(cluster)
+            .map_err(|e| format!("cannot write postgresql.conf: {e}"))
     }
 
     /// The cluster already running in `root` (from an earlier [`start`](Self::start) by another
@@ -327,14 +301,7 @@ impl Cluster {
         let Ok(pidfile) = std::fs::read_to_string(root.join("data").join("postmaster.pid")) else {
             return Ok(None);
         };
-        let user = server_user()?;
-        let probe = Self {
-            root: root.to_path_buf(),
-            binaries: binaries.clone(),
-            user,
-            port: 0,
-            pid: 0,
-        };
+        let probe = Self::stopped(binaries, root, server_user()?);
         if !probe.is_running() {
             return Ok(None);
         }
@@ -356,13 +323,7 @@ impl Cluster {
 
     /// Starts the server of an initialised, stopped cluster in `root` again (its data kept).
     pub(crate) fn restart_stopped(binaries: &Binaries, root: &Path) -> Result<Self, String> {
-        let mut cluster = Self {
-            root: root.to_path_buf(),
-            binaries: binaries.clone(),
-            user: server_user()?,
-            port: 0,
-            pid: 0,
-        };
+        let mut cluster = Self::stopped(binaries, root, server_user()?);
         cluster.launch()?;
         Ok(cluster)
     }
@@ -515,34 +476,9 @@ impl Cluster {
 
 #[cfg(test)]
 mod tests {
-    use super::{Binaries, find_tool, is_ci, random_u64, search_dirs};
+    use super::super::binaries::scratch::Scratch;
+    use super::{Binaries, Cluster, START_ATTEMPTS, id_number, is_ci, random_u64};
     use std::os::unix::fs::PermissionsExt as _;
-    use std::path::{Path, PathBuf};
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new() -> Self {
-            let dir = std::env::temp_dir().join(format!("hotplex-cluster-test-{:x}", random_u64()));
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-
-        fn exe(&self, rel: &str) -> PathBuf {
-            let path = self.0.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, "#!/bin/sh\n").unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            path
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     #[test]
     fn ci_detection() {
@@ -557,74 +493,83 @@ mod tests {
     }
 
     #[test]
-    fn lib_versions_are_searched_after_path_highest_first() {
-        let s = Scratch::new();
-        for v in ["9.6", "13", "15", "notaversion"] {
-            std::fs::create_dir_all(s.0.join("lib").join(v)).unwrap();
-        }
-        let dirs = search_dirs(Some(s.0.join("on-path").as_os_str()), &s.0.join("lib"));
-        let expected: Vec<PathBuf> = vec![
-            s.0.join("on-path"),
-            s.0.join("lib/15/bin"),
-            s.0.join("lib/13/bin"),
-            s.0.join("lib/9.6/bin"),
-        ];
-        assert_eq!(dirs, expected);
-        assert!(search_dirs(None, Path::new("/nonexistent")).is_empty());
-    }
-
-    #[test]
-    fn binaries_need_initdb_pg_ctl_and_postgres_in_one_directory() {
-        let s = Scratch::new();
-        let lib = s.0.join("lib");
-        assert_eq!(Binaries::find(None, &lib), None);
-        s.exe("lib/16/bin/initdb");
-        s.exe("lib/16/bin/pg_ctl");
-        assert_eq!(Binaries::find(None, &lib), None, "postgres is missing");
-        s.exe("lib/14/bin/initdb");
-        s.exe("lib/14/bin/pg_ctl");
-        s.exe("lib/14/bin/postgres");
-        let found = Binaries::find(None, &lib).unwrap();
-        assert_eq!(
-            found.dir(),
-            std::fs::canonicalize(lib.join("14/bin")).unwrap()
-        );
-        s.exe("lib/16/bin/postgres");
-        let found = Binaries::find(None, &lib).unwrap();
-        assert_eq!(
-            found.dir(),
-            std::fs::canonicalize(lib.join("16/bin")).unwrap()
-        );
-    }
-
-    #[test]
-    fn a_symlinked_initdb_on_path_resolves_to_its_real_directory() {
-        let s = Scratch::new();
-        let real = s.exe("real/bin/initdb");
-        s.exe("real/bin/pg_ctl");
-        s.exe("real/bin/postgres");
-        std::fs::create_dir_all(s.0.join("path")).unwrap();
-        std::os::unix::fs::symlink(&real, s.0.join("path/initdb")).unwrap();
-        let found = Binaries::find(Some(s.0.join("path").as_os_str()), &s.0.join("none")).unwrap();
-        assert_eq!(
-            found.dir(),
-            std::fs::canonicalize(s.0.join("real/bin")).unwrap()
-        );
-    }
-
-    #[test]
-    fn find_tool_skips_non_executable_files() {
-        let s = Scratch::new();
-        std::fs::create_dir_all(s.0.join("a")).unwrap();
-        std::fs::write(s.0.join("a/psql"), "").unwrap();
-        let b = s.exe("b/psql");
-        let path = std::env::join_paths([s.0.join("a"), s.0.join("b")]).unwrap();
-        assert_eq!(find_tool("psql", Some(&path), &s.0.join("lib")), Some(b));
-        assert_eq!(find_tool("pg_isready", Some(&path), &s.0.join("lib")), None);
-    }
-
-    #[test]
     fn random_numbers_differ() {
         assert_ne!(random_u64(), random_u64());
+    }
+
+    /// Fake server programs: `initdb` creates the data directory, `pg_ctl` appends `log_line`
+    /// to the server log (its `-l` argument) and fails.
+    fn failing_binaries(s: &Scratch, log_line: &str) -> Binaries {
+        s.script(
+            "bin/initdb",
+            "while [ $# -gt 0 ]; do [ \"$1\" = -D ] && mkdir -p \"$2\" && touch \"$2/postgresql.conf\"; shift; done",
+        );
+        s.script(
+            "bin/pg_ctl",
+            &format!(
+                "while [ $# -gt 0 ]; do [ \"$1\" = -l ] && echo '{log_line}' >> \"$2\"; shift; done; \
+                 echo 'pg_ctl: could not start server' >&2; exit 1"
+            ),
+        );
+        s.exe("bin/postgres");
+        // Readable and executable by the `postgres` user when the test runs as root.
+        std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Binaries::at(s.0.join("bin"))
+    }
+
+    #[test]
+    fn a_failed_start_quotes_the_server_log_and_does_not_retry() {
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "FATAL:  invalid value for parameter");
+        let root = s.0.join("cluster");
+        let err = Cluster::start(&binaries, &root, None).unwrap_err();
+        assert!(err.contains("did not start"), "{err}");
+        assert!(err.contains("could not start server"), "{err}");
+        assert!(err.contains("server log"), "{err}");
+        assert!(err.contains("FATAL:  invalid value for parameter"), "{err}");
+        let log = std::fs::read_to_string(root.join("server.log")).unwrap();
+        assert_eq!(log.lines().count(), 1, "one attempt only: {log}");
+        assert!(
+            Cluster::start(&binaries, &root, None)
+                .unwrap_err()
+                .contains("already exists")
+        );
+    }
+
+    #[test]
+    fn a_taken_port_is_retried_on_new_ports() {
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "LOG:  could not bind Unix address: in use");
+        let root = s.0.join("cluster");
+        let err = Cluster::start(&binaries, &root, None).unwrap_err();
+        assert!(err.contains("could not bind"), "{err}");
+        let log = std::fs::read_to_string(root.join("server.log")).unwrap();
+        assert_eq!(log.lines().count(), START_ATTEMPTS as usize, "{log}");
+    }
+
+    #[test]
+    fn an_overlong_socket_path_is_refused_before_anything_is_created() {
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "unused");
+        let root = s.0.join("x".repeat(120));
+        let err = Cluster::start(&binaries, &root, None).unwrap_err();
+        assert!(err.contains("longer than 107 bytes"), "{err}");
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn as_root_a_directory_the_postgres_user_cannot_reach_is_refused() {
+        if id_number(&["-u"]).unwrap() != 0 || id_number(&["-u", "postgres"]).is_err() {
+            eprintln!("skipping: needs root and a postgres OS user");
+            return;
+        }
+        let s = Scratch::new();
+        let binaries = failing_binaries(&s, "unused");
+        let private = s.0.join("private");
+        std::fs::create_dir(&private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = Cluster::start(&binaries, &private.join("cluster"), None).unwrap_err();
+        assert!(err.contains("cannot reach"), "{err}");
+        assert!(err.contains("private/cluster"), "{err}");
     }
 }
