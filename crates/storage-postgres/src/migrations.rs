@@ -222,3 +222,66 @@ fn record_failure(client: &mut Client, migration: &Migration) {
         tracing::warn!(version = migration.version, %error, "could not record a failed migration");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::connect_dedicated;
+
+    #[test]
+    fn lock_keys_differ_by_schema_and_purpose() {
+        assert_ne!(lock_key("migrate", "a"), lock_key("migrate", "b"));
+        assert_ne!(lock_key("migrate", "a"), lock_key("partitions", "a"));
+        assert_eq!(lock_key("migrate", "a"), lock_key("migrate", "a"));
+    }
+
+    #[test]
+    fn both_levels_start_at_version_one_and_end_at_schema_version() {
+        for level in [1, 2] {
+            let migrations = migrations_for(level);
+            assert_eq!(migrations.first().map(|m| m.version), Some(1));
+            assert_eq!(migrations.last().map(|m| m.version), Some(SCHEMA_VERSION));
+        }
+    }
+
+    #[test]
+    fn a_failed_migration_rolls_back_is_recorded_and_refused_later() {
+        let Some(server) = hotplex_storage_testkit::PgServer::shared_or_skip() else {
+            return;
+        };
+        let db = server.create_database().expect("a test database");
+        let config = PostgresConfig::from_dsn(&db.dsn())
+            .unwrap()
+            .with_schema("mig");
+        config.validate().unwrap();
+        let mut client = connect_dedicated(&config).unwrap();
+        let broken = [
+            LEVEL1_MIGRATIONS[0],
+            Migration {
+                version: 2,
+                name: "broken",
+                sql: "CREATE TABLE half_done (x int); THIS IS NOT SQL;",
+            },
+        ];
+        let err = migrate_with(&mut client, &config, &broken).unwrap_err();
+        assert!(matches!(err, StorageError::Migration { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("migration 2 (broken) failed"),
+            "{err}"
+        );
+        let half: bool = client
+            .query_one("SELECT to_regclass('half_done') IS NOT NULL", &[])
+            .unwrap()
+            .get(0);
+        assert!(!half, "the failed migration's DDL was rolled back");
+        let rows = history(&mut client).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].1 && !rows[1].1, "v1 applied, v2 recorded as failed");
+        let again = migrate_with(&mut client, &config, &broken).unwrap_err();
+        assert!(again.to_string().contains("failed earlier"), "{again}");
+        let status = status(&mut client, &config).unwrap_err();
+        assert!(status.to_string().contains("failed earlier"), "{status}");
+        drop(client);
+        drop(db);
+    }
+}

@@ -102,7 +102,6 @@ impl PostgresStore {
     /// pool: the last handle of a pool must never be dropped on an async worker (closing a
     /// `postgres::Client` blocks on its own runtime).
     fn pool(&self) -> Result<Pool> {
-        self.ensure_open()?;
         match &*self.lock_state() {
             State::Open(pool) => Ok(pool.clone()),
             State::Closed => Err(StorageError::Closed),

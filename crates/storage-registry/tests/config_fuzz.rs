@@ -77,9 +77,9 @@ proptest! {
             let quoted = serde_json::to_string(value).expect("a string serialises");
             match path.split_once('.') {
                 Some((section, key)) => {
-                    yaml.push_str(&format!("  {section}:\n    {key}: {quoted}\n"));
+                    yaml.push_str(&["  ", section, ":\n    ", key, ": ", &quoted, "\n"].concat());
                 }
-                None => yaml.push_str(&format!("  {path}: {quoted}\n")),
+                None => yaml.push_str(&["  ", path, ": ", &quoted, "\n"].concat()),
             }
         }
         match StorageConfig::from_yaml_str(&yaml) {
