@@ -88,7 +88,7 @@ commands:
                 each fuzz harness (import parsing, config parsing) run repeatedly with
                 fresh random cases for N minutes (default 10)
   soak          the long reliability runs: 200 SIGKILLs per SQLite synchronous mode, the
-                stream fault fuzz with 5,000 seeds, PostgreSQL faults, a long import fuzz
+                stream fault fuzz with 5,000 seeds, PostgreSQL fault tests, a long import fuzz
   help          this text
 
 environment:

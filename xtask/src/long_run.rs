@@ -3,7 +3,8 @@
 //!
 //! Both run ordinary test binaries (release profile) with environment knobs that scale them:
 //! `PROPTEST_CASES` for the proptest fuzz harnesses, `HOTPLEX_CRASH_ROUNDS` for the SIGKILL
-//! test, `HOTPLEX_STREAM_FUZZ_SEEDS` for the stream fuzz. A target whose test file does not
+//! test, `HOTPLEX_STREAM_FUZZ_SEEDS` for the stream fuzz. PostgreSQL targets need a server:
+//! `HOTPLEX_TEST_POSTGRES_DSN`, or the installed binaries for a throwaway cluster. A target whose test file does not
 //! exist in this checkout is reported and skipped; any failure stops the run with its exit code.
 
 use std::path::Path;
@@ -61,11 +62,11 @@ pub(crate) const SOAK_TARGETS: &[Target] = &[
         env: &[("HOTPLEX_STREAM_FUZZ_SEEDS", "5000")],
     },
     Target {
-        what: "PostgreSQL: killed backends, server stops, pool exhaustion",
+        what: "PostgreSQL: killed backends mid-load, idle connections dropped, pool exhaustion",
         package: "hotplex-storage-postgres",
         dir: "storage-postgres",
-        test: "faults",
-        env: &[("HOTPLEX_PG_FAULT_ROUNDS", "50")],
+        test: "store",
+        env: &[],
     },
     Target {
         what: "import parsing fuzz, one long run",

@@ -9,6 +9,9 @@
 //! sends it another chunk, or lets time pass). Then every accepted chunk must be stored exactly
 //! once — no loss, no duplicate — under every storage and overflow policy, and the buffers must
 //! be empty after `close()`.
+//!
+//! 200 seeds per combination; `HOTPLEX_STREAM_FUZZ_SEEDS` sets another count (`cargo xtask
+//! soak` runs 5,000).
 
 mod support;
 
@@ -376,14 +379,19 @@ fn check(
 
 async fn run_seeds(policy: StoragePolicy, overflow: OverflowPolicy, through_retry_store: bool) {
     let mut failures = Vec::new();
-    for seed in 0..200 {
+    let seeds: u64 = std::env::var("HOTPLEX_STREAM_FUZZ_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(200);
+    for seed in 0..seeds {
         if let Err(e) = run(seed, policy, overflow, through_retry_store).await {
             failures.push(e);
         }
     }
     assert!(
         failures.is_empty(),
-        "{policy} {overflow} (RetryStore: {through_retry_store}): {} of 200 seeds failed; the \
+        "{policy} {overflow} (RetryStore: {through_retry_store}): {} of {seeds} seeds failed; the \
          first:\n{}",
         failures.len(),
         failures[0]
