@@ -1,8 +1,9 @@
 //! chat-bench (`BENCHMARK.md`) on [`SqliteStore`]: W1 seq and c16, W1b (batches of 500), W3
 //! on the W1 database, and — in the same process, on the same data, table shape and indexes —
-//! the W1 workload written directly against rusqlite: one transaction per message, and all
-//! messages in one transaction. With `--w4`, W4 instead: W3's `list` and `count` at 10k, 100k
-//! and 1M messages.
+//! their floors written by hand on rusqlite (see the `floor` module): W1 with one transaction
+//! per message and with all messages in one transaction, and each W3 read, run right after the
+//! store's so that every store result carries its `floor_ratio`. With `--w4`, W4 instead: W3's
+//! `list` and `count` at 10k, 100k and 1M messages.
 //!
 //! ```text
 //! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- [--sessions N] [--turns N]
@@ -31,15 +32,15 @@ use std::time::Instant;
 
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, StorageError, StoreOutcome,
-    WriteOnlyStore, time,
+    WriteOnlyStore,
 };
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore, Synchronous};
-use hotplex_storage_testkit::bench::{self, BenchResult, Mode, Workload};
-use rusqlite::{Connection, OptionalExtension, params};
+use hotplex_storage_testkit::bench::{self, BenchResult, Mode, ReadOp, Workload};
 
-/// The schema the store creates (migration 1), so the baselines write the same table shape
-/// and indexes.
-const SCHEMA: &str = include_str!("../src/migrations/0001_initial_schema.sql");
+#[path = "chat_bench/floor.rs"]
+mod floor;
+
+use floor::{W1Floor, W3Floor};
 
 /// W4's database sizes in messages (`BENCHMARK.md`).
 const W4_SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -137,26 +138,65 @@ async fn with_commits(
         .with_extra("write_requests", requests))
 }
 
-/// The store's workloads; returns the results and the W1 database's size in bytes.
+/// A floor's failure as the bench's error.
+fn floor_error(e: &rusqlite::Error) -> StorageError {
+    StorageError::data("chat-bench rusqlite floor", e.to_string())
+}
+
+/// The store's workloads, each beside its floor, every store result tagged with
+/// `floor_ratio` (store ops/s ÷ floor ops/s): W1 `seq` and `c16` against one transaction per
+/// message, W1b against one transaction for all, each W3 read against the same read by hand
+/// (run right after it, on the same database and the same draws). Returns the results and
+/// the W1 database's size in bytes.
 async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), StorageError> {
     let w = &args.workload;
-    let mut results = Vec::new();
+    let floor_w1 = |mode: W1Floor, file: &str| {
+        floor::run_w1(w, args.synchronous, &dir.join(file), mode).map_err(|e| floor_error(&e))
+    };
 
     let w1 = fresh_store(args, dir.join("w1-seq.db")).await?;
     let seq = bench::run_w1(w1.clone(), w, Mode::Seq).await?;
-    results.push(with_commits(seq, &w1).await?);
+    let seq = with_commits(seq, &w1).await?;
+    let per_msg = floor_w1(W1Floor::TxnPerMessage, "raw-txn-per-msg.db")?;
 
     let c16 = fresh_store(args, dir.join("w1-c16.db")).await?;
     let result = bench::run_w1(c16.clone(), w, Mode::Concurrent(16)).await?;
-    results.push(with_commits(result, &c16).await?);
+    let c16_result = with_commits(result, &c16).await?;
     c16.close().await?;
 
     let w1b = fresh_store(args, dir.join("w1b.db")).await?;
     let result = bench::run_w1b(w1b.clone(), w, 500).await?;
-    results.push(with_commits(result, &w1b).await?);
+    let w1b_result = with_commits(result, &w1b).await?;
     w1b.close().await?;
+    let one_txn = floor_w1(W1Floor::OneTxn, "raw-one-txn.db")?;
 
-    results.extend(bench::run_w3(w1.clone(), w, args.ops, bench::DEFAULT_SEED).await?);
+    let tagged = |r: BenchResult, floor: &BenchResult| {
+        let ratio = floor::ratio(&r, floor);
+        r.with_extra("floor_ratio", ratio)
+    };
+    let mut results = vec![
+        tagged(seq, &per_msg),
+        tagged(c16_result, &per_msg),
+        tagged(w1b_result, &one_txn),
+        per_msg,
+        one_txn,
+    ];
+
+    let reads = W3Floor::open(&dir.join("w1-seq.db"), args.synchronous)
+        .map_err(|e| floor_error(&e))?;
+    for op in ReadOp::ALL {
+        let store = bench::run_reads(w1.clone(), w, "W3", &[op], args.ops, bench::DEFAULT_SEED)
+            .await?;
+        let floor = reads
+            .run(w, op, args.ops, bench::DEFAULT_SEED)
+            .map_err(|e| floor_error(&e))?;
+        for r in store {
+            results.push(tagged(r, &floor));
+        }
+        results.push(floor);
+    }
+    drop(reads);
+
     let metrics = w1.metrics().await?;
     let expected = u64::try_from(w.message_count()).unwrap_or(u64::MAX);
     if metrics.total_messages != expected {
@@ -170,123 +210,6 @@ async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), S
     }
     w1.close().await?;
     Ok((results, metrics.storage_size_bytes))
-}
-
-/// How the rusqlite baseline groups its writes.
-#[derive(Clone, Copy)]
-enum Baseline {
-    /// `BEGIN IMMEDIATE` … `COMMIT` around every message.
-    TxnPerMessage,
-    /// One transaction for the whole run.
-    OneTxn,
-}
-
-/// W1 `seq` written directly against rusqlite: same pragmas, schema and statements (message
-/// insert plus session-meta upsert), no validation, no queue, no thread hop.
-fn run_baseline(args: &Args, path: &Path, mode: Baseline) -> rusqlite::Result<BenchResult> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
-    conn.pragma_update(None, "synchronous", args.synchronous.as_pragma())?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.execute_batch(SCHEMA)?;
-    let msgs: Vec<ChatAppMessage> = args.workload.messages().collect();
-    let started = Instant::now();
-    if let Baseline::OneTxn = mode {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-    }
-    for msg in &msgs {
-        if let Baseline::TxnPerMessage = mode {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-        }
-        insert(&conn, msg)?;
-        if let Baseline::TxnPerMessage = mode {
-            conn.execute_batch("COMMIT")?;
-        }
-    }
-    if let Baseline::OneTxn = mode {
-        conn.execute_batch("COMMIT")?;
-    }
-    let elapsed = started.elapsed();
-    let label = match mode {
-        Baseline::TxnPerMessage => "seq-txn-per-msg",
-        Baseline::OneTxn => "seq-one-txn",
-    };
-    Ok(BenchResult::new(
-        "W1",
-        "rusqlite",
-        u64::try_from(msgs.len()).unwrap_or(u64::MAX),
-        elapsed,
-    )
-    .with_mode(label))
-}
-
-/// What the store does per message, written by hand.
-fn insert(conn: &Connection, msg: &ChatAppMessage) -> rusqlite::Result<()> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = time::to_micros(time::now_micros());
-    let metadata = serde_json::to_string(&msg.metadata).unwrap_or_else(|_| "{}".into());
-    let seq: Option<i64> = conn
-        .prepare_cached(
-            "INSERT INTO messages (id, chat_session_id, chat_platform, chat_user_id, \
-             chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, \
-             engine_namespace, provider_session_id, provider_type, message_type, from_user_id, \
-             from_user_name, to_user_id, content, metadata, created_at, updated_at, deleted, \
-             deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-             ?15, ?16, ?17, ?18, ?18, 0, NULL) ON CONFLICT (id) DO NOTHING RETURNING seq",
-        )?
-        .query_row(
-            params![
-                id,
-                msg.chat_session_id,
-                msg.chat_platform,
-                msg.chat_user_id,
-                msg.chat_bot_user_id,
-                msg.chat_channel_id,
-                msg.chat_thread_id,
-                msg.engine_session_id.hyphenated().to_string(),
-                msg.engine_namespace,
-                msg.provider_session_id,
-                msg.provider_type,
-                msg.message_type.as_str(),
-                msg.from_user_id,
-                msg.from_user_name,
-                msg.to_user_id,
-                msg.content,
-                metadata,
-                now,
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(seq) = seq {
-        conn.prepare_cached(
-            "INSERT INTO session_meta (chat_session_id, chat_platform, chat_user_id, \
-             last_message_id, last_message_at, last_message_seq, message_count, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?5, ?5) \
-             ON CONFLICT (chat_session_id) DO UPDATE SET \
-             chat_platform = CASE WHEN chat_platform = '' THEN excluded.chat_platform \
-             ELSE chat_platform END, \
-             chat_user_id = CASE WHEN chat_user_id = '' THEN excluded.chat_user_id \
-             ELSE chat_user_id END, \
-             last_message_id = CASE WHEN (excluded.last_message_at, excluded.last_message_seq) \
-             > (last_message_at, last_message_seq) THEN excluded.last_message_id \
-             ELSE last_message_id END, \
-             last_message_seq = CASE WHEN (excluded.last_message_at, excluded.last_message_seq) \
-             > (last_message_at, last_message_seq) THEN excluded.last_message_seq \
-             ELSE last_message_seq END, \
-             last_message_at = max(last_message_at, excluded.last_message_at), \
-             message_count = message_count + 1, updated_at = excluded.updated_at",
-        )?
-        .execute(params![
-            msg.chat_session_id,
-            msg.chat_platform,
-            msg.chat_user_id,
-            id,
-            now,
-            seq
-        ])?;
-    }
-    Ok(())
 }
 
 /// What W4 measured at one database size.
@@ -491,33 +414,20 @@ fn w4_json(points: &[W4Point]) -> serde_json::Value {
     serde_json::json!({"sizes": sizes, "ratios": ratios})
 }
 
-/// The W1/W1b/W3 workloads on the store, then the rusqlite baselines; returns the results and
+/// The W1/W1b/W3 workloads on the store and their rusqlite floors; returns the results and
 /// the W1 database's size. Exits the process on failure.
 fn run_w1_to_w3(
     args: &Args,
     dir: &Path,
     runtime: &tokio::runtime::Runtime,
 ) -> (Vec<BenchResult>, u64) {
-    let (mut results, db_bytes) = match runtime.block_on(run_store(args, dir)) {
+    match runtime.block_on(run_store(args, dir)) {
         Ok(out) => out,
         Err(e) => {
             eprintln!("chat_bench: {e}");
             std::process::exit(1);
         }
-    };
-    for (mode, file) in [
-        (Baseline::TxnPerMessage, "raw-txn-per-msg.db"),
-        (Baseline::OneTxn, "raw-one-txn.db"),
-    ] {
-        match run_baseline(args, &dir.join(file), mode) {
-            Ok(result) => results.push(result),
-            Err(e) => {
-                eprintln!("chat_bench: rusqlite baseline: {e}");
-                std::process::exit(1);
-            }
-        }
     }
-    (results, db_bytes)
 }
 
 fn print_header(args: &Args, dir: &Path) {

@@ -1,6 +1,12 @@
-//! Where reads run: an r2d2 pool of `query_only` connections on `spawn_blocking` for a file,
-//! or the writer's own connection for `:memory:` (a private in-memory database exists on one
-//! connection only).
+//! Where reads run: an r2d2 pool of `query_only` connections for a file, or the writer's own
+//! connection for `:memory:` (a private in-memory database exists on one connection only).
+//!
+//! A pooled read runs on the calling thread inside `tokio::task::block_in_place` when the
+//! caller is on a multi-thread runtime (the worker hands its other tasks to another thread
+//! first, so the executor never waits on SQLite), and on `spawn_blocking` otherwise (a
+//! current-thread runtime cannot give its only worker away). Reads take a few to a few hundred
+//! microseconds; sending each one to the blocking pool and waking the task again cost as much
+//! as the read itself (see docs/benchmarks.md, "Where the time goes").
 
 use std::path::Path;
 use std::time::Duration;
@@ -38,18 +44,34 @@ impl Reader {
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
         match self {
+            Self::Pool(pool) if on_multi_thread_runtime() => {
+                tokio::task::block_in_place(|| pooled(pool, operation, read))
+            }
             Self::Pool(pool) => {
                 let pool = pool.clone();
-                tokio::task::spawn_blocking(move || {
-                    let conn = pool.get().map_err(|e| from_pool(operation, e))?;
-                    read(&conn)
-                })
-                .await
-                .map_err(|e| from_join(operation, &e))?
+                tokio::task::spawn_blocking(move || pooled(&pool, operation, read))
+                    .await
+                    .map_err(|e| from_join(operation, &e))?
             }
             Self::Writer(writer) => writer.run(move |conn| read(conn)).await,
         }
     }
+}
+
+/// Runs `read` on a connection checked out of `pool` (blocking).
+fn pooled<R>(
+    pool: &ReadPool,
+    operation: &'static str,
+    read: impl FnOnce(&Connection) -> Result<R>,
+) -> Result<R> {
+    let conn = pool.get().map_err(|e| from_pool(operation, e))?;
+    read(&conn)
+}
+
+/// Whether the caller runs on a multi-thread Tokio runtime, where `block_in_place` may block.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// Builds the reader pool for the database file at `path` and opens its first connection,

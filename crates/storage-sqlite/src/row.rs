@@ -30,14 +30,30 @@ fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
     time::from_micros(micros).map_err(|e| conversion_error(index, Type::Integer, e))
 }
 
+/// A TEXT column borrowed from the row (no copy), for values that are parsed, not kept.
+fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(index)?
+        .as_str()
+        .map_err(|e| conversion_error(index, Type::Text, e))
+}
+
+/// A `message_type` column: the shared constant for a HotPlex type (no allocation), an owned
+/// name for any other.
+fn message_type(row: &Row<'_>, index: usize) -> rusqlite::Result<MessageType> {
+    let name = text(row, index)?;
+    // `ALL` starts with `user_input` and `final_response`, the types stored by default.
+    Ok(MessageType::ALL
+        .iter()
+        .find(|known| known.as_str() == name)
+        .map_or_else(|| MessageType::new(name), MessageType::clone))
+}
+
 /// Decodes one row selected with [`MESSAGE_COLUMNS`].
 pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage> {
-    let engine: String = row.get(8)?;
     let engine_session_id =
-        Uuid::parse_str(&engine).map_err(|e| conversion_error(8, Type::Text, e))?;
-    let metadata: String = row.get(17)?;
-    let metadata: Metadata =
-        serde_json::from_str(&metadata).map_err(|e| conversion_error(17, Type::Text, e))?;
+        Uuid::parse_str(text(row, 8)?).map_err(|e| conversion_error(8, Type::Text, e))?;
+    let metadata: Metadata = serde_json::from_str(text(row, 17)?)
+        .map_err(|e| conversion_error(17, Type::Text, e))?;
     let deleted_at = match row.get::<_, Option<i64>>(21)? {
         None => None,
         Some(_) => Some(timestamp(row, 21)?),
@@ -55,7 +71,7 @@ pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage
         engine_namespace: row.get(9)?,
         provider_session_id: row.get(10)?,
         provider_type: row.get(11)?,
-        message_type: MessageType::new(row.get::<_, String>(12)?),
+        message_type: message_type(row, 12)?,
         from_user_id: row.get(13)?,
         from_user_name: row.get(14)?,
         to_user_id: row.get(15)?,

@@ -70,6 +70,14 @@ impl ReadOp {
             Self::Get => "get",
         }
     }
+
+    /// The generator that draws this operation's sessions (and `get`'s message) from `seed`:
+    /// one stream per operation, whatever other operations a run includes, so that a floor
+    /// written outside the runner reads exactly what the store read.
+    pub fn rng(self, seed: u64) -> SplitMix64 {
+        let position = Self::ALL.iter().position(|op| *op == self).unwrap_or(0);
+        SplitMix64::new(seed ^ ((position as u64 + 1) << 56))
+    }
 }
 
 /// Fails unless every receipt reports a fresh write: chat-bench needs an empty store.
@@ -237,8 +245,8 @@ pub async fn run_reads(
     }
     let mut results = Vec::with_capacity(kinds.len());
     let mut ids_of: HashMap<usize, Vec<String>> = HashMap::new();
-    for (k, kind) in kinds.iter().enumerate() {
-        let mut rng = SplitMix64::new(seed ^ ((k as u64 + 1) << 56));
+    for kind in kinds {
+        let mut rng = kind.rng(seed);
         let mut latencies = Vec::with_capacity(ops);
         let mut total = Duration::ZERO;
         for _ in 0..ops {
