@@ -146,8 +146,8 @@ fn floor_error(e: &rusqlite::Error) -> StorageError {
 /// The store's workloads, each beside its floor, every store result tagged with
 /// `floor_ratio` (store ops/s ÷ floor ops/s): W1 `seq` and `c16` against one transaction per
 /// message, W1b against one transaction for all, each W3 read against the same read by hand
-/// (run right after it, on the same database and the same draws). Returns the results and
-/// the W1 database's size in bytes.
+/// (run right before and right after it, on the same database and the same draws). Returns
+/// the results and the W1 database's size in bytes.
 async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), StorageError> {
     let w = &args.workload;
     let floor_w1 = |mode: W1Floor, file: &str| {
@@ -184,12 +184,17 @@ async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), S
 
     let reads = W3Floor::open(&dir.join("w1-seq.db"), args.synchronous)
         .map_err(|e| floor_error(&e))?;
+    let floor_reads = |op| {
+        reads
+            .latencies(w, op, args.ops, bench::DEFAULT_SEED)
+            .map_err(|e| floor_error(&e))
+    };
     for op in ReadOp::ALL {
+        let before = floor_reads(op)?;
         let store = bench::run_reads(w1.clone(), w, "W3", &[op], args.ops, bench::DEFAULT_SEED)
             .await?;
-        let floor = reads
-            .run(w, op, args.ops, bench::DEFAULT_SEED)
-            .map_err(|e| floor_error(&e))?;
+        let after = floor_reads(op)?;
+        let floor = W3Floor::result(op, &before, &after);
         for r in store {
             results.push(tagged(r, &floor));
         }

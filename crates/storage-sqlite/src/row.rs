@@ -6,15 +6,29 @@ use rusqlite::Row;
 use rusqlite::types::Type;
 use uuid::Uuid;
 
-/// The `messages` columns every read selects, in the order [`message_from_row`] expects.
-pub(crate) const MESSAGE_COLUMNS: &str = "seq, id, chat_session_id, chat_platform, \
-    chat_user_id, chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, \
-    engine_namespace, provider_session_id, provider_type, message_type, from_user_id, \
-    from_user_name, to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at";
+/// The `messages` columns every read selects, in the order [`message_from_row`] expects, as
+/// a literal (so that fixed statements are built with `concat!`, not at run time).
+macro_rules! message_columns {
+    () => {
+        "seq, id, chat_session_id, chat_platform, chat_user_id, chat_bot_user_id, \
+         chat_channel_id, chat_thread_id, engine_session_id, engine_namespace, \
+         provider_session_id, provider_type, message_type, from_user_id, from_user_name, \
+         to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at"
+    };
+}
+pub(crate) use message_columns;
 
-/// The `session_meta` columns, in the order [`session_meta_from_row`] expects.
-pub(crate) const SESSION_META_COLUMNS: &str = "chat_session_id, chat_platform, chat_user_id, \
-    last_message_id, last_message_at, message_count, created_at, updated_at";
+/// The `session_meta` columns, in the order [`session_meta_from_row`] expects, as a literal.
+macro_rules! session_meta_columns {
+    () => {
+        "chat_session_id, chat_platform, chat_user_id, last_message_id, last_message_at, \
+         message_count, created_at, updated_at"
+    };
+}
+pub(crate) use session_meta_columns;
+
+/// [`message_columns!`] as a constant.
+pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 
 fn conversion_error(
     index: usize,
@@ -48,7 +62,7 @@ fn message_type(row: &Row<'_>, index: usize) -> rusqlite::Result<MessageType> {
         .map_or_else(|| MessageType::new(name), MessageType::clone))
 }
 
-/// Decodes one row selected with [`MESSAGE_COLUMNS`].
+/// Decodes one row selected with [`message_columns!`].
 pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage> {
     let engine_session_id =
         Uuid::parse_str(text(row, 8)?).map_err(|e| conversion_error(8, Type::Text, e))?;
@@ -84,7 +98,7 @@ pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage
     })
 }
 
-/// Decodes one row selected with [`SESSION_META_COLUMNS`].
+/// Decodes one row selected with [`session_meta_columns!`].
 pub(crate) fn session_meta_from_row(row: &Row<'_>) -> rusqlite::Result<SessionMeta> {
     Ok(SessionMeta {
         chat_session_id: row.get(0)?,

@@ -286,21 +286,23 @@ impl W3Floor {
         })
     }
 
-    /// `ops` reads of `op` on the sessions the store's run drew with `seed` (the same
-    /// draws, and for `get` the same message ids), timed one by one like the store's.
-    pub(crate) fn run(
+    /// The latencies of `ops` reads of `op` on the sessions the store's run drew with `seed`
+    /// (the same draws, and for `get` the same message ids), timed one by one like the
+    /// store's.
+    pub(crate) fn latencies(
         &self,
         workload: &Workload,
         op: ReadOp,
         ops: usize,
         seed: u64,
-    ) -> rusqlite::Result<BenchResult> {
+    ) -> rusqlite::Result<Vec<Duration>> {
         let mut stmts = self.prepare()?;
         let mut rng = op.rng(seed);
         let mut ids_of: HashMap<usize, Vec<String>> = HashMap::new();
         let mut latencies = Vec::with_capacity(ops);
-        let mut total = Duration::ZERO;
-        // Rows are kept until after the clock stops, so that no read is optimised away.
+        // Like the store's runner, which times the call up to the end of its statement, each
+        // read is timed up to and including dropping what it returned; the rows are counted
+        // first, so that no read is optimised away.
         let mut returned = 0_usize;
         for _ in 0..ops {
             let s = rng.below(workload.sessions.max(1));
@@ -312,23 +314,22 @@ impl W3Floor {
                         .list50
                         .query_map([&session], message_tuple)?
                         .collect::<rusqlite::Result<_>>()?;
-                    let e = t.elapsed();
                     returned += rows.len();
-                    e
+                    drop(rows);
+                    t.elapsed()
                 }
                 ReadOp::Count => {
                     let t = Instant::now();
                     let n: i64 = stmts.count.query_row([&session], |r| r.get(0))?;
-                    let e = t.elapsed();
                     returned += usize::try_from(n).unwrap_or(0);
-                    e
+                    t.elapsed()
                 }
                 ReadOp::SessionMeta => {
                     let t = Instant::now();
                     let meta = stmts.meta.query_row([&session], meta_tuple).optional()?;
-                    let e = t.elapsed();
                     returned += usize::from(meta.is_some());
-                    e
+                    drop(meta);
+                    t.elapsed()
                 }
                 ReadOp::UserSessions => {
                     let user = Workload::user_id(s);
@@ -337,9 +338,9 @@ impl W3Floor {
                         .user_sessions
                         .query_map([bench::PLATFORM, user.as_str()], |r| r.get(0))?
                         .collect::<rusqlite::Result<_>>()?;
-                    let e = t.elapsed();
                     returned += sessions.len();
-                    e
+                    drop(sessions);
+                    t.elapsed()
                 }
                 ReadOp::Get => {
                     if let Entry::Vacant(slot) = ids_of.entry(s) {
@@ -356,22 +357,43 @@ impl W3Floor {
                     let id = &ids[rng.below(ids.len())];
                     let t = Instant::now();
                     let row = stmts.get.query_row([id], message_tuple).optional()?;
-                    let e = t.elapsed();
                     returned += usize::from(row.is_some());
-                    e
+                    drop(row);
+                    t.elapsed()
                 }
             };
-            total += elapsed;
             latencies.push(elapsed);
         }
         if returned == 0 && ops > 0 {
             return Err(rusqlite::Error::QueryReturnedNoRows);
         }
-        let ops = u64::try_from(ops).unwrap_or(u64::MAX);
-        Ok(BenchResult::new("W3", BACKEND, ops, total)
+        Ok(latencies)
+    }
+
+    /// The floor result of `op` from two runs of [`latencies`](Self::latencies), one right
+    /// before and one right after the store's run, so that neither load drifting during the
+    /// run nor whatever the first reader leaves warm favours either side. Each half's ops/s is
+    /// kept as an extra (`before=`, `after=`).
+    pub(crate) fn result(op: ReadOp, before: &[Duration], after: &[Duration]) -> BenchResult {
+        let per_s = |half: &[Duration]| {
+            let secs = half.iter().sum::<Duration>().as_secs_f64();
+            #[allow(clippy::cast_precision_loss)] // a count of reads
+            let n = half.len() as f64;
+            if secs > 0.0 {
+                format!("{:.0}", n / secs)
+            } else {
+                "–".to_owned()
+            }
+        };
+        let mut all: Vec<Duration> = before.iter().chain(after).copied().collect();
+        let total = all.iter().sum();
+        let ops = u64::try_from(all.len()).unwrap_or(u64::MAX);
+        BenchResult::new("W3", BACKEND, ops, total)
             .with_op(op.label())
-            .with_latencies(&mut latencies)
-            .with_extra("floor", TAG))
+            .with_latencies(&mut all)
+            .with_extra("floor", TAG)
+            .with_extra("before", per_s(before))
+            .with_extra("after", per_s(after))
     }
 }
 
