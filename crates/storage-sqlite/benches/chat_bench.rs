@@ -138,6 +138,46 @@ async fn with_commits(
         .with_extra("write_requests", requests))
 }
 
+/// W3 reads alternate between the store and its floor in slices of this many calls, the
+/// side going first changing every slice, so that both see the same load on a shared machine.
+const W3_SLICE: usize = 50;
+
+/// `ops` calls of `op` on the store and `ops` reads of the floor, alternating in slices of
+/// [`W3_SLICE`], both on the same draws: the store's result and the floor's.
+async fn alternate_reads(
+    store: &dyn ChatAppMessageStore,
+    by_hand: &W3Floor,
+    w: &Workload,
+    op: ReadOp,
+    ops: usize,
+) -> Result<(BenchResult, BenchResult), StorageError> {
+    let mut store_draws = bench::ReadDraws::new(op, w, bench::DEFAULT_SEED)?;
+    let mut floor_draws = by_hand
+        .reads(w, op, bench::DEFAULT_SEED)
+        .map_err(|e| floor_error(&e))?;
+    let (mut on_store, mut on_floor) = (Vec::with_capacity(ops), Vec::with_capacity(ops));
+    let mut done = 0;
+    let mut store_first = true;
+    while done < ops {
+        let n = W3_SLICE.min(ops - done);
+        for side in [store_first, !store_first] {
+            for _ in 0..n {
+                if side {
+                    on_store.push(store_draws.next(store).await?);
+                } else {
+                    on_floor.push(floor_draws.next().map_err(|e| floor_error(&e))?);
+                }
+            }
+        }
+        store_first = !store_first;
+        done += n;
+    }
+    Ok((
+        bench::reads_result("W3", store.name(), op, &mut on_store),
+        bench::reads_result("W3", floor::BACKEND, op, &mut on_floor).with_extra("floor", floor::TAG),
+    ))
+}
+
 /// A floor's failure as the bench's error.
 fn floor_error(e: &rusqlite::Error) -> StorageError {
     StorageError::data("chat-bench rusqlite floor", e.to_string())
@@ -146,29 +186,35 @@ fn floor_error(e: &rusqlite::Error) -> StorageError {
 /// The store's workloads, each beside its floor, every store result tagged with
 /// `floor_ratio` (store ops/s ÷ floor ops/s): W1 `seq` and `c16` against one transaction per
 /// message, W1b against one transaction for all, each W3 read against the same read by hand
-/// (run right before and right after it, on the same database and the same draws). Returns
-/// the results and the W1 database's size in bytes.
+/// (alternating with it in slices of [`W3_SLICE`] calls, on the same database and the same
+/// draws). Returns the results and the W1 database's size in bytes.
 async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), StorageError> {
     let w = &args.workload;
     let floor_w1 = |mode: W1Floor, file: &str| {
         floor::run_w1(w, args.synchronous, &dir.join(file), mode).map_err(|e| floor_error(&e))
     };
 
+    // Floors run before and after the store runs they are compared with (fsync rates on a
+    // shared disk drift a lot within a minute).
+    let per_msg_before = floor_w1(W1Floor::TxnPerMessage, "raw-txn-per-msg-1.db")?;
     let w1 = fresh_store(args, dir.join("w1-seq.db")).await?;
     let seq = bench::run_w1(w1.clone(), w, Mode::Seq).await?;
     let seq = with_commits(seq, &w1).await?;
-    let per_msg = floor_w1(W1Floor::TxnPerMessage, "raw-txn-per-msg.db")?;
 
     let c16 = fresh_store(args, dir.join("w1-c16.db")).await?;
     let result = bench::run_w1(c16.clone(), w, Mode::Concurrent(16)).await?;
     let c16_result = with_commits(result, &c16).await?;
     c16.close().await?;
+    let per_msg_after = floor_w1(W1Floor::TxnPerMessage, "raw-txn-per-msg-2.db")?;
+    let per_msg = floor::combine_w1(&per_msg_before, &per_msg_after);
 
+    let one_txn_before = floor_w1(W1Floor::OneTxn, "raw-one-txn-1.db")?;
     let w1b = fresh_store(args, dir.join("w1b.db")).await?;
     let result = bench::run_w1b(w1b.clone(), w, 500).await?;
     let w1b_result = with_commits(result, &w1b).await?;
     w1b.close().await?;
-    let one_txn = floor_w1(W1Floor::OneTxn, "raw-one-txn.db")?;
+    let one_txn_after = floor_w1(W1Floor::OneTxn, "raw-one-txn-2.db")?;
+    let one_txn = floor::combine_w1(&one_txn_before, &one_txn_after);
 
     let tagged = |r: BenchResult, floor: &BenchResult| {
         let ratio = floor::ratio(&r, floor);
@@ -182,25 +228,14 @@ async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), S
         one_txn,
     ];
 
-    let reads = W3Floor::open(&dir.join("w1-seq.db"), args.synchronous)
+    let by_hand = W3Floor::open(&dir.join("w1-seq.db"), args.synchronous)
         .map_err(|e| floor_error(&e))?;
-    let floor_reads = |op| {
-        reads
-            .latencies(w, op, args.ops, bench::DEFAULT_SEED)
-            .map_err(|e| floor_error(&e))
-    };
     for op in ReadOp::ALL {
-        let before = floor_reads(op)?;
-        let store = bench::run_reads(w1.clone(), w, "W3", &[op], args.ops, bench::DEFAULT_SEED)
-            .await?;
-        let after = floor_reads(op)?;
-        let floor = W3Floor::result(op, &before, &after);
-        for r in store {
-            results.push(tagged(r, &floor));
-        }
+        let (store, floor) = alternate_reads(w1.as_ref(), &by_hand, w, op, args.ops).await?;
+        results.push(tagged(store, &floor));
         results.push(floor);
     }
-    drop(reads);
+    drop(by_hand);
 
     let metrics = w1.metrics().await?;
     let expected = u64::try_from(w.message_count()).unwrap_or(u64::MAX);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hotplex_storage_core::{ChatAppMessage, time};
 use hotplex_storage_sqlite::Synchronous;
-use hotplex_storage_testkit::bench::{self, BenchResult, ReadOp, Workload};
+use hotplex_storage_testkit::bench::{self, BenchResult, ReadOp, SplitMix64, Workload};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Statement, params};
 
 /// The schema the store creates (migration 1).
@@ -21,7 +21,7 @@ const SCHEMA: &str = include_str!("../../src/migrations/0001_initial_schema.sql"
 pub(crate) const BACKEND: &str = "rusqlite";
 
 /// The `floor=` tag of every floor result.
-const TAG: &str = "same-schema";
+pub(crate) const TAG: &str = "same-schema";
 
 /// One `messages` row as plain values, in [`MESSAGE_COLUMNS`] order.
 pub(crate) type MessageTuple = (
@@ -158,6 +158,18 @@ pub(crate) fn run_w1(
     .with_extra("floor", TAG))
 }
 
+/// Two runs of the same W1 floor, one before and one after the store's runs it is compared
+/// with, as one result (their messages and seconds added), each run's ops/s kept as an extra.
+pub(crate) fn combine_w1(before: &BenchResult, after: &BenchResult) -> BenchResult {
+    let secs = Duration::from_secs_f64(before.secs + after.secs);
+    let mut result = BenchResult::new("W1", BACKEND, before.ops + after.ops, secs)
+        .with_extra("floor", TAG)
+        .with_extra("before", format!("{:.0}", before.ops_per_s))
+        .with_extra("after", format!("{:.0}", after.ops_per_s));
+    result.mode.clone_from(&before.mode);
+    result
+}
+
 /// What the store does per message, written by hand.
 fn insert(conn: &Connection, msg: &ChatAppMessage) -> rusqlite::Result<()> {
     let id = uuid::Uuid::now_v7().to_string();
@@ -227,7 +239,7 @@ fn insert(conn: &Connection, msg: &ChatAppMessage) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A read-only connection to a store's database with the W3 statements prepared once.
+/// A read-only connection to a store's database, on which the W3 statements are prepared.
 pub(crate) struct W3Floor {
     conn: Connection,
 }
@@ -286,114 +298,100 @@ impl W3Floor {
         })
     }
 
-    /// The latencies of `ops` reads of `op` on the sessions the store's run drew with `seed`
-    /// (the same draws, and for `get` the same message ids), timed one by one like the
-    /// store's.
-    pub(crate) fn latencies(
+    /// The reads of `op` by hand, one at a time, on the sessions [`ReadDraws`](bench::ReadDraws) draws for the
+    /// store with `seed` (the same sessions and, for `get`, the same message ids).
+    pub(crate) fn reads(
         &self,
         workload: &Workload,
         op: ReadOp,
-        ops: usize,
         seed: u64,
-    ) -> rusqlite::Result<Vec<Duration>> {
-        let mut stmts = self.prepare()?;
-        let mut rng = op.rng(seed);
-        let mut ids_of: HashMap<usize, Vec<String>> = HashMap::new();
-        let mut latencies = Vec::with_capacity(ops);
-        // Like the store's runner, which times the call up to the end of its statement, each
-        // read is timed up to and including dropping what it returned; the rows are counted
-        // first, so that no read is optimised away.
-        let mut returned = 0_usize;
-        for _ in 0..ops {
-            let s = rng.below(workload.sessions.max(1));
-            let session = Workload::session_id(s);
-            let elapsed = match op {
-                ReadOp::List50 => {
-                    let t = Instant::now();
-                    let rows: Vec<MessageTuple> = stmts
-                        .list50
-                        .query_map([&session], message_tuple)?
-                        .collect::<rusqlite::Result<_>>()?;
-                    returned += rows.len();
-                    drop(rows);
-                    t.elapsed()
-                }
-                ReadOp::Count => {
-                    let t = Instant::now();
-                    let n: i64 = stmts.count.query_row([&session], |r| r.get(0))?;
-                    returned += usize::try_from(n).unwrap_or(0);
-                    t.elapsed()
-                }
-                ReadOp::SessionMeta => {
-                    let t = Instant::now();
-                    let meta = stmts.meta.query_row([&session], meta_tuple).optional()?;
-                    returned += usize::from(meta.is_some());
-                    drop(meta);
-                    t.elapsed()
-                }
-                ReadOp::UserSessions => {
-                    let user = Workload::user_id(s);
-                    let t = Instant::now();
-                    let sessions: Vec<String> = stmts
-                        .user_sessions
-                        .query_map([bench::PLATFORM, user.as_str()], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    returned += sessions.len();
-                    drop(sessions);
-                    t.elapsed()
-                }
-                ReadOp::Get => {
-                    if let Entry::Vacant(slot) = ids_of.entry(s) {
-                        let ids = stmts
-                            .ids
-                            .query_map([&session], |r| r.get(0))?
-                            .collect::<rusqlite::Result<Vec<String>>>()?;
-                        slot.insert(ids);
-                    }
-                    let ids = &ids_of[&s];
-                    if ids.is_empty() {
-                        return Err(rusqlite::Error::QueryReturnedNoRows);
-                    }
-                    let id = &ids[rng.below(ids.len())];
-                    let t = Instant::now();
-                    let row = stmts.get.query_row([id], message_tuple).optional()?;
-                    returned += usize::from(row.is_some());
-                    drop(row);
-                    t.elapsed()
-                }
-            };
-            latencies.push(elapsed);
-        }
-        if returned == 0 && ops > 0 {
-            return Err(rusqlite::Error::QueryReturnedNoRows);
-        }
-        Ok(latencies)
+    ) -> rusqlite::Result<FloorReads<'_>> {
+        Ok(FloorReads {
+            stmts: self.prepare()?,
+            op,
+            rng: op.rng(seed),
+            sessions: workload.sessions.max(1),
+            ids_of: HashMap::new(),
+        })
     }
+}
 
-    /// The floor result of `op` from two runs of [`latencies`](Self::latencies), one right
-    /// before and one right after the store's run, so that neither load drifting during the
-    /// run nor whatever the first reader leaves warm favours either side. Each half's ops/s is
-    /// kept as an extra (`before=`, `after=`).
-    pub(crate) fn result(op: ReadOp, before: &[Duration], after: &[Duration]) -> BenchResult {
-        let per_s = |half: &[Duration]| {
-            let secs = half.iter().sum::<Duration>().as_secs_f64();
-            #[allow(clippy::cast_precision_loss)] // a count of reads
-            let n = half.len() as f64;
-            if secs > 0.0 {
-                format!("{:.0}", n / secs)
-            } else {
-                "–".to_owned()
+/// The floor's counterpart of [`ReadDraws`](bench::ReadDraws): the same draws, each read on a statement
+/// prepared once, rows decoded into tuples.
+pub(crate) struct FloorReads<'c> {
+    stmts: Statements<'c>,
+    op: ReadOp,
+    rng: SplitMix64,
+    sessions: usize,
+    ids_of: HashMap<usize, Vec<String>>,
+}
+
+impl FloorReads<'_> {
+    /// Draws the next session and times one read, up to and including dropping its rows
+    /// (as [`ReadDraws::next`](bench::ReadDraws::next) times a store call to the end of its statement). A read that
+    /// finds nothing is an error: the floor must do the store's work.
+    pub(crate) fn next(&mut self) -> rusqlite::Result<Duration> {
+        let s = self.rng.below(self.sessions);
+        let session = Workload::session_id(s);
+        let stmts = &mut self.stmts;
+        let (found, elapsed) = match self.op {
+            ReadOp::List50 => {
+                let t = Instant::now();
+                let rows: Vec<MessageTuple> = stmts
+                    .list50
+                    .query_map([&session], message_tuple)?
+                    .collect::<rusqlite::Result<_>>()?;
+                let found = rows.len();
+                drop(rows);
+                (found, t.elapsed())
+            }
+            ReadOp::Count => {
+                let t = Instant::now();
+                let n: i64 = stmts.count.query_row([&session], |r| r.get(0))?;
+                (usize::try_from(n).unwrap_or(0), t.elapsed())
+            }
+            ReadOp::SessionMeta => {
+                let t = Instant::now();
+                let meta = stmts.meta.query_row([&session], meta_tuple).optional()?;
+                let found = usize::from(meta.is_some());
+                drop(meta);
+                (found, t.elapsed())
+            }
+            ReadOp::UserSessions => {
+                let user = Workload::user_id(s);
+                let t = Instant::now();
+                let sessions: Vec<String> = stmts
+                    .user_sessions
+                    .query_map([bench::PLATFORM, user.as_str()], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let found = sessions.len();
+                drop(sessions);
+                (found, t.elapsed())
+            }
+            ReadOp::Get => {
+                if let Entry::Vacant(slot) = self.ids_of.entry(s) {
+                    let ids = stmts
+                        .ids
+                        .query_map([&session], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()?;
+                    slot.insert(ids);
+                }
+                let ids = &self.ids_of[&s];
+                if ids.is_empty() {
+                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                }
+                let id = &ids[self.rng.below(ids.len())];
+                let t = Instant::now();
+                let row = stmts.get.query_row([id], message_tuple).optional()?;
+                let found = usize::from(row.is_some());
+                drop(row);
+                (found, t.elapsed())
             }
         };
-        let mut all: Vec<Duration> = before.iter().chain(after).copied().collect();
-        let total = all.iter().sum();
-        let ops = u64::try_from(all.len()).unwrap_or(u64::MAX);
-        BenchResult::new("W3", BACKEND, ops, total)
-            .with_op(op.label())
-            .with_latencies(&mut all)
-            .with_extra("floor", TAG)
-            .with_extra("before", per_s(before))
-            .with_extra("after", per_s(after))
+        if found == 0 {
+            return Err(rusqlite::Error::QueryReturnedNoRows);
+        }
+        Ok(elapsed)
     }
 }
 

@@ -237,71 +237,107 @@ pub async fn run_reads(
     ops: usize,
     seed: u64,
 ) -> Result<Vec<BenchResult>> {
-    if workload.sessions == 0 {
-        return Err(StorageError::data(
-            "chat-bench",
-            "the workload has no sessions",
-        ));
-    }
     let mut results = Vec::with_capacity(kinds.len());
-    let mut ids_of: HashMap<usize, Vec<String>> = HashMap::new();
     for kind in kinds {
-        let mut rng = kind.rng(seed);
+        let mut draws = ReadDraws::new(*kind, workload, seed)?;
         let mut latencies = Vec::with_capacity(ops);
-        let mut total = Duration::ZERO;
         for _ in 0..ops {
-            let s = rng.below(workload.sessions);
-            let session = Workload::session_id(s);
-            let elapsed = match kind {
-                ReadOp::List50 => {
-                    let q = MessageQuery::for_session(session).with_limit(50);
-                    let t = Instant::now();
-                    store.list(&q).await?;
-                    t.elapsed()
-                }
-                ReadOp::Count => {
-                    let q = MessageQuery::for_session(session);
-                    let t = Instant::now();
-                    store.count(&q).await?;
-                    t.elapsed()
-                }
-                ReadOp::SessionMeta => {
-                    let t = Instant::now();
-                    store.get_session_meta(&session).await?;
-                    t.elapsed()
-                }
-                ReadOp::UserSessions => {
-                    let user = Workload::user_id(s);
-                    let t = Instant::now();
-                    store.list_user_sessions(PLATFORM, &user).await?;
-                    t.elapsed()
-                }
-                ReadOp::Get => {
-                    if let Entry::Vacant(slot) = ids_of.entry(s) {
-                        let q = MessageQuery::for_session(session.clone());
-                        slot.insert(store.list(&q).await?.into_iter().map(|m| m.id).collect());
-                    }
-                    let ids = &ids_of[&s];
-                    if ids.is_empty() {
-                        return Err(StorageError::data(
-                            "chat-bench W3",
-                            format!("session {session} holds no message: load the workload first"),
-                        ));
-                    }
-                    let id = &ids[rng.below(ids.len())];
-                    let t = Instant::now();
-                    store.get(id).await?;
-                    t.elapsed()
-                }
-            };
-            total += elapsed;
-            latencies.push(elapsed);
+            latencies.push(draws.next(store.as_ref()).await?);
         }
-        results.push(
-            BenchResult::new(bench, store.name(), ops_of(ops), total)
-                .with_op(kind.label())
-                .with_latencies(&mut latencies),
-        );
+        results.push(reads_result(bench, store.name(), *kind, &mut latencies));
     }
     Ok(results)
+}
+
+/// The result of one read operation from its per-call latencies: `ops` is their number, the
+/// time their sum, p50/p99 theirs.
+pub fn reads_result(
+    bench: &str,
+    backend: &str,
+    kind: ReadOp,
+    latencies: &mut [Duration],
+) -> BenchResult {
+    let total: Duration = latencies.iter().sum();
+    BenchResult::new(bench, backend, ops_of(latencies.len()), total)
+        .with_op(kind.label())
+        .with_latencies(latencies)
+}
+
+/// The calls of one [`ReadOp`], one at a time, on sessions drawn with [`ReadOp::rng`]: what
+/// [`run_reads`] does, exposed so that a bench can alternate a store's calls with a floor's in
+/// small slices (both then see the same load). `get`'s message is drawn among the session's
+/// ids, which an untimed `list` of the session (newest first) looks up once per session.
+#[derive(Debug)]
+pub struct ReadDraws {
+    kind: ReadOp,
+    rng: SplitMix64,
+    sessions: usize,
+    ids_of: HashMap<usize, Vec<String>>,
+}
+
+impl ReadDraws {
+    /// The draws of `kind` over `workload`'s sessions; fails on a workload without sessions.
+    pub fn new(kind: ReadOp, workload: &Workload, seed: u64) -> Result<Self> {
+        if workload.sessions == 0 {
+            return Err(StorageError::data(
+                "chat-bench",
+                "the workload has no sessions",
+            ));
+        }
+        Ok(Self {
+            kind,
+            rng: kind.rng(seed),
+            sessions: workload.sessions,
+            ids_of: HashMap::new(),
+        })
+    }
+
+    /// Draws the next session and times one call on `store`, up to and including dropping
+    /// what it returned.
+    pub async fn next(&mut self, store: &dyn ChatAppMessageStore) -> Result<Duration> {
+        let s = self.rng.below(self.sessions);
+        let session = Workload::session_id(s);
+        Ok(match self.kind {
+            ReadOp::List50 => {
+                let q = MessageQuery::for_session(session).with_limit(50);
+                let t = Instant::now();
+                store.list(&q).await?;
+                t.elapsed()
+            }
+            ReadOp::Count => {
+                let q = MessageQuery::for_session(session);
+                let t = Instant::now();
+                store.count(&q).await?;
+                t.elapsed()
+            }
+            ReadOp::SessionMeta => {
+                let t = Instant::now();
+                store.get_session_meta(&session).await?;
+                t.elapsed()
+            }
+            ReadOp::UserSessions => {
+                let user = Workload::user_id(s);
+                let t = Instant::now();
+                store.list_user_sessions(PLATFORM, &user).await?;
+                t.elapsed()
+            }
+            ReadOp::Get => {
+                if let Entry::Vacant(slot) = self.ids_of.entry(s) {
+                    let q = MessageQuery::for_session(session.clone());
+                    slot.insert(store.list(&q).await?.into_iter().map(|m| m.id).collect());
+                }
+                let ids = &self.ids_of[&s];
+                if ids.is_empty() {
+                    return Err(StorageError::data(
+                        "chat-bench W3",
+                        format!("session {session} holds no message: load the workload first"),
+                    ));
+                }
+                let id = &ids[self.rng.below(ids.len())];
+                let t = Instant::now();
+                store.get(id).await?;
+                t.elapsed()
+            }
+        })
+    }
 }
