@@ -9,8 +9,7 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
-    ChatAppMessage, Condition, MessageQuery, QueryPlan, SessionMeta, StoreReceipt, TextColumn,
-    time,
+    ChatAppMessage, Condition, MessageQuery, QueryPlan, SessionMeta, StoreReceipt, TextColumn, time,
 };
 
 /// A position in `(created_at µs, seq)` order: the key of every ordered index.
@@ -134,12 +133,7 @@ impl State {
             .limit
             .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let offset = usize::try_from(plan.offset).unwrap_or(usize::MAX);
-        let residual = residual(&plan);
-        let matching = |id: &String| {
-            self.rows
-                .get(id)
-                .filter(|row| residual.iter().all(|c| c.matches(row)))
-        };
+        let matching = |id: &String| self.rows.get(id).filter(|row| matches_in_range(&plan, row));
         let most = limit.min(index.len().saturating_sub(offset));
         let mut out = Vec::with_capacity(most.min(MAX_PREALLOCATED_ROWS));
         if plan.ascending {
@@ -171,10 +165,9 @@ impl State {
         let Some((_, range)) = self.range(&plan) else {
             return 0;
         };
-        let residual = residual(&plan);
         let n = range
             .filter_map(|(_, id)| self.rows.get(id))
-            .filter(|row| residual.iter().all(|c| c.matches(row)))
+            .filter(|row| matches_in_range(&plan, row))
             .count();
         u64::try_from(n).unwrap_or(u64::MAX)
     }
@@ -348,14 +341,14 @@ impl State {
     }
 }
 
-/// The conditions of `plan` a row found through [`State::range`] still has to be checked
-/// against: all but the session equality, which the session's own index already guarantees
-/// (saving a string comparison per row).
-fn residual(plan: &QueryPlan) -> Vec<&Condition> {
+/// Whether a row found through [`State::range`] matches `plan`: every condition but the
+/// session equality, which the session's own index already guarantees (saving a string
+/// comparison per row).
+fn matches_in_range(plan: &QueryPlan, row: &ChatAppMessage) -> bool {
     plan.conditions
         .iter()
         .filter(|c| !matches!(c, Condition::TextEquals(TextColumn::ChatSessionId, _)))
-        .collect()
+        .all(|c| c.matches(row))
 }
 
 /// Adds `session` to the sessions of `owner`.

@@ -172,9 +172,12 @@ async fn alternate_reads(
         store_first = !store_first;
         done += n;
     }
+    let p50_ratio = floor::median_ratio(&on_store, &on_floor);
     Ok((
-        bench::reads_result("W3", store.name(), op, &mut on_store),
-        bench::reads_result("W3", floor::BACKEND, op, &mut on_floor).with_extra("floor", floor::TAG),
+        bench::reads_result("W3", store.name(), op, &mut on_store)
+            .with_extra("floor_p50_ratio", p50_ratio),
+        bench::reads_result("W3", floor::BACKEND, op, &mut on_floor)
+            .with_extra("floor", floor::TAG),
     ))
 }
 
@@ -228,8 +231,8 @@ async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), S
         one_txn,
     ];
 
-    let by_hand = W3Floor::open(&dir.join("w1-seq.db"), args.synchronous)
-        .map_err(|e| floor_error(&e))?;
+    let by_hand =
+        W3Floor::open(&dir.join("w1-seq.db"), args.synchronous).map_err(|e| floor_error(&e))?;
     for op in ReadOp::ALL {
         let (store, floor) = alternate_reads(w1.as_ref(), &by_hand, w, op, args.ops).await?;
         results.push(tagged(store, &floor));

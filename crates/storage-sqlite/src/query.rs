@@ -13,8 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::error::from_sqlite;
 use crate::row::{
-    MESSAGE_COLUMNS, message_columns, message_from_row, session_meta_columns,
-    session_meta_from_row,
+    MESSAGE_COLUMNS, message_columns, message_from_row, session_meta_columns, session_meta_from_row,
 };
 
 /// SQLite's spelling of the plan's conditions (`message_types` bound as one JSON array).

@@ -90,3 +90,98 @@ pub(crate) fn build_pool(path: &Path, settings: ConnectionSettings, size: u32) -
         .map_err(|e| from_sqlite("open reader", e))?;
     Ok(pool)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::Synchronous;
+
+    /// A pooled reader of a new migrated database in `dir`.
+    fn pooled_reader(dir: &Path) -> Reader {
+        let settings = ConnectionSettings {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+        };
+        let path = dir.join("r.db");
+        let mut conn = connection::open(&path, settings, Role::Writer).unwrap();
+        crate::migrations::migrate(&mut conn).unwrap();
+        Reader::Pool(build_pool(&path, settings, 2).unwrap())
+    }
+
+    /// Runs, inside a spawned task (so on a worker thread), a read that blocks until a task
+    /// spawned just before it has run (at most 10 s): true when the executor kept running
+    /// tasks while the read blocked.
+    async fn executor_runs_during_a_blocking_read(reader: Reader) -> bool {
+        tokio::spawn(async move {
+            let ran = Arc::new(AtomicBool::new(false));
+            let setter = {
+                let ran = Arc::clone(&ran);
+                tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
+            };
+            let seen = reader
+                .read("test", move |conn| {
+                    conn.query_row("SELECT count(*) FROM messages", [], |_| Ok(()))
+                        .map_err(|e| from_sqlite("test", e))?;
+                    let until = Instant::now() + Duration::from_secs(10);
+                    while !ran.load(Ordering::SeqCst) && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Ok(ran.load(Ordering::SeqCst))
+                })
+                .await
+                .unwrap();
+            setter.await.unwrap();
+            seen
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn an_inline_read_hands_the_only_worker_s_tasks_to_another_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            on_multi_thread_runtime(),
+            "reads run in block_in_place here"
+        );
+        let reader = pooled_reader(dir.path());
+        assert!(executor_runs_during_a_blocking_read(reader).await);
+    }
+
+    #[tokio::test]
+    async fn a_current_thread_runtime_reads_on_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            !on_multi_thread_runtime(),
+            "block_in_place would panic here"
+        );
+        let reader = pooled_reader(dir.path());
+        assert!(executor_runs_during_a_blocking_read(reader).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn more_concurrent_readers_than_connections_all_get_their_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = pooled_reader(dir.path());
+        let tasks: Vec<_> = (0..16_i64)
+            .map(|i| {
+                let reader = reader.clone();
+                tokio::spawn(async move {
+                    reader
+                        .read("test", move |conn| {
+                            conn.query_row("SELECT ?1 * 2", [i], |r| r.get::<_, i64>(0))
+                                .map_err(|e| from_sqlite("test", e))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for (i, task) in (0..16_i64).zip(tasks) {
+            assert_eq!(task.await.unwrap().unwrap(), i * 2);
+        }
+    }
+}

@@ -66,8 +66,8 @@ fn message_type(row: &Row<'_>, index: usize) -> rusqlite::Result<MessageType> {
 pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage> {
     let engine_session_id =
         Uuid::parse_str(text(row, 8)?).map_err(|e| conversion_error(8, Type::Text, e))?;
-    let metadata: Metadata = serde_json::from_str(text(row, 17)?)
-        .map_err(|e| conversion_error(17, Type::Text, e))?;
+    let metadata: Metadata =
+        serde_json::from_str(text(row, 17)?).map_err(|e| conversion_error(17, Type::Text, e))?;
     let deleted_at = match row.get::<_, Option<i64>>(21)? {
         None => None,
         Some(_) => Some(timestamp(row, 21)?),

@@ -34,8 +34,10 @@ const SIZE_WARN_RATIO: f64 = 0.8;
 /// [`initialize`](ChatAppMessageStore::initialize) opens or creates the file, runs the
 /// migrations, starts the writer thread and builds the reader pool;
 /// [`close`](ChatAppMessageStore::close) finishes queued writes and stops the thread.
-/// Every blocking call runs on the writer thread or on `tokio::task::spawn_blocking`, so the
-/// store needs a Tokio runtime (any flavour) and never blocks it.
+/// Writes run on the writer thread; reads run in `tokio::task::block_in_place` on a
+/// multi-thread runtime (the worker's other tasks move to another thread meanwhile) and on
+/// `spawn_blocking` on a current-thread one. So the store needs a Tokio runtime (any flavour)
+/// and never stalls it.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

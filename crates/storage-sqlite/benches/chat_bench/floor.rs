@@ -403,3 +403,18 @@ pub(crate) fn ratio(store: &BenchResult, floor: &BenchResult) -> String {
         "–".to_owned()
     }
 }
+
+/// `floor p50 / store p50` at nanosecond precision (`0.91`: the store's median call takes
+/// 1.1× the floor's): unlike ops/s, which one preempted call among thousands of
+/// microsecond reads can halve on a shared machine, the medians hold.
+pub(crate) fn median_ratio(store: &[Duration], floor: &[Duration]) -> String {
+    let median = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    };
+    match (median(store), median(floor)) {
+        (Some(s), Some(f)) if !s.is_zero() => format!("{:.2}", f.as_secs_f64() / s.as_secs_f64()),
+        _ => "–".to_owned(),
+    }
+}
