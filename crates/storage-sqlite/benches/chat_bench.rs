@@ -1,9 +1,10 @@
 //! chat-bench (`BENCHMARK.md`) on [`SqliteStore`]: W1 seq and c16, W1b (batches of 500), W3
 //! on the W1 database, and — in the same process, on the same data, table shape and indexes —
 //! their floors written by hand on rusqlite (see the `floor` module): W1 with one transaction
-//! per message and with all messages in one transaction, and each W3 read, run right after the
-//! store's so that every store result carries its `floor_ratio`. With `--w4`, W4 instead: W3's
-//! `list` and `count` at 10k, 100k and 1M messages.
+//! per message (alternating with the store's `seq` slice by slice) and with all messages in one
+//! transaction (before and after W1b), and each W3 read (alternating with the store's), so
+//! that every store result carries its `floor_ratio`. With `--w4`, W4 instead: W3's `list` and
+//! `count` at 10k, 100k and 1M messages.
 //!
 //! ```text
 //! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- [--sessions N] [--turns N]
@@ -28,7 +29,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, StorageError, StoreOutcome,
@@ -40,7 +41,7 @@ use hotplex_storage_testkit::bench::{self, BenchResult, Mode, ReadOp, Workload};
 #[path = "chat_bench/floor.rs"]
 mod floor;
 
-use floor::{W1Floor, W3Floor};
+use floor::W3Floor;
 
 /// W4's database sizes in messages (`BENCHMARK.md`).
 const W4_SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -138,6 +139,49 @@ async fn with_commits(
         .with_extra("write_requests", requests))
 }
 
+/// W1 `seq` alternates between the store and its per-message floor in slices of this many
+/// sessions (400 messages at 20 turns), the side going first changing every slice.
+const W1_SLICE: usize = 10;
+
+/// W1 `seq` on the store (the testkit's `store_each` per session, as `run_w1` does) and its
+/// floor (one transaction per message, by hand), alternating in slices of [`W1_SLICE`]
+/// sessions so that both see the same disk: the store's result and the floor's.
+async fn alternate_w1(
+    store: &dyn ChatAppMessageStore,
+    by_hand: &rusqlite::Connection,
+    w: &Workload,
+) -> Result<(BenchResult, BenchResult), StorageError> {
+    let sessions: Vec<Vec<ChatAppMessage>> =
+        (0..w.sessions).map(|s| w.session_messages(s)).collect();
+    let (mut on_store, mut on_floor) = (Duration::ZERO, Duration::ZERO);
+    let mut store_first = true;
+    for slice in sessions.chunks(W1_SLICE) {
+        for side in [store_first, !store_first] {
+            let started = Instant::now();
+            for msgs in slice {
+                if side {
+                    bench::store_each(store, msgs).await?;
+                } else {
+                    floor::store_each_txn(by_hand, msgs).map_err(|e| floor_error(&e))?;
+                }
+            }
+            if side {
+                on_store += started.elapsed();
+            } else {
+                on_floor += started.elapsed();
+            }
+        }
+        store_first = !store_first;
+    }
+    let n = u64::try_from(w.message_count()).unwrap_or(u64::MAX);
+    Ok((
+        BenchResult::new("W1", store.name(), n, on_store).with_mode(Mode::Seq.label()),
+        BenchResult::new("W1", floor::BACKEND, n, on_floor)
+            .with_mode(floor::TXN_PER_MSG)
+            .with_extra("floor", floor::TAG),
+    ))
+}
+
 /// W3 reads alternate between the store and its floor in slices of this many calls, the
 /// side going first changing every slice, so that both see the same load on a shared machine.
 const W3_SLICE: usize = 50;
@@ -187,36 +231,38 @@ fn floor_error(e: &rusqlite::Error) -> StorageError {
 }
 
 /// The store's workloads, each beside its floor, every store result tagged with
-/// `floor_ratio` (store ops/s ÷ floor ops/s): W1 `seq` and `c16` against one transaction per
-/// message, W1b against one transaction for all, each W3 read against the same read by hand
+/// `floor_ratio` (store ops/s ÷ floor ops/s): W1 `seq` (alternating with it in slices of
+/// [`W1_SLICE`] sessions) and `c16` against one transaction per message, W1b against one
+/// transaction for all (run before and after it), each W3 read against the same read by hand
 /// (alternating with it in slices of [`W3_SLICE`] calls, on the same database and the same
 /// draws). Returns the results and the W1 database's size in bytes.
 async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), StorageError> {
     let w = &args.workload;
-    let floor_w1 = |mode: W1Floor, file: &str| {
-        floor::run_w1(w, args.synchronous, &dir.join(file), mode).map_err(|e| floor_error(&e))
-    };
+    let floor_error_of = |e: rusqlite::Error| floor_error(&e);
 
-    // Floors run before and after the store runs they are compared with (fsync rates on a
-    // shared disk drift a lot within a minute).
-    let per_msg_before = floor_w1(W1Floor::TxnPerMessage, "raw-txn-per-msg-1.db")?;
     let w1 = fresh_store(args, dir.join("w1-seq.db")).await?;
-    let seq = bench::run_w1(w1.clone(), w, Mode::Seq).await?;
+    let by_hand = floor::open_w1(&dir.join("raw-txn-per-msg.db"), args.synchronous)
+        .map_err(floor_error_of)?;
+    let (seq, per_msg) = alternate_w1(w1.as_ref(), &by_hand, w).await?;
+    drop(by_hand);
     let seq = with_commits(seq, &w1).await?;
 
     let c16 = fresh_store(args, dir.join("w1-c16.db")).await?;
     let result = bench::run_w1(c16.clone(), w, Mode::Concurrent(16)).await?;
     let c16_result = with_commits(result, &c16).await?;
     c16.close().await?;
-    let per_msg_after = floor_w1(W1Floor::TxnPerMessage, "raw-txn-per-msg-2.db")?;
-    let per_msg = floor::combine_w1(&per_msg_before, &per_msg_after);
 
-    let one_txn_before = floor_w1(W1Floor::OneTxn, "raw-one-txn-1.db")?;
+    // The one-transaction floor runs right before and right after W1b (fsync rates on a
+    // shared disk drift a lot within a minute).
+    let one_txn = |file: &str| {
+        floor::run_w1_one_txn(w, args.synchronous, &dir.join(file)).map_err(floor_error_of)
+    };
+    let one_txn_before = one_txn("raw-one-txn-1.db")?;
     let w1b = fresh_store(args, dir.join("w1b.db")).await?;
     let result = bench::run_w1b(w1b.clone(), w, 500).await?;
     let w1b_result = with_commits(result, &w1b).await?;
     w1b.close().await?;
-    let one_txn_after = floor_w1(W1Floor::OneTxn, "raw-one-txn-2.db")?;
+    let one_txn_after = one_txn("raw-one-txn-2.db")?;
     let one_txn = floor::combine_w1(&one_txn_before, &one_txn_after);
 
     let tagged = |r: BenchResult, floor: &BenchResult| {

@@ -98,55 +98,44 @@ fn meta_tuple(r: &Row<'_>) -> rusqlite::Result<MetaTuple> {
     ))
 }
 
-/// How the W1 floor groups its writes.
-#[derive(Clone, Copy)]
-pub(crate) enum W1Floor {
-    /// `BEGIN IMMEDIATE` … `COMMIT` around every message.
-    TxnPerMessage,
-    /// One transaction for the whole run.
-    OneTxn,
-}
-
-impl W1Floor {
-    /// The mode label of its result.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Self::TxnPerMessage => "seq-txn-per-msg",
-            Self::OneTxn => "seq-one-txn",
-        }
-    }
-}
-
-/// W1 `seq` by hand: same pragmas, schema and statements as the store (message insert plus
-/// session-meta upsert), in a new database at `path`.
-pub(crate) fn run_w1(
-    workload: &Workload,
-    synchronous: Synchronous,
-    path: &Path,
-    mode: W1Floor,
-) -> rusqlite::Result<BenchResult> {
+/// A new database at `path` with the store's schema and write pragmas, for a W1 floor.
+pub(crate) fn open_w1(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
     conn.pragma_update(None, "synchronous", synchronous.as_pragma())?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.execute_batch(SCHEMA)?;
-    let msgs: Vec<ChatAppMessage> = workload.messages().collect();
-    let started = Instant::now();
-    if let W1Floor::OneTxn = mode {
+    Ok(conn)
+}
+
+/// Stores `msgs` by hand as W1 `seq` does through the store: one transaction per message
+/// (`BEGIN IMMEDIATE`, message insert, session-meta upsert, `COMMIT`).
+pub(crate) fn store_each_txn(conn: &Connection, msgs: &[ChatAppMessage]) -> rusqlite::Result<()> {
+    for msg in msgs {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-    }
-    for msg in &msgs {
-        if let W1Floor::TxnPerMessage = mode {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-        }
-        insert(&conn, msg)?;
-        if let W1Floor::TxnPerMessage = mode {
-            conn.execute_batch("COMMIT")?;
-        }
-    }
-    if let W1Floor::OneTxn = mode {
+        insert(conn, msg)?;
         conn.execute_batch("COMMIT")?;
     }
+    Ok(())
+}
+
+/// The mode label of the per-message floor.
+pub(crate) const TXN_PER_MSG: &str = "seq-txn-per-msg";
+
+/// W1 by hand with all messages in one transaction, in a new database at `path`.
+pub(crate) fn run_w1_one_txn(
+    workload: &Workload,
+    synchronous: Synchronous,
+    path: &Path,
+) -> rusqlite::Result<BenchResult> {
+    let conn = open_w1(path, synchronous)?;
+    let msgs: Vec<ChatAppMessage> = workload.messages().collect();
+    let started = Instant::now();
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for msg in &msgs {
+        insert(&conn, msg)?;
+    }
+    conn.execute_batch("COMMIT")?;
     let elapsed = started.elapsed();
     Ok(BenchResult::new(
         "W1",
@@ -154,7 +143,7 @@ pub(crate) fn run_w1(
         u64::try_from(msgs.len()).unwrap_or(u64::MAX),
         elapsed,
     )
-    .with_mode(mode.label())
+    .with_mode("seq-one-txn")
     .with_extra("floor", TAG))
 }
 

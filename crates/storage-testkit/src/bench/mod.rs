@@ -37,7 +37,8 @@ pub use machine::{Machine, machine_summary, peak_rss_bytes};
 pub use report::{BenchResult, table, to_json};
 pub use rng::SplitMix64;
 pub use run::{
-    DEFAULT_SEED, Mode, ReadDraws, ReadOp, reads_result, run_reads, run_w1, run_w1b, run_w3, run_w4,
+    DEFAULT_SEED, Mode, ReadDraws, ReadOp, reads_result, run_reads, run_w1, run_w1b, run_w3,
+    run_w4, store_each,
 };
 pub use workload::{
     PLATFORM, W2_CHUNKS_PER_STREAM, W2_STREAMS, Workload, content, content_len, stream_chunks,

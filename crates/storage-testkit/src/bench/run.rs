@@ -95,8 +95,10 @@ fn expect_stored(receipt: &StoreReceipt) -> Result<()> {
     }
 }
 
-/// Stores `msgs` one call each, the method chosen by message type.
-async fn store_each(store: &dyn ChatAppMessageStore, msgs: &[ChatAppMessage]) -> Result<()> {
+/// Stores `msgs` one call each, the method chosen by message type, failing unless each is
+/// a fresh write: W1's unit of work (public so that a bench can alternate a store's W1 with a
+/// floor's, slice by slice).
+pub async fn store_each(store: &dyn ChatAppMessageStore, msgs: &[ChatAppMessage]) -> Result<()> {
     for msg in msgs {
         let receipt = if msg.message_type == MessageType::USER_INPUT {
             store.store_user_message(msg).await?
