@@ -490,6 +490,35 @@ mod tests {
     }
 
     #[test]
+    fn lists_beyond_the_preallocated_window_are_complete_and_ordered() {
+        let mut state = State::default();
+        let now = time::now_micros();
+        let n = MAX_PREALLOCATED_ROWS + 76;
+        for micros in 0..n {
+            state.insert(row("big", i64::try_from(micros).unwrap() + 1), now);
+        }
+        state.insert(row("other", 5), now);
+        let all = state.list(&MessageQuery::for_session("big"));
+        assert_eq!(all.len(), n);
+        assert!(all.iter().all(|m| m.chat_session_id == "big"));
+        assert!(
+            all.windows(2).all(|w| w[0].created_at > w[1].created_at),
+            "newest first"
+        );
+        let tail = state.list(
+            &MessageQuery::for_session("big")
+                .with_offset(n - 3)
+                .with_limit(10),
+        );
+        assert_eq!(tail.len(), 3);
+        assert_eq!(tail[2].id, all[n - 1].id);
+        assert_eq!(state.count(&MessageQuery::for_session("big")), n as u64);
+        state.delete_session("big", now);
+        assert!(state.list(&MessageQuery::for_session("big")).is_empty());
+        assert_eq!(state.count(&MessageQuery::for_session("other")), 1);
+    }
+
+    #[test]
     fn the_user_index_follows_metas() {
         let mut state = State::default();
         let now = time::now_micros();
