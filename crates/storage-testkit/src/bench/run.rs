@@ -343,3 +343,49 @@ impl ReadDraws {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotplex_storage_memory::MemoryStore;
+
+    #[test]
+    fn each_read_has_its_own_stream_whatever_else_runs() {
+        // The streams `run_reads` drew from before `ReadOp::rng` existed: position k in
+        // `ALL` (W4 runs `[List50, Count]`, the same positions), so old and new runs draw the
+        // same sessions.
+        for (k, op) in ReadOp::ALL.iter().enumerate() {
+            let mut old = SplitMix64::new(DEFAULT_SEED ^ ((k as u64 + 1) << 56));
+            let mut new = op.rng(DEFAULT_SEED);
+            for _ in 0..10 {
+                assert_eq!(new.next_u64(), old.next_u64(), "{}", op.label());
+            }
+        }
+        assert_ne!(
+            ReadOp::List50.rng(1).next_u64(),
+            ReadOp::Count.rng(1).next_u64()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn draws_read_a_loaded_store_and_fail_on_an_empty_one() {
+        let workload = Workload::new(3, 2);
+        let loaded: Arc<dyn ChatAppMessageStore> = Arc::new(MemoryStore::new());
+        run_w1b(loaded.clone(), &workload, 5).await.unwrap();
+        for op in ReadOp::ALL {
+            let mut draws = ReadDraws::new(op, &workload, 7).unwrap();
+            let mut latencies: Vec<Duration> = Vec::new();
+            for _ in 0..20 {
+                latencies.push(draws.next(loaded.as_ref()).await.unwrap());
+            }
+            let result = reads_result("W3", loaded.name(), op, &mut latencies);
+            assert_eq!((result.ops, result.op.as_deref()), (20, Some(op.label())));
+            assert!(result.p50_us.is_some() && result.p99_us >= result.p50_us);
+        }
+        let empty = MemoryStore::new();
+        let mut draws = ReadDraws::new(ReadOp::Get, &workload, 7).unwrap();
+        let error = draws.next(&empty).await.unwrap_err();
+        assert!(matches!(error, StorageError::Data { .. }), "{error:?}");
+        assert!(ReadDraws::new(ReadOp::Count, &Workload::new(0, 2), 7).is_err());
+    }
+}
