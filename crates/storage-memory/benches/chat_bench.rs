@@ -7,14 +7,21 @@
 //! ```
 //!
 //! Defaults are `BENCHMARK.md`'s (1,000 sessions × 20 turns, 5,000 reads per W3 operation).
+//!
+//! Beside W3's `list50` it measures its floor for a store that returns owned messages: cloning
+//! (and dropping) the very messages `list50` returns, already located, with no lock, lookup or
+//! filter (`backend=clone floor=owned-copy`), so that the share of `list50` spent copying
+//! strings is visible.
 //! Run as a test (`cargo test --benches`, no `--bench` argument) it does a small smoke run.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use hotplex_storage_core::{ChatAppMessageStore, StorageError};
+use hotplex_storage_core::{ChatAppMessage, ChatAppMessageStore, MessageQuery, StorageError};
 use hotplex_storage_memory::MemoryStore;
-use hotplex_storage_testkit::bench::{self, BenchResult, Mode};
+use hotplex_storage_testkit::bench::{self, BenchResult, Mode, ReadOp, Workload};
 
 /// Command-line options: the chat-bench flags every backend shares.
 type Args = bench::BenchArgs;
@@ -25,6 +32,34 @@ async fn fresh_store() -> Result<Arc<dyn ChatAppMessageStore>, StorageError> {
     Ok(store)
 }
 
+/// The `list50` floor of an owned-result store: for the sessions `list50` draws, the cost of
+/// cloning and dropping the messages it returns (fetched untimed), nothing else.
+async fn clone_floor(
+    store: &dyn ChatAppMessageStore,
+    w: &Workload,
+    ops: usize,
+) -> Result<BenchResult, StorageError> {
+    let mut rng = ReadOp::List50.rng(bench::DEFAULT_SEED);
+    let mut newest: HashMap<usize, Vec<ChatAppMessage>> = HashMap::new();
+    let mut latencies: Vec<Duration> = Vec::with_capacity(ops);
+    for _ in 0..ops {
+        let s = rng.below(w.sessions.max(1));
+        if let Entry::Vacant(slot) = newest.entry(s) {
+            let q = MessageQuery::for_session(Workload::session_id(s)).with_limit(50);
+            slot.insert(store.list(&q).await?);
+        }
+        let msgs = &newest[&s];
+        let t = Instant::now();
+        let copy = std::hint::black_box(msgs.clone());
+        drop(copy);
+        latencies.push(t.elapsed());
+    }
+    Ok(
+        bench::reads_result("W3", "clone", ReadOp::List50, &mut latencies)
+            .with_extra("floor", "owned-copy"),
+    )
+}
+
 async fn run(args: &Args) -> Result<Vec<BenchResult>, StorageError> {
     let w = &args.workload;
     let mut results = Vec::new();
@@ -33,6 +68,7 @@ async fn run(args: &Args) -> Result<Vec<BenchResult>, StorageError> {
     results.push(bench::run_w1(fresh_store().await?, w, Mode::Concurrent(16)).await?);
     results.push(bench::run_w1b(fresh_store().await?, w, 500).await?);
     results.extend(bench::run_w3(w1.clone(), w, args.ops, bench::DEFAULT_SEED).await?);
+    results.push(clone_floor(w1.as_ref(), w, args.ops).await?);
     let metrics = w1.metrics().await?;
     if metrics.total_messages != w.message_count() as u64 {
         return Err(StorageError::data(

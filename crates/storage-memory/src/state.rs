@@ -9,7 +9,7 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
-    ChatAppMessage, Condition, MessageQuery, QueryPlan, SessionMeta, StoreReceipt, time,
+    ChatAppMessage, Condition, MessageQuery, QueryPlan, SessionMeta, StoreReceipt, TextColumn, time,
 };
 
 /// A position in `(created_at µs, seq)` order: the key of every ordered index.
@@ -17,6 +17,10 @@ pub(crate) type Key = (i64, i64);
 
 /// An ordered index from position to message id.
 type Index = BTreeMap<Key, String>;
+
+/// The most rows `list` allocates room for before it knows how many match (a page of a chat
+/// is far smaller; a filtered scan of the whole store may match few).
+const MAX_PREALLOCATED_ROWS: usize = 1_024;
 
 /// Every message, the ordered indexes over them, and the session metas.
 #[derive(Debug, Default)]
@@ -119,46 +123,51 @@ impl State {
     }
 
     /// The rows matching `query` (already validated), ordered, offset and limited: its
-    /// [`QueryPlan::list`].
+    /// [`QueryPlan::list`]. Only the returned window is cloned, into a vector allocated once.
     pub(crate) fn list(&self, query: &MessageQuery) -> Vec<ChatAppMessage> {
         let plan = QueryPlan::list(query);
-        let Some(range) = self.range(&plan) else {
+        let Some((index, range)) = self.range(&plan) else {
             return Vec::new();
         };
         let limit = plan
             .limit
             .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let offset = usize::try_from(plan.offset).unwrap_or(usize::MAX);
-        let matching = |id: &String| self.rows.get(id).filter(|row| plan.matches(row));
+        let matching = |id: &String| self.rows.get(id).filter(|row| matches_in_range(&plan, row));
+        let most = limit.min(index.len().saturating_sub(offset));
+        let mut out = Vec::with_capacity(most.min(MAX_PREALLOCATED_ROWS));
         if plan.ascending {
-            range
-                .map(|(_, id)| id)
-                .filter_map(matching)
-                .skip(offset)
-                .take(limit)
-                .cloned()
-                .collect()
+            out.extend(
+                range
+                    .map(|(_, id)| id)
+                    .filter_map(matching)
+                    .skip(offset)
+                    .take(limit)
+                    .cloned(),
+            );
         } else {
-            range
-                .rev()
-                .map(|(_, id)| id)
-                .filter_map(matching)
-                .skip(offset)
-                .take(limit)
-                .cloned()
-                .collect()
+            out.extend(
+                range
+                    .rev()
+                    .map(|(_, id)| id)
+                    .filter_map(matching)
+                    .skip(offset)
+                    .take(limit)
+                    .cloned(),
+            );
         }
+        out
     }
 
     /// How many rows match `query`'s [`QueryPlan::count`].
     pub(crate) fn count(&self, query: &MessageQuery) -> u64 {
         let plan = QueryPlan::count(query);
-        let Some(range) = self.range(&plan) else {
+        let Some((_, range)) = self.range(&plan) else {
             return 0;
         };
         let n = range
             .filter_map(|(_, id)| self.rows.get(id))
-            .filter(|row| plan.matches(row))
+            .filter(|row| matches_in_range(&plan, row))
             .count();
         u64::try_from(n).unwrap_or(u64::MAX)
     }
@@ -167,10 +176,11 @@ impl State {
     /// plan names a session, bounded by its time and cursor conditions. `None` when nothing
     /// can match. Filtering the result with `plan.matches` is still required: the bounds are
     /// a superset.
+    /// Returns the index with the range.
     fn range(
         &self,
         plan: &QueryPlan,
-    ) -> Option<std::collections::btree_map::Range<'_, Key, String>> {
+    ) -> Option<(&Index, std::collections::btree_map::Range<'_, Key, String>)> {
         let index = match plan.session() {
             Some(session) => self.sessions.get(session)?,
             None => &self.order,
@@ -206,7 +216,7 @@ impl State {
         {
             return None;
         }
-        Some(index.range((lower, upper)))
+        Some((index, index.range((lower, upper))))
     }
 
     /// Soft-deletes every live row of `session` (`deleted_at = now`) and drops its meta.
@@ -394,6 +404,16 @@ impl State {
     }
 }
 
+/// Whether a row found through [`State::range`] matches `plan`: every condition but the
+/// session equality, which the session's own index already guarantees (saving a string
+/// comparison per row).
+fn matches_in_range(plan: &QueryPlan, row: &ChatAppMessage) -> bool {
+    plan.conditions
+        .iter()
+        .filter(|c| !matches!(c, Condition::TextEquals(TextColumn::ChatSessionId, _)))
+        .all(|c| c.matches(row))
+}
+
 /// Adds `session` to the sessions of `owner`.
 fn index_user(
     by_user: &mut HashMap<(String, String), HashSet<String>>,
@@ -530,6 +550,35 @@ mod tests {
         };
         assert_eq!(state.list(&q).len(), 2);
         assert_eq!(state.count(&q), 2);
+    }
+
+    #[test]
+    fn lists_beyond_the_preallocated_window_are_complete_and_ordered() {
+        let mut state = State::default();
+        let now = time::now_micros();
+        let n = MAX_PREALLOCATED_ROWS + 76;
+        for micros in 0..n {
+            state.insert(row("big", i64::try_from(micros).unwrap() + 1), now);
+        }
+        state.insert(row("other", 5), now);
+        let all = state.list(&MessageQuery::for_session("big"));
+        assert_eq!(all.len(), n);
+        assert!(all.iter().all(|m| m.chat_session_id == "big"));
+        assert!(
+            all.windows(2).all(|w| w[0].created_at > w[1].created_at),
+            "newest first"
+        );
+        let tail = state.list(
+            &MessageQuery::for_session("big")
+                .with_offset(n - 3)
+                .with_limit(10),
+        );
+        assert_eq!(tail.len(), 3);
+        assert_eq!(tail[2].id, all[n - 1].id);
+        assert_eq!(state.count(&MessageQuery::for_session("big")), n as u64);
+        state.delete_session("big", now);
+        assert!(state.list(&MessageQuery::for_session("big")).is_empty());
+        assert_eq!(state.count(&MessageQuery::for_session("other")), 1);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! chat-bench (`BENCHMARK.md`) on [`SqliteStore`]: W1 seq and c16, W1b (batches of 500), W3
 //! on the W1 database, and — in the same process, on the same data, table shape and indexes —
-//! the W1 workload written directly against rusqlite: one transaction per message, and all
-//! messages in one transaction. With `--w4`, W4 instead: W3's `list` and `count` at 10k, 100k
-//! and 1M messages.
+//! their floors written by hand on rusqlite (see the `floor` module): W1 with one transaction
+//! per message (alternating with the store's `seq` slice by slice) and with all messages in one
+//! transaction (before and after W1b), and each W3 read (alternating with the store's), so
+//! that every store result carries its `floor_ratio`. With `--w4`, W4 instead: W3's `list` and
+//! `count` at 10k, 100k and 1M messages.
 //!
 //! ```text
 //! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- [--sessions N] [--turns N]
@@ -27,19 +29,19 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, StorageError, StoreOutcome,
-    WriteOnlyStore, time,
+    WriteOnlyStore,
 };
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore, Synchronous};
-use hotplex_storage_testkit::bench::{self, BenchResult, Mode, Workload};
-use rusqlite::{Connection, OptionalExtension, params};
+use hotplex_storage_testkit::bench::{self, BenchResult, Mode, ReadOp, Workload};
 
-/// The schema the store creates (migration 1), so the baselines write the same table shape
-/// and indexes.
-const SCHEMA: &str = include_str!("../src/migrations/0001_initial_schema.sql");
+#[path = "chat_bench/floor.rs"]
+mod floor;
+
+use floor::W3Floor;
 
 /// W4's database sizes in messages (`BENCHMARK.md`).
 const W4_SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -137,26 +139,153 @@ async fn with_commits(
         .with_extra("write_requests", requests))
 }
 
-/// The store's workloads; returns the results and the W1 database's size in bytes.
+/// W1 `seq` alternates between the store and its per-message floor in slices of this many
+/// sessions (400 messages at 20 turns), the side going first changing every slice.
+const W1_SLICE: usize = 10;
+
+/// W1 `seq` on the store (the testkit's `store_each` per session, as `run_w1` does) and its
+/// floor (one transaction per message, by hand), alternating in slices of [`W1_SLICE`]
+/// sessions so that both see the same disk: the store's result and the floor's.
+async fn alternate_w1(
+    store: &dyn ChatAppMessageStore,
+    by_hand: &rusqlite::Connection,
+    w: &Workload,
+) -> Result<(BenchResult, BenchResult), StorageError> {
+    let sessions: Vec<Vec<ChatAppMessage>> =
+        (0..w.sessions).map(|s| w.session_messages(s)).collect();
+    let (mut on_store, mut on_floor) = (Duration::ZERO, Duration::ZERO);
+    let mut store_first = true;
+    for slice in sessions.chunks(W1_SLICE) {
+        for side in [store_first, !store_first] {
+            let started = Instant::now();
+            for msgs in slice {
+                if side {
+                    bench::store_each(store, msgs).await?;
+                } else {
+                    floor::store_each_txn(by_hand, msgs).map_err(|e| floor_error(&e))?;
+                }
+            }
+            if side {
+                on_store += started.elapsed();
+            } else {
+                on_floor += started.elapsed();
+            }
+        }
+        store_first = !store_first;
+    }
+    let n = u64::try_from(w.message_count()).unwrap_or(u64::MAX);
+    Ok((
+        BenchResult::new("W1", store.name(), n, on_store).with_mode(Mode::Seq.label()),
+        BenchResult::new("W1", floor::BACKEND, n, on_floor)
+            .with_mode(floor::TXN_PER_MSG)
+            .with_extra("floor", floor::TAG),
+    ))
+}
+
+/// W3 reads alternate between the store and its floor in slices of this many calls, the
+/// side going first changing every slice, so that both see the same load on a shared machine.
+const W3_SLICE: usize = 50;
+
+/// `ops` calls of `op` on the store and `ops` reads of the floor, alternating in slices of
+/// [`W3_SLICE`], both on the same draws: the store's result and the floor's.
+async fn alternate_reads(
+    store: &dyn ChatAppMessageStore,
+    by_hand: &W3Floor,
+    w: &Workload,
+    op: ReadOp,
+    ops: usize,
+) -> Result<(BenchResult, BenchResult), StorageError> {
+    let mut store_draws = bench::ReadDraws::new(op, w, bench::DEFAULT_SEED)?;
+    let mut floor_draws = by_hand
+        .reads(w, op, bench::DEFAULT_SEED)
+        .map_err(|e| floor_error(&e))?;
+    let (mut on_store, mut on_floor) = (Vec::with_capacity(ops), Vec::with_capacity(ops));
+    let mut done = 0;
+    let mut store_first = true;
+    while done < ops {
+        let n = W3_SLICE.min(ops - done);
+        for side in [store_first, !store_first] {
+            for _ in 0..n {
+                if side {
+                    on_store.push(store_draws.next(store).await?);
+                } else {
+                    on_floor.push(floor_draws.next().map_err(|e| floor_error(&e))?);
+                }
+            }
+        }
+        store_first = !store_first;
+        done += n;
+    }
+    let p50_ratio = floor::median_ratio(&on_store, &on_floor);
+    Ok((
+        bench::reads_result("W3", store.name(), op, &mut on_store)
+            .with_extra("floor_p50_ratio", p50_ratio),
+        bench::reads_result("W3", floor::BACKEND, op, &mut on_floor)
+            .with_extra("floor", floor::TAG),
+    ))
+}
+
+/// A floor's failure as the bench's error.
+fn floor_error(e: &rusqlite::Error) -> StorageError {
+    StorageError::data("chat-bench rusqlite floor", e.to_string())
+}
+
+/// The store's workloads, each beside its floor, every store result tagged with
+/// `floor_ratio` (store ops/s ÷ floor ops/s): W1 `seq` (alternating with it in slices of
+/// [`W1_SLICE`] sessions) and `c16` against one transaction per message, W1b against one
+/// transaction for all (run before and after it), each W3 read against the same read by hand
+/// (alternating with it in slices of [`W3_SLICE`] calls, on the same database and the same
+/// draws). Returns the results and the W1 database's size in bytes.
 async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), StorageError> {
     let w = &args.workload;
-    let mut results = Vec::new();
+    let floor_error_of = |e: rusqlite::Error| floor_error(&e);
 
     let w1 = fresh_store(args, dir.join("w1-seq.db")).await?;
-    let seq = bench::run_w1(w1.clone(), w, Mode::Seq).await?;
-    results.push(with_commits(seq, &w1).await?);
+    let by_hand = floor::open_w1(&dir.join("raw-txn-per-msg.db"), args.synchronous)
+        .map_err(floor_error_of)?;
+    let (seq, per_msg) = alternate_w1(w1.as_ref(), &by_hand, w).await?;
+    drop(by_hand);
+    let seq = with_commits(seq, &w1).await?;
 
     let c16 = fresh_store(args, dir.join("w1-c16.db")).await?;
     let result = bench::run_w1(c16.clone(), w, Mode::Concurrent(16)).await?;
-    results.push(with_commits(result, &c16).await?);
+    let c16_result = with_commits(result, &c16).await?;
     c16.close().await?;
 
+    // The one-transaction floor runs right before and right after W1b (fsync rates on a
+    // shared disk drift a lot within a minute).
+    let one_txn = |file: &str| {
+        floor::run_w1_one_txn(w, args.synchronous, &dir.join(file)).map_err(floor_error_of)
+    };
+    let one_txn_before = one_txn("raw-one-txn-1.db")?;
     let w1b = fresh_store(args, dir.join("w1b.db")).await?;
     let result = bench::run_w1b(w1b.clone(), w, 500).await?;
-    results.push(with_commits(result, &w1b).await?);
+    let w1b_result = with_commits(result, &w1b).await?;
     w1b.close().await?;
+    let one_txn_after = one_txn("raw-one-txn-2.db")?;
+    let one_txn = floor::combine_w1(&one_txn_before, &one_txn_after);
 
-    results.extend(bench::run_w3(w1.clone(), w, args.ops, bench::DEFAULT_SEED).await?);
+    let tagged = |r: BenchResult, floor: &BenchResult| {
+        let ratio = floor::ratio(&r, floor);
+        r.with_extra("floor_ratio", ratio)
+    };
+    let mut results = vec![
+        tagged(seq, &per_msg),
+        tagged(c16_result, &per_msg),
+        tagged(w1b_result, &one_txn),
+        per_msg,
+        one_txn,
+    ];
+
+    let by_hand =
+        W3Floor::open(&dir.join("w1-seq.db"), args.synchronous).map_err(|e| floor_error(&e))?;
+    for op in ReadOp::ALL {
+        let (store, floor) = alternate_reads(w1.as_ref(), &by_hand, w, op, args.ops).await?;
+        results.push(tagged(store, &floor));
+        results.push(floor);
+    }
+    drop(by_hand);
+
     let metrics = w1.metrics().await?;
     let expected = u64::try_from(w.message_count()).unwrap_or(u64::MAX);
     if metrics.total_messages != expected {
@@ -170,123 +299,6 @@ async fn run_store(args: &Args, dir: &Path) -> Result<(Vec<BenchResult>, u64), S
     }
     w1.close().await?;
     Ok((results, metrics.storage_size_bytes))
-}
-
-/// How the rusqlite baseline groups its writes.
-#[derive(Clone, Copy)]
-enum Baseline {
-    /// `BEGIN IMMEDIATE` … `COMMIT` around every message.
-    TxnPerMessage,
-    /// One transaction for the whole run.
-    OneTxn,
-}
-
-/// W1 `seq` written directly against rusqlite: same pragmas, schema and statements (message
-/// insert plus session-meta upsert), no validation, no queue, no thread hop.
-fn run_baseline(args: &Args, path: &Path, mode: Baseline) -> rusqlite::Result<BenchResult> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
-    conn.pragma_update(None, "synchronous", args.synchronous.as_pragma())?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.execute_batch(SCHEMA)?;
-    let msgs: Vec<ChatAppMessage> = args.workload.messages().collect();
-    let started = Instant::now();
-    if let Baseline::OneTxn = mode {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-    }
-    for msg in &msgs {
-        if let Baseline::TxnPerMessage = mode {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-        }
-        insert(&conn, msg)?;
-        if let Baseline::TxnPerMessage = mode {
-            conn.execute_batch("COMMIT")?;
-        }
-    }
-    if let Baseline::OneTxn = mode {
-        conn.execute_batch("COMMIT")?;
-    }
-    let elapsed = started.elapsed();
-    let label = match mode {
-        Baseline::TxnPerMessage => "seq-txn-per-msg",
-        Baseline::OneTxn => "seq-one-txn",
-    };
-    Ok(BenchResult::new(
-        "W1",
-        "rusqlite",
-        u64::try_from(msgs.len()).unwrap_or(u64::MAX),
-        elapsed,
-    )
-    .with_mode(label))
-}
-
-/// What the store does per message, written by hand.
-fn insert(conn: &Connection, msg: &ChatAppMessage) -> rusqlite::Result<()> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = time::to_micros(time::now_micros());
-    let metadata = serde_json::to_string(&msg.metadata).unwrap_or_else(|_| "{}".into());
-    let seq: Option<i64> = conn
-        .prepare_cached(
-            "INSERT INTO messages (id, chat_session_id, chat_platform, chat_user_id, \
-             chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, \
-             engine_namespace, provider_session_id, provider_type, message_type, from_user_id, \
-             from_user_name, to_user_id, content, metadata, created_at, updated_at, deleted, \
-             deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-             ?15, ?16, ?17, ?18, ?18, 0, NULL) ON CONFLICT (id) DO NOTHING RETURNING seq",
-        )?
-        .query_row(
-            params![
-                id,
-                msg.chat_session_id,
-                msg.chat_platform,
-                msg.chat_user_id,
-                msg.chat_bot_user_id,
-                msg.chat_channel_id,
-                msg.chat_thread_id,
-                msg.engine_session_id.hyphenated().to_string(),
-                msg.engine_namespace,
-                msg.provider_session_id,
-                msg.provider_type,
-                msg.message_type.as_str(),
-                msg.from_user_id,
-                msg.from_user_name,
-                msg.to_user_id,
-                msg.content,
-                metadata,
-                now,
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(seq) = seq {
-        conn.prepare_cached(
-            "INSERT INTO session_meta (chat_session_id, chat_platform, chat_user_id, \
-             last_message_id, last_message_at, last_message_seq, message_count, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?5, ?5) \
-             ON CONFLICT (chat_session_id) DO UPDATE SET \
-             chat_platform = CASE WHEN chat_platform = '' THEN excluded.chat_platform \
-             ELSE chat_platform END, \
-             chat_user_id = CASE WHEN chat_user_id = '' THEN excluded.chat_user_id \
-             ELSE chat_user_id END, \
-             last_message_id = CASE WHEN (excluded.last_message_at, excluded.last_message_seq) \
-             > (last_message_at, last_message_seq) THEN excluded.last_message_id \
-             ELSE last_message_id END, \
-             last_message_seq = CASE WHEN (excluded.last_message_at, excluded.last_message_seq) \
-             > (last_message_at, last_message_seq) THEN excluded.last_message_seq \
-             ELSE last_message_seq END, \
-             last_message_at = max(last_message_at, excluded.last_message_at), \
-             message_count = message_count + 1, updated_at = excluded.updated_at",
-        )?
-        .execute(params![
-            msg.chat_session_id,
-            msg.chat_platform,
-            msg.chat_user_id,
-            id,
-            now,
-            seq
-        ])?;
-    }
-    Ok(())
 }
 
 /// What W4 measured at one database size.
@@ -491,33 +503,20 @@ fn w4_json(points: &[W4Point]) -> serde_json::Value {
     serde_json::json!({"sizes": sizes, "ratios": ratios})
 }
 
-/// The W1/W1b/W3 workloads on the store, then the rusqlite baselines; returns the results and
+/// The W1/W1b/W3 workloads on the store and their rusqlite floors; returns the results and
 /// the W1 database's size. Exits the process on failure.
 fn run_w1_to_w3(
     args: &Args,
     dir: &Path,
     runtime: &tokio::runtime::Runtime,
 ) -> (Vec<BenchResult>, u64) {
-    let (mut results, db_bytes) = match runtime.block_on(run_store(args, dir)) {
+    match runtime.block_on(run_store(args, dir)) {
         Ok(out) => out,
         Err(e) => {
             eprintln!("chat_bench: {e}");
             std::process::exit(1);
         }
-    };
-    for (mode, file) in [
-        (Baseline::TxnPerMessage, "raw-txn-per-msg.db"),
-        (Baseline::OneTxn, "raw-one-txn.db"),
-    ] {
-        match run_baseline(args, &dir.join(file), mode) {
-            Ok(result) => results.push(result),
-            Err(e) => {
-                eprintln!("chat_bench: rusqlite baseline: {e}");
-                std::process::exit(1);
-            }
-        }
     }
-    (results, db_bytes)
 }
 
 fn print_header(args: &Args, dir: &Path) {

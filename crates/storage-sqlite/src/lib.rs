@@ -7,8 +7,8 @@
 //!   up, are committed together in one `BEGIN IMMEDIATE` transaction (a savepoint each, so one
 //!   failing request never undoes the others), and each caller is acknowledged only after that
 //!   commit. Throughput grows with concurrency instead of being capped by the fsync rate.
-//! - Reads run on an r2d2 pool of `query_only` connections on `tokio::task::spawn_blocking`
-//!   (for `:memory:`, on the writer's one connection). Nothing blocks the async executor.
+//! - Reads run on an r2d2 pool of `query_only` connections on `spawn_blocking` (for
+//!   `:memory:`, on the writer's one connection). Nothing stalls the async executor.
 //! - Versioned migrations recorded with checksums in `schema_migrations`; a database written
 //!   by a newer build is refused ([`SCHEMA_VERSION`]). The schema is in `docs/schema.md`.
 //! - `max_size_mb` enforced with `max_page_count`: the write that would exceed it fails with

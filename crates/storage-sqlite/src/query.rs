@@ -12,7 +12,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::error::from_sqlite;
-use crate::row::{MESSAGE_COLUMNS, SESSION_META_COLUMNS, message_from_row, session_meta_from_row};
+use crate::row::{
+    MESSAGE_COLUMNS, message_columns, message_from_row, session_meta_columns, session_meta_from_row,
+};
 
 /// SQLite's spelling of the plan's conditions (`message_types` bound as one JSON array).
 const DIALECT: SqlDialect = SqlDialect {
@@ -90,8 +92,10 @@ pub(crate) fn count(conn: &Connection, query: &MessageQuery) -> Result<u64> {
 
 /// The live message with this id, or `NotFound`.
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<ChatAppMessage> {
-    conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND deleted = 0"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE id = ?1 AND deleted = 0"
     ))
     .and_then(|mut stmt| stmt.query_row(params![id], message_from_row).optional())
     .map_err(|e| from_sqlite("get", e))?
@@ -100,8 +104,10 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<ChatAppMessage> {
 
 /// The session's meta, or `SessionNotFound`.
 pub(crate) fn session_meta(conn: &Connection, chat_session_id: &str) -> Result<SessionMeta> {
-    conn.prepare_cached(&format!(
-        "SELECT {SESSION_META_COLUMNS} FROM session_meta WHERE chat_session_id = ?1"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        session_meta_columns!(),
+        " FROM session_meta WHERE chat_session_id = ?1"
     ))
     .and_then(|mut stmt| {
         stmt.query_row(params![chat_session_id], session_meta_from_row)

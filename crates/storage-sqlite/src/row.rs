@@ -6,15 +6,29 @@ use rusqlite::Row;
 use rusqlite::types::Type;
 use uuid::Uuid;
 
-/// The `messages` columns every read selects, in the order [`message_from_row`] expects.
-pub(crate) const MESSAGE_COLUMNS: &str = "seq, id, chat_session_id, chat_platform, \
-    chat_user_id, chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, \
-    engine_namespace, provider_session_id, provider_type, message_type, from_user_id, \
-    from_user_name, to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at";
+/// The `messages` columns every read selects, in the order [`message_from_row`] expects, as
+/// a literal (so that fixed statements are built with `concat!`, not at run time).
+macro_rules! message_columns {
+    () => {
+        "seq, id, chat_session_id, chat_platform, chat_user_id, chat_bot_user_id, \
+         chat_channel_id, chat_thread_id, engine_session_id, engine_namespace, \
+         provider_session_id, provider_type, message_type, from_user_id, from_user_name, \
+         to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at"
+    };
+}
+pub(crate) use message_columns;
 
-/// The `session_meta` columns, in the order [`session_meta_from_row`] expects.
-pub(crate) const SESSION_META_COLUMNS: &str = "chat_session_id, chat_platform, chat_user_id, \
-    last_message_id, last_message_at, message_count, created_at, updated_at";
+/// The `session_meta` columns, in the order [`session_meta_from_row`] expects, as a literal.
+macro_rules! session_meta_columns {
+    () => {
+        "chat_session_id, chat_platform, chat_user_id, last_message_id, last_message_at, \
+         message_count, created_at, updated_at"
+    };
+}
+pub(crate) use session_meta_columns;
+
+/// [`message_columns!`] as a constant.
+pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 
 fn conversion_error(
     index: usize,
@@ -30,14 +44,30 @@ fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
     time::from_micros(micros).map_err(|e| conversion_error(index, Type::Integer, e))
 }
 
-/// Decodes one row selected with [`MESSAGE_COLUMNS`].
+/// A TEXT column borrowed from the row (no copy), for values that are parsed, not kept.
+fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(index)?
+        .as_str()
+        .map_err(|e| conversion_error(index, Type::Text, e))
+}
+
+/// A `message_type` column: the shared constant for a HotPlex type (no allocation), an owned
+/// name for any other.
+fn message_type(row: &Row<'_>, index: usize) -> rusqlite::Result<MessageType> {
+    let name = text(row, index)?;
+    // `ALL` starts with `user_input` and `final_response`, the types stored by default.
+    Ok(MessageType::ALL
+        .iter()
+        .find(|known| known.as_str() == name)
+        .map_or_else(|| MessageType::new(name), MessageType::clone))
+}
+
+/// Decodes one row selected with [`message_columns!`].
 pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage> {
-    let engine: String = row.get(8)?;
     let engine_session_id =
-        Uuid::parse_str(&engine).map_err(|e| conversion_error(8, Type::Text, e))?;
-    let metadata: String = row.get(17)?;
+        Uuid::parse_str(text(row, 8)?).map_err(|e| conversion_error(8, Type::Text, e))?;
     let metadata: Metadata =
-        serde_json::from_str(&metadata).map_err(|e| conversion_error(17, Type::Text, e))?;
+        serde_json::from_str(text(row, 17)?).map_err(|e| conversion_error(17, Type::Text, e))?;
     let deleted_at = match row.get::<_, Option<i64>>(21)? {
         None => None,
         Some(_) => Some(timestamp(row, 21)?),
@@ -55,7 +85,7 @@ pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage
         engine_namespace: row.get(9)?,
         provider_session_id: row.get(10)?,
         provider_type: row.get(11)?,
-        message_type: MessageType::new(row.get::<_, String>(12)?),
+        message_type: message_type(row, 12)?,
         from_user_id: row.get(13)?,
         from_user_name: row.get(14)?,
         to_user_id: row.get(15)?,
@@ -68,7 +98,7 @@ pub(crate) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatAppMessage
     })
 }
 
-/// Decodes one row selected with [`SESSION_META_COLUMNS`].
+/// Decodes one row selected with [`session_meta_columns!`].
 pub(crate) fn session_meta_from_row(row: &Row<'_>) -> rusqlite::Result<SessionMeta> {
     Ok(SessionMeta {
         chat_session_id: row.get(0)?,

@@ -34,8 +34,8 @@ const SIZE_WARN_RATIO: f64 = 0.8;
 /// [`initialize`](ChatAppMessageStore::initialize) opens or creates the file, runs the
 /// migrations, starts the writer thread and builds the reader pool;
 /// [`close`](ChatAppMessageStore::close) finishes queued writes and stops the thread.
-/// Every blocking call runs on the writer thread or on `tokio::task::spawn_blocking`, so the
-/// store needs a Tokio runtime (any flavour) and never blocks it.
+/// Writes run on the writer thread; reads on `spawn_blocking`. So the store needs a Tokio
+/// runtime (any flavour) and never stalls it.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -159,11 +159,16 @@ impl SqliteStore {
                 max_bytes: open.max_bytes,
             }),
             State::Closed => Err(StorageError::Closed),
-            State::New => Err(StorageError::Connection {
-                message: "the sqlite store is not initialized: call initialize() first".into(),
-                transient: false,
-                source: None,
-            }),
+            State::New => Err(not_initialized()),
+        }
+    }
+
+    /// The reader of an open store (cheaper than [`handles`](Self::handles) for a read).
+    fn reader(&self) -> Result<Reader> {
+        match &*self.lock_state() {
+            State::Open(open) => Ok(open.reader.clone()),
+            State::Closed => Err(StorageError::Closed),
+            State::New => Err(not_initialized()),
         }
     }
 
@@ -282,28 +287,25 @@ impl SqliteStore {
 impl ReadOnlyStore for SqliteStore {
     async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
         let id = message_id.to_owned();
-        self.handles()?
-            .reader
+        self.reader()?
             .read("get", move |conn| query::get(conn, &id))
             .await
     }
 
     async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
-        let handles = self.handles()?;
+        let reader = self.reader()?;
         query.validate()?;
         let query = query.clone();
-        handles
-            .reader
+        reader
             .read("list", move |conn| query::list(conn, &query))
             .await
     }
 
     async fn count(&self, query: &MessageQuery) -> Result<u64> {
-        let handles = self.handles()?;
+        let reader = self.reader()?;
         query.validate()?;
         let query = query.clone();
-        handles
-            .reader
+        reader
             .read("count", move |conn| query::count(conn, &query))
             .await
     }
@@ -333,8 +335,7 @@ impl WriteOnlyStore for SqliteStore {
 impl SessionStore for SqliteStore {
     async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
         let id = chat_session_id.to_owned();
-        self.handles()?
-            .reader
+        self.reader()?
             .read("get_session_meta", move |conn| {
                 query::session_meta(conn, &id)
             })
@@ -343,8 +344,7 @@ impl SessionStore for SqliteStore {
 
     async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
         let (platform, user) = (platform.to_owned(), user_id.to_owned());
-        self.handles()?
-            .reader
+        self.reader()?
             .read("list_user_sessions", move |conn| {
                 query::user_sessions(conn, &platform, &user)
             })
@@ -574,6 +574,15 @@ impl ChatAppMessageStore for SqliteStore {
             .reader
             .read("migration_status", migrations::status)
             .await
+    }
+}
+
+/// The error of a call on a store that was never initialized.
+fn not_initialized() -> StorageError {
+    StorageError::Connection {
+        message: "the sqlite store is not initialized: call initialize() first".into(),
+        transient: false,
+        source: None,
     }
 }
 

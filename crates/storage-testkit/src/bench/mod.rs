@@ -36,7 +36,10 @@ pub use args::BenchArgs;
 pub use machine::{Machine, machine_summary, peak_rss_bytes};
 pub use report::{BenchResult, table, to_json};
 pub use rng::SplitMix64;
-pub use run::{DEFAULT_SEED, Mode, ReadOp, run_reads, run_w1, run_w1b, run_w3, run_w4};
+pub use run::{
+    DEFAULT_SEED, Mode, ReadDraws, ReadOp, reads_result, run_reads, run_w1, run_w1b, run_w3,
+    run_w4, store_each,
+};
 pub use workload::{
     PLATFORM, W2_CHUNKS_PER_STREAM, W2_STREAMS, Workload, content, content_len, stream_chunks,
 };

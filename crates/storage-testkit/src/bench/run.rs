@@ -70,6 +70,14 @@ impl ReadOp {
             Self::Get => "get",
         }
     }
+
+    /// The generator that draws this operation's sessions (and `get`'s message) from `seed`:
+    /// one stream per operation, whatever other operations a run includes, so that a floor
+    /// written outside the runner reads exactly what the store read.
+    pub fn rng(self, seed: u64) -> SplitMix64 {
+        let position = Self::ALL.iter().position(|op| *op == self).unwrap_or(0);
+        SplitMix64::new(seed ^ ((position as u64 + 1) << 56))
+    }
 }
 
 /// Fails unless every receipt reports a fresh write: chat-bench needs an empty store.
@@ -87,8 +95,10 @@ fn expect_stored(receipt: &StoreReceipt) -> Result<()> {
     }
 }
 
-/// Stores `msgs` one call each, the method chosen by message type.
-async fn store_each(store: &dyn ChatAppMessageStore, msgs: &[ChatAppMessage]) -> Result<()> {
+/// Stores `msgs` one call each, the method chosen by message type, failing unless each is
+/// a fresh write: W1's unit of work (public so that a bench can alternate a store's W1 with a
+/// floor's, slice by slice).
+pub async fn store_each(store: &dyn ChatAppMessageStore, msgs: &[ChatAppMessage]) -> Result<()> {
     for msg in msgs {
         let receipt = if msg.message_type == MessageType::USER_INPUT {
             store.store_user_message(msg).await?
@@ -229,71 +239,153 @@ pub async fn run_reads(
     ops: usize,
     seed: u64,
 ) -> Result<Vec<BenchResult>> {
-    if workload.sessions == 0 {
-        return Err(StorageError::data(
-            "chat-bench",
-            "the workload has no sessions",
-        ));
-    }
     let mut results = Vec::with_capacity(kinds.len());
-    let mut ids_of: HashMap<usize, Vec<String>> = HashMap::new();
-    for (k, kind) in kinds.iter().enumerate() {
-        let mut rng = SplitMix64::new(seed ^ ((k as u64 + 1) << 56));
+    for kind in kinds {
+        let mut draws = ReadDraws::new(*kind, workload, seed)?;
         let mut latencies = Vec::with_capacity(ops);
-        let mut total = Duration::ZERO;
         for _ in 0..ops {
-            let s = rng.below(workload.sessions);
-            let session = Workload::session_id(s);
-            let elapsed = match kind {
-                ReadOp::List50 => {
-                    let q = MessageQuery::for_session(session).with_limit(50);
-                    let t = Instant::now();
-                    store.list(&q).await?;
-                    t.elapsed()
-                }
-                ReadOp::Count => {
-                    let q = MessageQuery::for_session(session);
-                    let t = Instant::now();
-                    store.count(&q).await?;
-                    t.elapsed()
-                }
-                ReadOp::SessionMeta => {
-                    let t = Instant::now();
-                    store.get_session_meta(&session).await?;
-                    t.elapsed()
-                }
-                ReadOp::UserSessions => {
-                    let user = Workload::user_id(s);
-                    let t = Instant::now();
-                    store.list_user_sessions(PLATFORM, &user).await?;
-                    t.elapsed()
-                }
-                ReadOp::Get => {
-                    if let Entry::Vacant(slot) = ids_of.entry(s) {
-                        let q = MessageQuery::for_session(session.clone());
-                        slot.insert(store.list(&q).await?.into_iter().map(|m| m.id).collect());
-                    }
-                    let ids = &ids_of[&s];
-                    if ids.is_empty() {
-                        return Err(StorageError::data(
-                            "chat-bench W3",
-                            format!("session {session} holds no message: load the workload first"),
-                        ));
-                    }
-                    let id = &ids[rng.below(ids.len())];
-                    let t = Instant::now();
-                    store.get(id).await?;
-                    t.elapsed()
-                }
-            };
-            total += elapsed;
-            latencies.push(elapsed);
+            latencies.push(draws.next(store.as_ref()).await?);
         }
-        results.push(
-            BenchResult::new(bench, store.name(), ops_of(ops), total)
-                .with_op(kind.label())
-                .with_latencies(&mut latencies),
-        );
+        results.push(reads_result(bench, store.name(), *kind, &mut latencies));
     }
     Ok(results)
+}
+
+/// The result of one read operation from its per-call latencies: `ops` is their number, the
+/// time their sum, p50/p99 theirs.
+pub fn reads_result(
+    bench: &str,
+    backend: &str,
+    kind: ReadOp,
+    latencies: &mut [Duration],
+) -> BenchResult {
+    let total: Duration = latencies.iter().sum();
+    BenchResult::new(bench, backend, ops_of(latencies.len()), total)
+        .with_op(kind.label())
+        .with_latencies(latencies)
+}
+
+/// The calls of one [`ReadOp`], one at a time, on sessions drawn with [`ReadOp::rng`]: what
+/// [`run_reads`] does, exposed so that a bench can alternate a store's calls with a floor's in
+/// small slices (both then see the same load). `get`'s message is drawn among the session's
+/// ids, which an untimed `list` of the session (newest first) looks up once per session.
+#[derive(Debug)]
+pub struct ReadDraws {
+    kind: ReadOp,
+    rng: SplitMix64,
+    sessions: usize,
+    ids_of: HashMap<usize, Vec<String>>,
+}
+
+impl ReadDraws {
+    /// The draws of `kind` over `workload`'s sessions; fails on a workload without sessions.
+    pub fn new(kind: ReadOp, workload: &Workload, seed: u64) -> Result<Self> {
+        if workload.sessions == 0 {
+            return Err(StorageError::data(
+                "chat-bench",
+                "the workload has no sessions",
+            ));
+        }
+        Ok(Self {
+            kind,
+            rng: kind.rng(seed),
+            sessions: workload.sessions,
+            ids_of: HashMap::new(),
+        })
+    }
+
+    /// Draws the next session and times one call on `store`, up to and including dropping
+    /// what it returned.
+    pub async fn next(&mut self, store: &dyn ChatAppMessageStore) -> Result<Duration> {
+        let s = self.rng.below(self.sessions);
+        let session = Workload::session_id(s);
+        Ok(match self.kind {
+            ReadOp::List50 => {
+                let q = MessageQuery::for_session(session).with_limit(50);
+                let t = Instant::now();
+                store.list(&q).await?;
+                t.elapsed()
+            }
+            ReadOp::Count => {
+                let q = MessageQuery::for_session(session);
+                let t = Instant::now();
+                store.count(&q).await?;
+                t.elapsed()
+            }
+            ReadOp::SessionMeta => {
+                let t = Instant::now();
+                store.get_session_meta(&session).await?;
+                t.elapsed()
+            }
+            ReadOp::UserSessions => {
+                let user = Workload::user_id(s);
+                let t = Instant::now();
+                store.list_user_sessions(PLATFORM, &user).await?;
+                t.elapsed()
+            }
+            ReadOp::Get => {
+                if let Entry::Vacant(slot) = self.ids_of.entry(s) {
+                    let q = MessageQuery::for_session(session.clone());
+                    slot.insert(store.list(&q).await?.into_iter().map(|m| m.id).collect());
+                }
+                let ids = &self.ids_of[&s];
+                if ids.is_empty() {
+                    return Err(StorageError::data(
+                        "chat-bench W3",
+                        format!("session {session} holds no message: load the workload first"),
+                    ));
+                }
+                let id = &ids[self.rng.below(ids.len())];
+                let t = Instant::now();
+                store.get(id).await?;
+                t.elapsed()
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotplex_storage_memory::MemoryStore;
+
+    #[test]
+    fn each_read_has_its_own_stream_whatever_else_runs() {
+        // The streams `run_reads` drew from before `ReadOp::rng` existed: position k in
+        // `ALL` (W4 runs `[List50, Count]`, the same positions), so old and new runs draw the
+        // same sessions.
+        for (k, op) in ReadOp::ALL.iter().enumerate() {
+            let mut old = SplitMix64::new(DEFAULT_SEED ^ ((k as u64 + 1) << 56));
+            let mut new = op.rng(DEFAULT_SEED);
+            for _ in 0..10 {
+                assert_eq!(new.next_u64(), old.next_u64(), "{}", op.label());
+            }
+        }
+        assert_ne!(
+            ReadOp::List50.rng(1).next_u64(),
+            ReadOp::Count.rng(1).next_u64()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn draws_read_a_loaded_store_and_fail_on_an_empty_one() {
+        let workload = Workload::new(3, 2);
+        let loaded: Arc<dyn ChatAppMessageStore> = Arc::new(MemoryStore::new());
+        run_w1b(loaded.clone(), &workload, 5).await.unwrap();
+        for op in ReadOp::ALL {
+            let mut draws = ReadDraws::new(op, &workload, 7).unwrap();
+            let mut latencies: Vec<Duration> = Vec::new();
+            for _ in 0..20 {
+                latencies.push(draws.next(loaded.as_ref()).await.unwrap());
+            }
+            let result = reads_result("W3", loaded.name(), op, &mut latencies);
+            assert_eq!((result.ops, result.op.as_deref()), (20, Some(op.label())));
+            assert!(result.p50_us.is_some() && result.p99_us >= result.p50_us);
+        }
+        let empty = MemoryStore::new();
+        let mut draws = ReadDraws::new(ReadOp::Get, &workload, 7).unwrap();
+        let error = draws.next(&empty).await.unwrap_err();
+        assert!(matches!(error, StorageError::Data { .. }), "{error:?}");
+        assert!(ReadDraws::new(ReadOp::Count, &Workload::new(0, 2), 7).is_err());
+    }
 }
