@@ -21,6 +21,7 @@
 //! ```
 
 mod backup;
+mod delegate;
 mod error;
 mod export;
 mod health;
@@ -38,6 +39,13 @@ mod strategy;
 pub mod time;
 pub mod utils;
 mod validation;
+
+#[doc(hidden)]
+pub mod __private {
+    //! What [`delegate_store!`] expands to. Not part of the API.
+    pub use async_trait::async_trait;
+    pub use chrono::{DateTime, Utc};
+}
 
 #[doc(hidden)]
 #[path = "doc_support.rs"]

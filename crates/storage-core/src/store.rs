@@ -110,84 +110,11 @@ pub trait ChatAppMessageStore: ReadOnlyStore + WriteOnlyStore + SessionStore {
     }
 }
 
-macro_rules! forward_store_traits {
-    ($($wrapper:ident),*) => {$(
-        #[async_trait]
-        impl<T: ReadOnlyStore + ?Sized> ReadOnlyStore for $wrapper<T> {
-            async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
-                (**self).get(message_id).await
-            }
-            async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
-                (**self).list(query).await
-            }
-            async fn count(&self, query: &MessageQuery) -> Result<u64> {
-                (**self).count(query).await
-            }
-        }
-
-        #[async_trait]
-        impl<T: WriteOnlyStore + ?Sized> WriteOnlyStore for $wrapper<T> {
-            async fn store_user_message(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
-                (**self).store_user_message(msg).await
-            }
-            async fn store_bot_response(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
-                (**self).store_bot_response(msg).await
-            }
-            async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
-                (**self).store_batch(msgs).await
-            }
-        }
-
-        #[async_trait]
-        impl<T: SessionStore + ?Sized> SessionStore for $wrapper<T> {
-            async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
-                (**self).get_session_meta(chat_session_id).await
-            }
-            async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
-                (**self).list_user_sessions(platform, user_id).await
-            }
-            async fn delete_session(&self, chat_session_id: &str) -> Result<u64> {
-                (**self).delete_session(chat_session_id).await
-            }
-            async fn purge_session(&self, chat_session_id: &str) -> Result<u64> {
-                (**self).purge_session(chat_session_id).await
-            }
-            async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-                (**self).purge_deleted_before(cutoff).await
-            }
-            async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-                (**self).purge_messages_before(cutoff).await
-            }
-        }
-
-        #[async_trait]
-        impl<T: ChatAppMessageStore + ?Sized> ChatAppMessageStore for $wrapper<T> {
-            async fn initialize(&self) -> Result<()> {
-                (**self).initialize().await
-            }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
-            }
-            fn name(&self) -> &str {
-                (**self).name()
-            }
-            fn version(&self) -> &str {
-                (**self).version()
-            }
-            async fn health_check(&self) -> HealthCheckResult {
-                (**self).health_check().await
-            }
-            async fn metrics(&self) -> Result<StorageMetrics> {
-                (**self).metrics().await
-            }
-            async fn migration_status(&self) -> Result<MigrationStatus> {
-                (**self).migration_status().await
-            }
-            async fn backup_to(&self, path: &Path) -> Result<BackupReport> {
-                (**self).backup_to(path).await
-            }
-        }
-    )*};
-}
-
-forward_store_traits!(Arc, Box);
+crate::delegate_store!([<T: ReadOnlyStore + ?Sized>] ReadOnlyStore for Arc<T> => deref);
+crate::delegate_store!([<T: WriteOnlyStore + ?Sized>] WriteOnlyStore for Arc<T> => deref);
+crate::delegate_store!([<T: SessionStore + ?Sized>] SessionStore for Arc<T> => deref);
+crate::delegate_store!([<T: ChatAppMessageStore + ?Sized>] ChatAppMessageStore for Arc<T> => deref);
+crate::delegate_store!([<T: ReadOnlyStore + ?Sized>] ReadOnlyStore for Box<T> => deref);
+crate::delegate_store!([<T: WriteOnlyStore + ?Sized>] WriteOnlyStore for Box<T> => deref);
+crate::delegate_store!([<T: SessionStore + ?Sized>] SessionStore for Box<T> => deref);
+crate::delegate_store!([<T: ChatAppMessageStore + ?Sized>] ChatAppMessageStore for Box<T> => deref);

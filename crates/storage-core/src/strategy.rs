@@ -3,11 +3,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use crate::{
-    ChatAppMessage, ChatAppMessageStore, HealthCheckResult, MessageQuery, ReadOnlyStore, Result,
-    SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt, WriteOnlyStore,
+    ChatAppMessage, ChatAppMessageStore, ReadOnlyStore, Result, SessionStore, StorageError,
+    StoreReceipt, WriteOnlyStore,
 };
 
 /// Decides which messages are stored and may rewrite them first.
@@ -203,68 +202,9 @@ impl<S: WriteOnlyStore> WriteOnlyStore for StrategyStore<S> {
     }
 }
 
-#[async_trait]
-impl<S: ReadOnlyStore> ReadOnlyStore for StrategyStore<S> {
-    async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
-        self.inner.get(message_id).await
-    }
-    async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
-        self.inner.list(query).await
-    }
-    async fn count(&self, query: &MessageQuery) -> Result<u64> {
-        self.inner.count(query).await
-    }
-}
-
-#[async_trait]
-impl<S: SessionStore> SessionStore for StrategyStore<S> {
-    async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
-        self.inner.get_session_meta(chat_session_id).await
-    }
-    async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
-        self.inner.list_user_sessions(platform, user_id).await
-    }
-    async fn delete_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.inner.delete_session(chat_session_id).await
-    }
-    async fn purge_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.inner.purge_session(chat_session_id).await
-    }
-    async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_deleted_before(cutoff).await
-    }
-    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_messages_before(cutoff).await
-    }
-}
-
-#[async_trait]
-impl<S: ChatAppMessageStore> ChatAppMessageStore for StrategyStore<S> {
-    async fn initialize(&self) -> Result<()> {
-        self.inner.initialize().await
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn version(&self) -> &str {
-        self.inner.version()
-    }
-    async fn health_check(&self) -> HealthCheckResult {
-        self.inner.health_check().await
-    }
-    async fn metrics(&self) -> Result<StorageMetrics> {
-        self.inner.metrics().await
-    }
-    async fn migration_status(&self) -> Result<crate::MigrationStatus> {
-        self.inner.migration_status().await
-    }
-    async fn backup_to(&self, path: &std::path::Path) -> Result<crate::BackupReport> {
-        self.inner.backup_to(path).await
-    }
-}
+crate::delegate_store!([<S: ReadOnlyStore>] ReadOnlyStore for StrategyStore<S> => field inner);
+crate::delegate_store!([<S: SessionStore>] SessionStore for StrategyStore<S> => field inner);
+crate::delegate_store!([<S: ChatAppMessageStore>] ChatAppMessageStore for StrategyStore<S> => field inner);
 
 #[cfg(test)]
 mod tests {

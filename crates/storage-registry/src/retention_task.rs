@@ -1,17 +1,11 @@
 //! [`RetainingStore`]: a store with a background task applying a [`RetentionPolicy`] every
 //! interval; `close` stops the task (and waits for it) before closing the store.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use hotplex_storage_core::{
-    BackupReport, ChatAppMessage, ChatAppMessageStore, HealthCheckResult, MessageQuery,
-    MigrationStatus, ReadOnlyStore, Result, RetentionPolicy, SessionMeta, SessionStore,
-    StorageMetrics, StoreReceipt, WriteOnlyStore,
-};
+use chrono::Utc;
+use hotplex_storage_core::{ChatAppMessageStore, Result, RetentionPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -114,79 +108,17 @@ async fn run(
     }
 }
 
-#[async_trait]
-impl ReadOnlyStore for RetainingStore {
-    async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
-        self.inner.get(message_id).await
-    }
-    async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
-        self.inner.list(query).await
-    }
-    async fn count(&self, query: &MessageQuery) -> Result<u64> {
-        self.inner.count(query).await
-    }
-}
+hotplex_storage_core::delegate_store!([] ReadOnlyStore for RetainingStore => field inner);
+hotplex_storage_core::delegate_store!([] WriteOnlyStore for RetainingStore => field inner);
+hotplex_storage_core::delegate_store!([] SessionStore for RetainingStore => field inner);
+hotplex_storage_core::delegate_store!(
+    [] ChatAppMessageStore for RetainingStore => field inner, close = stop_then_close
+);
 
-#[async_trait]
-impl WriteOnlyStore for RetainingStore {
-    async fn store_user_message(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
-        self.inner.store_user_message(msg).await
-    }
-    async fn store_bot_response(&self, msg: &ChatAppMessage) -> Result<StoreReceipt> {
-        self.inner.store_bot_response(msg).await
-    }
-    async fn store_batch(&self, msgs: &[ChatAppMessage]) -> Result<Vec<StoreReceipt>> {
-        self.inner.store_batch(msgs).await
-    }
-}
-
-#[async_trait]
-impl SessionStore for RetainingStore {
-    async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
-        self.inner.get_session_meta(chat_session_id).await
-    }
-    async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
-        self.inner.list_user_sessions(platform, user_id).await
-    }
-    async fn delete_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.inner.delete_session(chat_session_id).await
-    }
-    async fn purge_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.inner.purge_session(chat_session_id).await
-    }
-    async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_deleted_before(cutoff).await
-    }
-    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_messages_before(cutoff).await
-    }
-}
-
-#[async_trait]
-impl ChatAppMessageStore for RetainingStore {
-    async fn initialize(&self) -> Result<()> {
-        self.inner.initialize().await
-    }
-    async fn close(&self) -> Result<()> {
+impl RetainingStore {
+    /// `close()`: stops the retention task (and waits for it), then closes the store.
+    async fn stop_then_close(&self) -> Result<()> {
         self.stop_task().await;
         self.inner.close().await
-    }
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn version(&self) -> &str {
-        self.inner.version()
-    }
-    async fn health_check(&self) -> HealthCheckResult {
-        self.inner.health_check().await
-    }
-    async fn metrics(&self) -> Result<StorageMetrics> {
-        self.inner.metrics().await
-    }
-    async fn migration_status(&self) -> Result<MigrationStatus> {
-        self.inner.migration_status().await
-    }
-    async fn backup_to(&self, path: &Path) -> Result<BackupReport> {
-        self.inner.backup_to(path).await
     }
 }

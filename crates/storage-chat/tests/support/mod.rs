@@ -12,11 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use hotplex_storage_chat::{MessageContext, MessageStorePlugin, PluginConfig};
 use hotplex_storage_core::{
-    ChatAppMessage, ChatAppMessageStore, HealthCheckResult, MessageQuery, ReadOnlyStore, Result,
-    SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt, WriteOnlyStore,
+    ChatAppMessage, MessageQuery, ReadOnlyStore, Result, StorageError, StoreReceipt, WriteOnlyStore,
 };
 use hotplex_storage_memory::MemoryStore;
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
@@ -130,18 +128,7 @@ impl FlakyStore {
     }
 }
 
-#[async_trait]
-impl ReadOnlyStore for FlakyStore {
-    async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
-        self.inner.get(message_id).await
-    }
-    async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
-        self.inner.list(query).await
-    }
-    async fn count(&self, query: &MessageQuery) -> Result<u64> {
-        self.inner.count(query).await
-    }
-}
+hotplex_storage_core::delegate_store!([] ReadOnlyStore for FlakyStore => field inner);
 
 #[async_trait]
 impl WriteOnlyStore for FlakyStore {
@@ -159,46 +146,5 @@ impl WriteOnlyStore for FlakyStore {
     }
 }
 
-#[async_trait]
-impl SessionStore for FlakyStore {
-    async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
-        self.inner.get_session_meta(chat_session_id).await
-    }
-    async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
-        self.inner.list_user_sessions(platform, user_id).await
-    }
-    async fn delete_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.inner.delete_session(chat_session_id).await
-    }
-    async fn purge_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.inner.purge_session(chat_session_id).await
-    }
-    async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_deleted_before(cutoff).await
-    }
-    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_messages_before(cutoff).await
-    }
-}
-
-#[async_trait]
-impl ChatAppMessageStore for FlakyStore {
-    async fn initialize(&self) -> Result<()> {
-        self.inner.initialize().await
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
-    fn name(&self) -> &'static str {
-        "flaky"
-    }
-    fn version(&self) -> &str {
-        self.inner.version()
-    }
-    async fn health_check(&self) -> HealthCheckResult {
-        self.inner.health_check().await
-    }
-    async fn metrics(&self) -> Result<StorageMetrics> {
-        self.inner.metrics().await
-    }
-}
+hotplex_storage_core::delegate_store!([] SessionStore for FlakyStore => field inner);
+hotplex_storage_core::delegate_store!([] ChatAppMessageStore for FlakyStore => field inner);
