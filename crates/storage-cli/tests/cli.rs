@@ -686,9 +686,37 @@ fn postgres_through_the_cli() {
     };
     let before = pg(&["migrate", "--status", "--json"]).ok().json();
     assert_eq!(before["current_version"], 0, "{before}");
+    // Two processes initialise the one empty database at once: the advisory lock serialises
+    // them, both succeed, the schema is migrated once.
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["--type", "postgres", "--postgres-dsn", dsn.as_str()])
+                .args(["--postgres-level", "2", "migrate"])
+                .env_clear()
+                .env("HOME", home.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn a migrating process")
+        })
+        .collect();
+    for racer in racers {
+        let out = racer.wait_with_output().expect("wait for it");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     pg(&["migrate"]).ok();
     let after = pg(&["migrate", "--status", "--json"]).ok().json();
     assert_eq!(after["current_version"], after["latest_version"], "{after}");
+    assert_eq!(
+        after["applied"].as_array().unwrap().len() as u64,
+        after["latest_version"].as_u64().unwrap(),
+        "each migration recorded once: {after}"
+    );
     let line = r#"{"id":"pg1","chat_session_id":"s","message_type":"user_input","content":"hi"}"#;
     let input = home.write("one.jsonl", &format!("{line}\n"));
     pg(&["import", input.to_str().unwrap()]).ok();
