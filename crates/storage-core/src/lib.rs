@@ -42,7 +42,7 @@ mod validation;
 
 #[doc(hidden)]
 pub mod __private {
-    //! What [`delegate_store!`] expands to. Not part of the API.
+    //! What [`delegate_store!`](crate::delegate_store) expands to. Not part of the API.
     pub use async_trait::async_trait;
     pub use chrono::{DateTime, Utc};
 }
