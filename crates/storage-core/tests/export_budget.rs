@@ -73,7 +73,10 @@ async fn large_messages_stay_within_the_page_budget() {
     let pages = export_pages(&store, messages.len()).await;
     assert!(pages.len() >= 3, "{pages:?}");
     for &(len, bytes) in &pages {
-        assert!(bytes <= EXPORT_PAGE_BYTES, "page of {len} messages holds {bytes} bytes");
+        assert!(
+            bytes <= EXPORT_PAGE_BYTES,
+            "page of {len} messages holds {bytes} bytes"
+        );
     }
     // The first page is sized for the largest valid message; later ones fill the budget.
     assert_eq!(pages[0].0, export_page_limit(largest_valid()));
@@ -96,9 +99,15 @@ async fn a_run_of_large_messages_after_small_ones_stays_within_the_hard_bound() 
     );
     assert!(largest_page <= EXPORT_MAX_PAGE_BYTES, "{pages:?}");
     // Once a large message has been seen, the pages are back within the soft budget.
-    let after = pages.iter().skip_while(|&&(_, b)| b <= EXPORT_PAGE_BYTES).skip(1);
+    let after = pages
+        .iter()
+        .skip_while(|&&(_, b)| b <= EXPORT_PAGE_BYTES)
+        .skip(1);
     for &(len, bytes) in after {
-        assert!(bytes <= EXPORT_PAGE_BYTES, "page of {len} holds {bytes} bytes");
+        assert!(
+            bytes <= EXPORT_PAGE_BYTES,
+            "page of {len} holds {bytes} bytes"
+        );
     }
 }
 
@@ -117,7 +126,10 @@ fn the_hard_bound_holds_for_the_largest_valid_message() {
     for seen in [0, 1, 100, 4096, 1 << 20, largest, u64::MAX] {
         let n = u64::try_from(export_page_limit(seen)).unwrap();
         assert!(n >= 1);
-        assert!(n * largest <= EXPORT_MAX_PAGE_BYTES, "seen {seen}: {n} messages");
+        assert!(
+            n * largest <= EXPORT_MAX_PAGE_BYTES,
+            "seen {seen}: {n} messages"
+        );
     }
     // And at the soft budget's edge the page holds exactly budget / largest seen.
     assert_eq!(export_page_limit(EXPORT_PAGE_BYTES), 1);

@@ -242,7 +242,11 @@ mod tests {
         // A dangling link too (SQLite would create its target).
         let dangling = dir.path().join("dangling.db");
         std::os::unix::fs::symlink(dir.path().join("nowhere.db"), &dangling).unwrap();
-        assert!(prepare_database_file(&dangling).unwrap_err().is_config_error());
+        assert!(
+            prepare_database_file(&dangling)
+                .unwrap_err()
+                .is_config_error()
+        );
         assert!(!dir.path().join("nowhere.db").exists());
         // A link at the -wal path.
         let db = dir.path().join("real.db");
