@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use hotplex_storage_core::{ChatAppMessage, WriteOnlyStore};
+use hotplex_storage_core::{ChatAppMessage, ChatAppMessageStore, WriteOnlyStore};
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
 
 fn mode(path: &Path) -> u32 {
