@@ -88,8 +88,8 @@ impl Setup {
         assert_eq!(mode(&self.victim), 0o644);
         let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap())
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".tmp"))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }

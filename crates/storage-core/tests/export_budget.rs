@@ -59,7 +59,7 @@ struct LineCounter(usize);
 
 impl std::io::Write for LineCounter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.iter().filter(|&&b| b == b'\n').count();
+        self.0 += buf.split(|&b| b == b'\n').count() - 1;
         Ok(buf.len())
     }
 

@@ -341,7 +341,7 @@ fn placeholders(template: &str) -> (Vec<String>, usize) {
 }
 
 fn line_of(code: &[u8], at: usize) -> usize {
-    code[..at].iter().filter(|&&c| c == b'\n').count() + 1
+    code[..at].split(|&c| c == b'\n').count()
 }
 
 /// Every interpolation into SQL text, and every non-literal `push_str`, in `source`.
