@@ -1,7 +1,7 @@
 //! JSON Lines export and import over the store traits, plus the Go plugin's export format.
 //!
 //! Export pages through a [`MessageQuery`] with a keyset cursor, so memory stays constant for
-//! any table size. Import preserves ids, timestamps and deleted flags, batches writes, is
+//! any table size; pages are bounded in bytes as well as in messages ([`export_page_limit`]). Import preserves ids, timestamps and deleted flags, batches writes, is
 //! idempotent (a re-import adds nothing) and reports every rejected line with its number.
 //! The caller owns the I/O: these functions take a writer or reader it opened.
 
@@ -19,8 +19,18 @@ use crate::{
     WriteOnlyStore, validate_message_with,
 };
 
-/// Messages read per page during export.
+/// Messages read per page during export, at most (see [`EXPORT_PAGE_BYTES`]).
 pub const EXPORT_PAGE_SIZE: usize = 1_000;
+/// Bytes of messages ([`ChatAppMessage::approx_bytes`]) an export page aims at: 32 MiB. The
+/// page size is this budget divided by the largest message seen so far (before the first page:
+/// the largest message valid under [`ValidationLimits::default`]), so a page exceeds it only
+/// when it holds messages larger than every one before them.
+pub const EXPORT_PAGE_BYTES: u64 = 32 * 1024 * 1024;
+/// Bytes of messages an export page never exceeds while every message is valid under
+/// [`ValidationLimits::default`]: 256 MiB. The page size is at most this bound divided by the
+/// largest valid message (60 messages under the default limits). Guarantees:
+/// `docs/reliability.md`.
+pub const EXPORT_MAX_PAGE_BYTES: u64 = 256 * 1024 * 1024;
 /// Messages written per `store_batch` call during import (at most; see [`IMPORT_BATCH_BYTES`]).
 pub const IMPORT_BATCH_SIZE: usize = 500;
 /// Bytes of messages ([`ChatAppMessage::approx_bytes`]) after which an import batch is written
@@ -59,18 +69,23 @@ where
         ..query.clone()
     };
     let mut written: u64 = 0;
+    let mut largest = max_message_bytes(&ValidationLimits::default());
     loop {
+        let page_size = export_page_limit(largest);
         let remaining = if total_cap == 0 {
-            EXPORT_PAGE_SIZE
+            page_size
         } else {
             let done = usize::try_from(written).unwrap_or(usize::MAX);
-            EXPORT_PAGE_SIZE.min(total_cap.saturating_sub(done))
+            page_size.min(total_cap.saturating_sub(done))
         };
         if remaining == 0 {
             break;
         }
         page_query.limit = remaining;
         let page = store.list(&page_query).await?;
+        if let Some(page_largest) = page.iter().map(ChatAppMessage::approx_bytes).max() {
+            largest = page_largest;
+        }
         for msg in &page {
             serde_json::to_writer(&mut *out, msg)
                 .map_err(|e| StorageError::data("export message", e.to_string()))?;
@@ -87,6 +102,38 @@ where
     out.flush()
         .map_err(|e| StorageError::io("export: flush", e))?;
     Ok(written)
+}
+
+/// The number of messages an export page asks for when the largest message seen so far has
+/// `largest` bytes: [`EXPORT_PAGE_BYTES`] / `largest`, at most [`EXPORT_PAGE_SIZE`] and at most
+/// [`EXPORT_MAX_PAGE_BYTES`] / the largest message valid under [`ValidationLimits::default`];
+/// at least 1.
+///
+/// ```
+/// use hotplex_storage_core::{EXPORT_PAGE_SIZE, export_page_limit};
+/// assert_eq!(export_page_limit(100), 60);
+/// assert_eq!(export_page_limit(1024 * 1024), 32);
+/// assert_eq!(export_page_limit(u64::MAX), 1);
+/// assert!(export_page_limit(0) <= EXPORT_PAGE_SIZE);
+/// ```
+pub fn export_page_limit(largest: u64) -> usize {
+    let hard = EXPORT_MAX_PAGE_BYTES / max_message_bytes(&ValidationLimits::default()).max(1);
+    let soft = EXPORT_PAGE_BYTES / largest.max(1);
+    let messages = soft.min(hard).max(1);
+    usize::try_from(messages).map_or(EXPORT_PAGE_SIZE, |m| m.min(EXPORT_PAGE_SIZE))
+}
+
+/// An upper bound of [`ChatAppMessage::approx_bytes`] for a message valid under `limits`: every
+/// short field and the content at their limits, and four times the metadata limit
+/// (`approx_bytes` counts 8 bytes for a number, `null`, `[]` or `{}`, which take at least two
+/// bytes of JSON with their separator).
+fn max_message_bytes(limits: &ValidationLimits) -> u64 {
+    let bytes = limits
+        .max_field_bytes
+        .saturating_mul(import_input::SHORT_FIELDS)
+        .saturating_add(limits.max_content_bytes)
+        .saturating_add(limits.max_metadata_bytes.saturating_mul(4));
+    u64::try_from(bytes).unwrap_or(u64::MAX)
 }
 
 /// Writes every message of `store`, soft-deleted ones included, as JSON Lines to a new file

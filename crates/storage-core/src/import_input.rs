@@ -12,7 +12,7 @@ use std::io::BufRead;
 use crate::{Result, StorageError, ValidationLimits};
 
 /// Text fields of a message other than `content` (each at most `max_field_bytes`).
-const SHORT_FIELDS: usize = 14;
+pub(crate) const SHORT_FIELDS: usize = 14;
 /// Room for the field names, timestamps, flags and whitespace of one record.
 const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 /// The most bytes JSON can spend on one byte of text (`\u00XX` for a control character).

@@ -54,9 +54,9 @@ pub mod __doc_support;
 pub use backup::{BACKUP_DIR_MODE, BACKUP_FILE_MODE, BackupFormat, BackupReport, PrivateTempFile};
 pub use error::{BoxError, Result, StorageError};
 pub use export::{
-    EXPORT_PAGE_SIZE, IMPORT_BATCH_BYTES, IMPORT_BATCH_SIZE, ImportReport, RejectedLine,
-    backup_jsonl, export_jsonl, export_jsonl_with_progress, import_jsonl,
-    import_jsonl_with_progress,
+    EXPORT_MAX_PAGE_BYTES, EXPORT_PAGE_BYTES, EXPORT_PAGE_SIZE, IMPORT_BATCH_BYTES,
+    IMPORT_BATCH_SIZE, ImportReport, RejectedLine, backup_jsonl, export_jsonl,
+    export_jsonl_with_progress, export_page_limit, import_jsonl, import_jsonl_with_progress,
 };
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
 pub use message::{ChatAppMessage, Metadata};

@@ -46,11 +46,13 @@ pub(crate) enum Role {
 }
 
 /// Open flags: read-write, create, no mutex (each connection is used by one thread at a
-/// time) and, deliberately, no `SQLITE_OPEN_URI`.
+/// time), no symbolic link as the database path (`SQLITE_OPEN_NOFOLLOW`) and, deliberately,
+/// no `SQLITE_OPEN_URI`.
 pub(crate) fn open_flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW
 }
 
 /// Opens the database file at `path` (absolute) and applies [`configure`].

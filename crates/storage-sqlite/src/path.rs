@@ -1,4 +1,6 @@
-//! Database paths: `~` expansion, parent directories, and files created with mode 0600.
+//! Database paths: `~` expansion, parent directories, and private files: the database and its
+//! `-wal`/`-shm`/`-journal` files are mode 0600 (created so, or tightened when looser), and a
+//! symbolic link at any of those paths is refused. Guarantees: `docs/reliability.md`.
 
 use std::ffi::OsStr;
 use std::fs::{DirBuilder, OpenOptions};
@@ -91,18 +93,81 @@ fn private_options() -> OpenOptions {
     options
 }
 
+/// Suffixes of the files SQLite keeps beside a database file.
+const COMPANION_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
 /// Creates the missing parent directories of `path` (mode 0700) and the file itself
-/// (mode 0600) if it does not exist yet. An existing file keeps its mode.
+/// (mode 0600) if it does not exist yet. An existing database file, and its existing
+/// `-wal`/`-shm`/`-journal` files, that group or others may access are tightened to owner-only
+/// (SQLite creates the companions with the database file's mode, so they stay private). A
+/// symbolic link at any of those paths is refused: SQLite would write through it.
 pub(crate) fn prepare_database_file(path: &Path) -> Result<()> {
     create_parents(path)?;
-    private_options()
+    refuse_symlink(path)?;
+    let file = private_options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map(drop)
-        .map_err(|e| StorageError::io(format!("create database file {}", path.display()), e))
+        .map_err(|e| StorageError::io(format!("create database file {}", path.display()), e))?;
+    tighten(&file, path)?;
+    for suffix in COMPANION_SUFFIXES {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        let companion = PathBuf::from(companion);
+        refuse_symlink(&companion)?;
+        match OpenOptions::new().read(true).open(&companion) {
+            Ok(file) => tighten(&file, &companion)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StorageError::io(format!("open {}", companion.display()), e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `path` when it is a symbolic link.
+fn refuse_symlink(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StorageError::invalid_config(
+            "sqlite.path",
+            format!(
+                "{} is a symbolic link; the database and its -wal/-shm files are never opened \
+                 through a link: configure the real path",
+                path.display()
+            ),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io(format!("inspect {}", path.display()), e)),
+    }
+}
+
+/// Removes the group and other permission bits of the open `file` (at `path`), if any.
+#[cfg(unix)]
+fn tighten(file: &std::fs::File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |e| StorageError::io(format!("make {} private (mode 0600)", path.display()), e);
+    let mode = file.metadata().map_err(io)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(io)?;
+        tracing::warn!(
+            path = %path.display(),
+            from = format_args!("{:o}", mode & 0o777),
+            to = format_args!("{:o}", mode & 0o700),
+            "database file was accessible to group or others; tightened to owner-only"
+        );
+    }
+    Ok(())
+}
+
+/// Nothing to tighten where files have no Unix mode.
+#[cfg(not(unix))]
+fn tighten(_file: &std::fs::File, _path: &Path) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(all(test, unix))]
@@ -149,9 +214,46 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&db), 0o600);
         assert_eq!(mode(&dir.path().join("a/b")), 0o700);
-        // Idempotent, and an existing file keeps its mode.
-        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+        // Idempotent; an existing looser file, and its companions, are tightened.
+        let wal = dir.path().join("a/b/chat.db-wal");
+        std::fs::write(&wal, b"").unwrap();
+        for p in [&db, &wal] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
         prepare_database_file(&db).unwrap();
-        assert_eq!(mode(&db), 0o640);
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(mode(&wal), 0o600);
+        // A stricter owner-only mode is kept.
+        std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o400)).unwrap();
+        prepare_database_file(&db).unwrap();
+        assert_eq!(mode(&wal), 0o400);
+    }
+
+    #[test]
+    fn symlinks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.db");
+        std::fs::write(&victim, b"").unwrap();
+        let link = dir.path().join("chat.db");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = prepare_database_file(&link).unwrap_err();
+        assert!(err.is_config_error(), "{err:?}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        // A dangling link too (SQLite would create its target).
+        let dangling = dir.path().join("dangling.db");
+        std::os::unix::fs::symlink(dir.path().join("nowhere.db"), &dangling).unwrap();
+        assert!(
+            prepare_database_file(&dangling)
+                .unwrap_err()
+                .is_config_error()
+        );
+        assert!(!dir.path().join("nowhere.db").exists());
+        // A link at the -wal path.
+        let db = dir.path().join("real.db");
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        std::os::unix::fs::symlink(&victim, PathBuf::from(wal)).unwrap();
+        assert!(prepare_database_file(&db).unwrap_err().is_config_error());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"");
     }
 }
