@@ -232,12 +232,12 @@ async fn run(
         }
     }
     let empty = Vec::new();
-    let mut keys: Vec<&String> = seen.accepted.keys().chain(by_key.keys()).collect();
+    let mut keys: Vec<String> = seen.accepted.keys().chain(by_key.keys()).cloned().collect();
     keys.sort();
     keys.dedup();
     for key in keys {
-        let accepted = seen.accepted.get(key).unwrap_or(&empty);
-        let mut parts = by_key.remove(key).unwrap_or_default();
+        let accepted = seen.accepted.get(&key).unwrap_or(&empty);
+        let mut parts = by_key.remove(&key).unwrap_or_default();
         parts.sort();
         let stored: Vec<String> = parts.iter().flat_map(|(_, c)| tokens(c)).collect();
         if &stored != accepted {
