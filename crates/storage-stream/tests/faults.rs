@@ -261,10 +261,17 @@ async fn run(
         }
     }
     let accepted: usize = seen.accepted.values().map(Vec::len).sum();
+    let closed_mid_way = rows
+        .iter()
+        .filter(|r| status(r) == "interrupted" && meta(r, "stream_reason") == "closed")
+        .count();
+    if closed_mid_way == 0 {
+        problems.push("close() found no stream mid-way".to_owned());
+    }
     let injected = inner.injected();
     let summary = format!(
         "{policy} retry={through_retry_store} seed {seed}: {accepted} chunks accepted, {} \
-         abandoned at close, {} rows, {} caller errors, close failed {close_failures} times; \
+         abandoned at close, {closed_mid_way} rows interrupted by close(), {} rows, {} caller errors, close failed {close_failures} times; \
          injected {injected:?}",
         seen.abandoned.len(),
         rows.len(),
