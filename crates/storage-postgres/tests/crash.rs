@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,8 @@ struct Written {
     acked: Vec<String>,
     /// Acknowledgements received after the server was up again.
     acked_after_restart: usize,
+    /// How long after the restart the first of them came.
+    resumed_after: Option<Duration>,
     /// Calls that failed even through the `RetryStore` (retried by the writer).
     exhausted: usize,
 }
@@ -100,6 +102,7 @@ async fn writer(
     store: Arc<RetryStore<Observed>>,
     stop: Arc<AtomicBool>,
     restarted: Arc<Mutex<Option<Instant>>>,
+    resumed: Arc<AtomicUsize>,
 ) -> Written {
     let mut out = Written::default();
     let session = format!("s{w}");
@@ -130,8 +133,12 @@ async fn writer(
                         assert!(r.is_persisted(), "w{w}: {r:?}");
                     }
                     let up_since = *restarted.lock().unwrap();
-                    if up_since.is_some() {
+                    if let Some(up) = up_since {
                         out.acked_after_restart += msgs.len();
+                        if out.resumed_after.is_none() {
+                            out.resumed_after = Some(up.elapsed());
+                            resumed.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                     out.acked.extend(msgs.iter().map(|m| m.id.clone()));
                     break;
@@ -156,7 +163,7 @@ async fn sql(dsn: &str, sql: &str) -> Vec<String> {
         let mut client = postgres::Client::connect(&dsn, NoTls).expect("admin connection");
         client
             .simple_query(&sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
             .into_iter()
             .filter_map(|m| match m {
                 SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or_default().to_owned()),
@@ -180,7 +187,31 @@ fn own_server() -> Option<PgServer> {
         }
     };
     match PgServer::start(&env, Path::new("/usr/lib/postgresql")) {
-        Ok(Some(server)) => Some(server),
+        Ok(Some(server)) => {
+            // The test clusters commit asynchronously for speed: a crash may then lose the
+            // last acknowledged commits, which is what PostgreSQL documents for
+            // synchronous_commit = off. Durable commits are what this test is about.
+            // (fsync stays off: the crash kills processes, the OS keeps its page cache.)
+            for sql in [
+                "ALTER SYSTEM SET synchronous_commit = on",
+                "SELECT pg_reload_conf()",
+            ] {
+                server.psql("postgres", sql).expect(sql);
+            }
+            // The postmaster rereads its settings asynchronously.
+            let mut setting = String::new();
+            for _ in 0..50 {
+                setting = server
+                    .psql("postgres", "SHOW synchronous_commit")
+                    .expect("SHOW synchronous_commit");
+                if setting == "on" {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(setting, "on", "synchronous_commit");
+            Some(server)
+        }
         Ok(None) => {
             eprintln!("skipping: no PostgreSQL server binaries (initdb, pg_ctl)");
             None
@@ -220,6 +251,7 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let restarted = Arc::new(Mutex::new(None));
+    let resumed = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             tokio::spawn(writer(
@@ -227,6 +259,7 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
                 Arc::clone(&store),
                 Arc::clone(&stop),
                 Arc::clone(&restarted),
+                Arc::clone(&resumed),
             ))
         })
         .collect();
@@ -251,12 +284,18 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
             crashed.elapsed(),
         )
     };
-    *restarted.lock().unwrap() = Some(Instant::now());
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let up = Instant::now();
+    *restarted.lock().unwrap() = Some(up);
+    // The load goes on until every writer has been acknowledged after the restart (at most
+    // 30 s), then a little longer.
+    while resumed.load(Ordering::SeqCst) < WRITERS && up.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::SeqCst);
 
     let mut acked = Vec::new();
-    let (mut after, mut exhausted) = (0, 0);
+    let (mut after, mut exhausted, mut slowest) = (0, 0, Duration::ZERO);
     for (w, handle) in writers.into_iter().enumerate() {
         let done = handle.await.expect("writer task");
         assert!(
@@ -264,6 +303,7 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
             "writer {w} did not resume after the restart: {done:?}"
         );
         after += done.acked_after_restart;
+        slowest = slowest.max(done.resumed_after.unwrap_or_default());
         exhausted += done.exhausted;
         acked.push(done.acked);
     }
@@ -272,7 +312,7 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
     let transient = errors.transient.load(Ordering::Relaxed);
     eprintln!(
         "level {level}: down {down_for:?} (postmaster {old_pid:?} -> {:?}); {} ids acked, {after} \
-         after the restart; {transient} transient errors ({acked_before} by the time it was \
+         after the restart (every writer resumed within {slowest:?}); {transient} transient errors ({acked_before} by the time it was \
          up, {} in doubt), {exhausted} calls exhausted the RetryStore; errors: {:#?}",
         server_back.postmaster_pid(),
         acked.iter().map(Vec::len).sum::<usize>(),
@@ -314,7 +354,7 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
         let counted = pg.count(&query).await.unwrap();
         let rows = sql(
             &db.dsn(),
-            &format!("SELECT count(*) FROM {schema}.messages WHERE session_id = '{session}'"),
+            &format!("SELECT count(*) FROM {schema}.messages WHERE chat_session_id = '{session}'"),
         )
         .await;
         assert_eq!(u64::try_from(ids.len()).unwrap(), counted, "{session}");
