@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hotplex_storage_core::{StorageError, WriteOnlyStore};
+use hotplex_storage_core::{ChatAppMessage, StorageError, WriteOnlyStore};
 use hotplex_storage_stream::{
     RetryConfig, RetryStore, StoragePolicy, StreamConfig, StreamMessageStore,
 };
@@ -60,8 +60,8 @@ fn refused(e: &StorageError) -> bool {
 
 /// One stream: chunks `<k.j>` sent until accepted (or the store closed), then a completion, an
 /// abort, or nothing (left to `close()`).
-async fn stream(k: usize, seed: u64, streams: Arc<StreamMessageStore>, seen: Arc<Mutex<Seen>>) {
-    let mut rng = Lcg(seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+async fn stream(k: usize, rng_seed: u64, streams: Arc<StreamMessageStore>, seen: Arc<Mutex<Seen>>) {
+    let mut rng = Lcg(rng_seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let key = format!("k{k}");
     let chunks = 2 + rng.below(12);
     tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
@@ -137,84 +137,13 @@ fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-/// One run: the problems found (empty when every guarantee held), and a summary line.
-async fn run(
-    seed: u64,
-    policy: StoragePolicy,
-    through_retry_store: bool,
-) -> (Vec<String>, String, InjectedFaults) {
-    let config = StreamConfig {
-        max_buffer_bytes: 40,
-        storage_policy: policy,
-        ..cfg()
-    };
-    let inner = FaultyStore::new();
-    inner.set_delay(Duration::from_millis(1));
-    inner.set_random_faults(Some(RandomFaults {
-        state: seed,
-        transient_pct: 10,
-        lost_ack_pct: 10,
-        then_permanent_pct: 3,
-        permanent_calls: 3,
-    }));
-    let store: Arc<dyn WriteOnlyStore> = if through_retry_store {
-        let retry = RetryConfig {
-            jitter: false,
-            initial_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(4),
-            ..RetryConfig::default()
-        };
-        Arc::new(RetryStore::new(Arc::clone(&inner), retry).unwrap())
-    } else {
-        inner.clone()
-    };
-    let streams = Arc::new(StreamMessageStore::new(store, config).unwrap());
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let tasks: Vec<_> = (0..STREAMS)
-        .map(|k| tokio::spawn(stream(k, seed, Arc::clone(&streams), Arc::clone(&seen))))
-        .collect();
-    // close() while the streams are mid-way, repeated until it succeeds under the faults.
-    let close_at = Duration::from_millis(15 + Lcg(seed).below(20));
-    let closer = {
-        let streams = Arc::clone(&streams);
-        tokio::spawn(async move {
-            tokio::time::sleep(close_at).await;
-            let mut failed = 0;
-            while let Err(e) = streams.close().await {
-                assert!(!refused(&e), "close: {e:?}");
-                failed += 1;
-                assert!(failed < 1_000, "close never succeeded: {e}");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            failed
-        })
-    };
-    for t in tasks {
-        t.await.expect("stream task");
-    }
-    let close_failures = closer.await.expect("closer");
-    inner.set_random_faults(None);
+/// What is wrong with the stored `rows` given what the callers saw.
+fn check_rows(rows: &[ChatAppMessage], seen: &Seen, policy: StoragePolicy) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(e) = streams.close().await {
-        problems.push(format!("close again: {e}"));
-    }
-    let m = streams.metrics();
-    if (
-        m.active_buffers,
-        m.buffered_bytes,
-        m.buffered_chunks,
-        m.in_flight_writes,
-    ) != (0, 0, 0, 0)
-    {
-        problems.push(format!("buffers not empty after close: {m:?}"));
-    }
-
-    let seen = seen.lock().unwrap();
-    let rows = inner.rows();
     // Content rows (completed, partial, interrupted) per key, in part order.
     let mut by_key: HashMap<String, Vec<(u64, String)>> = HashMap::new();
     let mut chunk_rows: HashMap<String, usize> = HashMap::new();
-    for r in &rows {
+    for r in rows {
         let text_tokens = tokens(&r.content);
         let Some(first) = text_tokens.first() else {
             problems.push(format!("a row without chunks: {:?}", r.content));
@@ -260,7 +189,85 @@ async fn run(
             problems.push(format!("chunk row {c} stored {n} times (known: {known})"));
         }
     }
-    let accepted: usize = seen.accepted.values().map(Vec::len).sum();
+    problems
+}
+
+/// One run: the problems found (empty when every guarantee held), and a summary line.
+async fn run(
+    seed: u64,
+    policy: StoragePolicy,
+    through_retry_store: bool,
+) -> (Vec<String>, String, InjectedFaults) {
+    let config = StreamConfig {
+        max_buffer_bytes: 40,
+        storage_policy: policy,
+        ..cfg()
+    };
+    let inner = FaultyStore::new();
+    inner.set_delay(Duration::from_millis(1));
+    inner.set_random_faults(Some(RandomFaults {
+        state: seed,
+        transient_pct: 10,
+        lost_ack_pct: 10,
+        then_permanent_pct: 3,
+        permanent_calls: 3,
+    }));
+    let store: Arc<dyn WriteOnlyStore> = if through_retry_store {
+        let retry = RetryConfig {
+            jitter: false,
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+            ..RetryConfig::default()
+        };
+        Arc::new(RetryStore::new(Arc::clone(&inner), retry).unwrap())
+    } else {
+        inner.clone()
+    };
+    let streams = Arc::new(StreamMessageStore::new(store, config).unwrap());
+    let observed = Arc::new(Mutex::new(Seen::default()));
+    let tasks: Vec<_> = (0..STREAMS)
+        .map(|k| tokio::spawn(stream(k, seed, Arc::clone(&streams), Arc::clone(&observed))))
+        .collect();
+    // close() while the streams are mid-way, repeated until it succeeds under the faults.
+    let close_at = Duration::from_millis(15 + Lcg(seed).below(20));
+    let closer = {
+        let streams = Arc::clone(&streams);
+        tokio::spawn(async move {
+            tokio::time::sleep(close_at).await;
+            let mut failed = 0;
+            while let Err(e) = streams.close().await {
+                assert!(!refused(&e), "close: {e:?}");
+                failed += 1;
+                assert!(failed < 1_000, "close never succeeded: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            failed
+        })
+    };
+    for t in tasks {
+        t.await.expect("stream task");
+    }
+    let close_failures = closer.await.expect("closer");
+    inner.set_random_faults(None);
+    let mut problems = Vec::new();
+    if let Err(e) = streams.close().await {
+        problems.push(format!("close again: {e}"));
+    }
+    let m = streams.metrics();
+    if (
+        m.active_buffers,
+        m.buffered_bytes,
+        m.buffered_chunks,
+        m.in_flight_writes,
+    ) != (0, 0, 0, 0)
+    {
+        problems.push(format!("buffers not empty after close: {m:?}"));
+    }
+
+    let seen_by_callers = observed.lock().unwrap();
+    let rows = inner.rows();
+    problems.extend(check_rows(&rows, &seen_by_callers, policy));
+    let accepted: usize = seen_by_callers.accepted.values().map(Vec::len).sum();
     let closed_mid_way = rows
         .iter()
         .filter(|r| status(r) == "interrupted" && meta(r, "stream_reason") == "closed")
@@ -273,9 +280,9 @@ async fn run(
         "{policy} retry={through_retry_store} seed {seed}: {accepted} chunks accepted, {} \
          abandoned at close, {closed_mid_way} rows interrupted by close(), {} rows, {} caller errors, close failed {close_failures} times; \
          injected {injected:?}",
-        seen.abandoned.len(),
+        seen_by_callers.abandoned.len(),
         rows.len(),
-        seen.errors,
+        seen_by_callers.errors,
     );
     (problems, summary, injected)
 }
