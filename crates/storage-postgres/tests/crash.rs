@@ -220,6 +220,63 @@ fn own_server() -> Option<PgServer> {
     }
 }
 
+/// Checks the table after the load: `acked[w]` holds writer `w`'s acknowledged ids.
+async fn verify(dsn: &str, schema: &str, pg: &PostgresStore, acked: &[Vec<String>]) {
+    // Every acknowledged id exactly once; nothing that was not acknowledged (each call was
+    // repeated until acknowledged).
+    let rows = sql(dsn, &format!("SELECT id FROM {schema}.messages")).await;
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in &rows {
+        *seen.entry(id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "ids stored more than once: {twice:?}");
+    let all_acked: HashSet<&str> = acked.iter().flatten().map(String::as_str).collect();
+    let missing: Vec<_> = all_acked
+        .iter()
+        .filter(|id| !seen.contains_key(**id))
+        .collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    let unacked: Vec<_> = seen.keys().filter(|id| !all_acked.contains(**id)).collect();
+    assert!(
+        unacked.is_empty(),
+        "stored but never acknowledged: {unacked:?}"
+    );
+    assert_eq!(rows.len(), all_acked.len());
+
+    // Session counts equal row counts, through the store and straight from the table.
+    for (w, ids) in acked.iter().enumerate() {
+        let session = format!("s{w}");
+        let meta = pg.get_session_meta(&session).await.unwrap();
+        let query = MessageQuery::for_session(&session);
+        let counted = pg.count(&query).await.unwrap();
+        let rows = sql(
+            dsn,
+            &format!("SELECT count(*) FROM {schema}.messages WHERE chat_session_id = '{session}'"),
+        )
+        .await;
+        assert_eq!(u64::try_from(ids.len()).unwrap(), counted, "{session}");
+        assert_eq!(
+            u64::try_from(meta.message_count).unwrap(),
+            counted,
+            "{session}: meta vs rows"
+        );
+        assert_eq!(rows[0], ids.len().to_string(), "{session}: table");
+    }
+}
+
+/// `pg` behind an error recorder and a `RetryStore` with generous settings: 60 attempts, at
+/// most 250 ms apart, outlast an outage of several seconds.
+fn retrying(pg: Arc<PostgresStore>, errors: Arc<Errors>) -> RetryStore<Observed> {
+    let retry = RetryConfig {
+        max_attempts: 60,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(250),
+        ..RetryConfig::default()
+    };
+    RetryStore::new(Observed { store: pg, errors }, retry).unwrap()
+}
+
 /// One crash and restart in the middle of the load at `level`; returns the server.
 async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
     let db = server.create_database().expect("create a test database");
@@ -232,23 +289,7 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
     let pg = Arc::new(PostgresStore::new(config).unwrap());
     pg.initialize().await.unwrap();
     let errors = Arc::new(Errors::default());
-    // Generous: 60 attempts, at most 250 ms apart, outlast an outage of several seconds.
-    let retry = RetryConfig {
-        max_attempts: 60,
-        initial_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(250),
-        ..RetryConfig::default()
-    };
-    let store = Arc::new(
-        RetryStore::new(
-            Observed {
-                store: Arc::clone(&pg),
-                errors: Arc::clone(&errors),
-            },
-            retry,
-        )
-        .unwrap(),
-    );
+    let store = Arc::new(retrying(Arc::clone(&pg), Arc::clone(&errors)));
     let stop = Arc::new(AtomicBool::new(false));
     let restarted = Arc::new(Mutex::new(None));
     let resumed = Arc::new(AtomicUsize::new(0));
@@ -324,47 +365,7 @@ async fn crash_during_load(mut server: PgServer, level: u8) -> PgServer {
         "the crash caused no error: was the server stopped?"
     );
 
-    // Every acknowledged id exactly once; nothing that was not acknowledged (each call was
-    // repeated until acknowledged).
-    let rows = sql(&db.dsn(), &format!("SELECT id FROM {schema}.messages")).await;
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for id in &rows {
-        *seen.entry(id.as_str()).or_default() += 1;
-    }
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "ids stored more than once: {twice:?}");
-    let all_acked: HashSet<&str> = acked.iter().flatten().map(String::as_str).collect();
-    let missing: Vec<_> = all_acked
-        .iter()
-        .filter(|id| !seen.contains_key(**id))
-        .collect();
-    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-    let unacked: Vec<_> = seen.keys().filter(|id| !all_acked.contains(**id)).collect();
-    assert!(
-        unacked.is_empty(),
-        "stored but never acknowledged: {unacked:?}"
-    );
-    assert_eq!(rows.len(), all_acked.len());
-
-    // Session counts equal row counts, through the store and straight from the table.
-    for (w, ids) in acked.iter().enumerate() {
-        let session = format!("s{w}");
-        let meta = pg.get_session_meta(&session).await.unwrap();
-        let query = MessageQuery::for_session(&session);
-        let counted = pg.count(&query).await.unwrap();
-        let rows = sql(
-            &db.dsn(),
-            &format!("SELECT count(*) FROM {schema}.messages WHERE chat_session_id = '{session}'"),
-        )
-        .await;
-        assert_eq!(u64::try_from(ids.len()).unwrap(), counted, "{session}");
-        assert_eq!(
-            u64::try_from(meta.message_count).unwrap(),
-            counted,
-            "{session}: meta vs rows"
-        );
-        assert_eq!(rows[0], ids.len().to_string(), "{session}: table");
-    }
+    verify(&db.dsn(), &schema, &pg, &acked).await;
     pg.close().await.unwrap();
     drop(db);
     server_back
