@@ -231,6 +231,26 @@ impl PgServer {
     pub fn postmaster_pid(&self) -> Option<u32> {
         self.cluster.as_ref().map(Cluster::pid)
     }
+
+    /// Crashes a throwaway cluster (`pg_ctl stop -m immediate`, keeping its data) for crash
+    /// tests; start it again with [`start_again`](Self::start_again). Only on a server of the
+    /// test's own ([`start`](Self::start)): others use the [`shared`](Self::shared) one
+    /// concurrently. `Err` for an external server.
+    pub fn stop_immediately(&self) -> Result<(), String> {
+        self.cluster
+            .as_ref()
+            .ok_or_else(|| "an external server cannot be stopped by a test".to_owned())?
+            .stop_immediately()
+    }
+
+    /// Starts a throwaway cluster stopped by [`stop_immediately`](Self::stop_immediately) again
+    /// on the same data directory, socket and port. `Err` for an external server.
+    pub fn start_again(&mut self) -> Result<(), String> {
+        self.cluster
+            .as_mut()
+            .ok_or_else(|| "an external server cannot be started by a test".to_owned())?
+            .start_again()
+    }
 }
 
 impl Drop for PgServer {

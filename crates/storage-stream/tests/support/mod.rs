@@ -121,6 +121,44 @@ pub struct FaultyStore {
     gate: watch::Sender<bool>,
     entered: AtomicU64,
     entered_changed: Notify,
+    random: Mutex<Option<RandomFaults>>,
+    permanent_left: AtomicUsize,
+    injected: Mutex<InjectedFaults>,
+}
+
+/// Faults drawn at random for every call, from a seeded generator (deterministic on a
+/// single-threaded runtime). Each rate is in percent of calls.
+#[derive(Debug, Clone)]
+pub struct RandomFaults {
+    /// The generator's state (a 64-bit LCG).
+    pub state: u64,
+    /// Transient failure, nothing written.
+    pub transient_pct: u64,
+    /// Written, then the acknowledgement is lost (in doubt).
+    pub lost_ack_pct: u64,
+    /// Written, acknowledgement lost, then the next `permanent_calls` calls fail permanently.
+    pub then_permanent_pct: u64,
+    /// How many calls fail permanently after a "transient then permanent" fault.
+    pub permanent_calls: usize,
+}
+
+impl RandomFaults {
+    fn draw(&mut self) -> u64 {
+        self.state = self
+            .state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.state >> 33) % 100
+    }
+}
+
+/// Faults injected so far, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InjectedFaults {
+    pub transient: u64,
+    pub lost_ack: u64,
+    pub then_permanent: u64,
+    pub permanent: u64,
 }
 
 impl FaultyStore {
@@ -136,6 +174,9 @@ impl FaultyStore {
             gate: watch::channel(false).0,
             entered: AtomicU64::new(0),
             entered_changed: Notify::new(),
+            random: Mutex::new(None),
+            permanent_left: AtomicUsize::new(0),
+            injected: Mutex::new(InjectedFaults::default()),
         })
     }
 
@@ -187,6 +228,44 @@ impl FaultyStore {
         }
     }
 
+    /// Every later call draws a fault from `faults` (`None`: no random faults; pending
+    /// permanent failures end too).
+    pub fn set_random_faults(&self, faults: Option<RandomFaults>) {
+        if faults.is_none() {
+            self.permanent_left.store(0, Ordering::SeqCst);
+        }
+        *self.random.lock().unwrap() = faults;
+    }
+
+    /// The random faults injected so far.
+    pub fn injected(&self) -> InjectedFaults {
+        *self.injected.lock().unwrap()
+    }
+
+    /// The fault drawn for this call: 0 none, 1 transient, 2 lost ack, 3 then permanent.
+    fn random_fault(&self) -> u8 {
+        let mut random = self.random.lock().unwrap();
+        let Some(faults) = random.as_mut() else {
+            return 0;
+        };
+        let n = faults.draw();
+        let mut injected = self.injected.lock().unwrap();
+        if n < faults.transient_pct {
+            injected.transient += 1;
+            1
+        } else if n < faults.transient_pct + faults.lost_ack_pct {
+            injected.lost_ack += 1;
+            2
+        } else if n < faults.transient_pct + faults.lost_ack_pct + faults.then_permanent_pct {
+            injected.then_permanent += 1;
+            self.permanent_left
+                .store(faults.permanent_calls, Ordering::SeqCst);
+            3
+        } else {
+            0
+        }
+    }
+
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
     }
@@ -214,10 +293,19 @@ impl FaultyStore {
         if self.permanent.load(Ordering::SeqCst) {
             return Err(StorageError::query("store", "injected permanent failure"));
         }
-        if Self::take(&self.fail_before) {
+        if Self::take(&self.permanent_left) {
+            self.injected.lock().unwrap().permanent += 1;
+            return Err(StorageError::query("store", "injected permanent failure"));
+        }
+        let random = self.random_fault();
+        if Self::take(&self.fail_before) || random == 1 {
             return Err(StorageError::connection("injected transient failure"));
         }
         let result = write()?;
+        if random >= 2 {
+            let lost = StorageError::connection("injected lost acknowledgement");
+            return Err(StorageError::in_doubt(lost));
+        }
         if Self::take(&self.fail_after) {
             if self.then_permanent.swap(false, Ordering::SeqCst) {
                 self.permanent.store(true, Ordering::SeqCst);

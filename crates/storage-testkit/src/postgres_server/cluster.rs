@@ -444,6 +444,60 @@ impl Cluster {
             .map_err(|e| format!("cannot remove {}: {e}", self.root.display()))
     }
 
+    /// Crashes the server as a power cut would look to clients (`pg_ctl stop -m immediate`:
+    /// no checkpoint, recovery on the next start); the directory is kept.
+    pub(crate) fn stop_immediately(&self) -> Result<(), String> {
+        run_as(
+            self.user,
+            &self.root,
+            &self.binaries.program("pg_ctl"),
+            &[
+                "stop".as_ref(),
+                "-D".as_ref(),
+                self.data().as_os_str(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                PG_CTL_WAIT_SECS.as_ref(),
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Starts the stopped server again on the same data directory, socket and port, so that
+    /// clients reconnect with their old connection settings.
+    pub(crate) fn start_again(&mut self) -> Result<(), String> {
+        let log = self.root.join("server.log");
+        let port_option = format!("-p {}", self.port);
+        run_as(
+            self.user,
+            &self.root,
+            &self.binaries.program("pg_ctl"),
+            &[
+                "start".as_ref(),
+                "-D".as_ref(),
+                self.data().as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                PG_CTL_WAIT_SECS.as_ref(),
+                "-o".as_ref(),
+                port_option.as_ref(),
+            ],
+        )
+        .map_err(|err| {
+            format!(
+                "PostgreSQL did not start again in {}: {err}\nserver log:\n{}",
+                self.root.display(),
+                tail(&log, 30)
+            )
+        })?;
+        self.pid = self.read_pid()?;
+        Ok(())
+    }
+
     /// Spawns a detached watchdog (`sh`, in its own process group) that waits until process
     /// `owner` is gone, then stops the server (`-m immediate`) and removes the directory. This
     /// is how a cluster held in a `static` (never dropped) or abandoned by a panic goes away.
