@@ -69,6 +69,20 @@ pub(crate) const SOAK_TARGETS: &[Target] = &[
         env: &[],
     },
     Target {
+        what: "PostgreSQL: a server crash (stop -m immediate) mid-load, both levels",
+        package: "hotplex-storage-postgres",
+        dir: "storage-postgres",
+        test: "crash",
+        env: &[],
+    },
+    Target {
+        what: "streams: 100 concurrent streams under random faults with close() mid-way",
+        package: "hotplex-storage-stream",
+        dir: "storage-stream",
+        test: "faults",
+        env: &[],
+    },
+    Target {
         what: "import parsing fuzz, one long run",
         package: "hotplex-storage-core",
         dir: "storage-core",
