@@ -189,8 +189,13 @@ impl<R: BufRead> GoArray<R> {
 /// Lines; input still undecided after it is read as JSON Lines.
 const LOOKAHEAD_BYTES: usize = 64 * 1024;
 
-/// Input with the bytes already looked at put back in front.
-pub(crate) type Replayed<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
+/// Input with the bytes already looked at put back in front (twice: the first bytes checked for
+/// a byte order mark, then the lookahead of the shape).
+pub(crate) type Replayed<R> =
+    std::io::Chain<std::io::Cursor<Vec<u8>>, std::io::Chain<std::io::Cursor<Vec<u8>>, R>>;
+
+/// The UTF-8 byte order mark, skipped at the start of import input.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// How the input starts: whether it is a Go export rather than JSON Lines, how many blank lines
 /// came before its first non-whitespace byte (they are consumed; line numbers must count
@@ -201,6 +206,14 @@ pub(crate) type Replayed<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
 /// first line, even one starting with `[` or `n`, is a JSON Lines record (and rejected alone
 /// if it is not a message).
 pub(crate) fn start_of_input<R: BufRead>(mut input: R) -> Result<(bool, u64, Replayed<R>)> {
+    // A UTF-8 byte order mark (editors on Windows write one) is dropped; any other first bytes
+    // are put back.
+    let mut head = Vec::new();
+    take_bytes(&mut input, &mut head, BYTE_ORDER_MARK.len())?;
+    if head == BYTE_ORDER_MARK {
+        head.clear();
+    }
+    let mut input = std::io::Read::chain(std::io::Cursor::new(head), input);
     let (first, newlines) = skip_whitespace_counting(&mut input)?;
     let mut seen = Vec::new();
     let go_export = match first {
@@ -534,6 +547,8 @@ mod tests {
         // What was looked at is put back, after the counted blank lines.
         assert_eq!(shape("\n\r\n[ \n x\n"), (false, 2, "[ \n x\n".to_owned()));
         assert_eq!(shape("null\n{}"), (false, 0, "null\n{}".to_owned()));
+        // A leading byte order mark is skipped.
+        assert_eq!(shape("\u{feff}[{}]"), (true, 0, "[{}]".to_owned()));
         // Undecided after the lookahead: JSON Lines.
         let padded = format!("[{}{{}}]", " ".repeat(LOOKAHEAD_BYTES));
         assert!(!shape(&padded).0);

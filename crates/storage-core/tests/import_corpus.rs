@@ -69,6 +69,8 @@ async fn stored(store: &MemoryStore) -> BTreeMap<String, ChatAppMessage> {
 
 /// The records of a file that parse as JSON objects, with their 1-based line (element) number.
 fn records(bytes: &[u8], go: bool) -> Vec<(u64, Value)> {
+    // The import skips a leading UTF-8 byte order mark; so does this reference reading.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if go {
         let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(bytes) else {
             // Broken array syntax: the parseable prefix is checked through the stored ids.
