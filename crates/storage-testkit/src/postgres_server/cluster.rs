@@ -328,30 +328,35 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// `pg_ctl start` of the data directory on `port`, logging to `log`, waiting until ready.
+    fn pg_ctl_start(&self, port: u16, log: &Path) -> Result<String, String> {
+        let port_option = format!("-p {port}");
+        run_as(
+            self.user,
+            &self.root,
+            &self.binaries.program("pg_ctl"),
+            &[
+                "start".as_ref(),
+                "-D".as_ref(),
+                self.data().as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                PG_CTL_WAIT_SECS.as_ref(),
+                "-o".as_ref(),
+                port_option.as_ref(),
+            ],
+        )
+    }
+
     /// `pg_ctl start` on a random port, retried on a new port when it is taken.
     fn launch(&mut self) -> Result<(), String> {
         let log = self.root.join("server.log");
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = u16::try_from(20_000 + random_u64() % 40_000).unwrap_or(54_321);
-            let port_option = format!("-p {port}");
-            let started = run_as(
-                self.user,
-                &self.root,
-                &self.binaries.program("pg_ctl"),
-                &[
-                    "start".as_ref(),
-                    "-D".as_ref(),
-                    self.data().as_os_str(),
-                    "-l".as_ref(),
-                    log.as_os_str(),
-                    "-w".as_ref(),
-                    "-t".as_ref(),
-                    PG_CTL_WAIT_SECS.as_ref(),
-                    "-o".as_ref(),
-                    port_option.as_ref(),
-                ],
-            );
+            let started = self.pg_ctl_start(port, &log);
             match started {
                 Ok(_) => {
                     self.port = port;
@@ -469,25 +474,7 @@ impl Cluster {
     /// clients reconnect with their old connection settings.
     pub(crate) fn start_again(&mut self) -> Result<(), String> {
         let log = self.root.join("server.log");
-        let port_option = format!("-p {}", self.port);
-        run_as(
-            self.user,
-            &self.root,
-            &self.binaries.program("pg_ctl"),
-            &[
-                "start".as_ref(),
-                "-D".as_ref(),
-                self.data().as_os_str(),
-                "-l".as_ref(),
-                log.as_os_str(),
-                "-w".as_ref(),
-                "-t".as_ref(),
-                PG_CTL_WAIT_SECS.as_ref(),
-                "-o".as_ref(),
-                port_option.as_ref(),
-            ],
-        )
-        .map_err(|err| {
+        self.pg_ctl_start(self.port, &log).map_err(|err| {
             format!(
                 "PostgreSQL did not start again in {}: {err}\nserver log:\n{}",
                 self.root.display(),
