@@ -42,6 +42,12 @@ macro_rules! delegate_store {
             async fn count(&self, query: &$crate::MessageQuery) -> $crate::Result<u64> {
                 $crate::delegate_store!(@inner self, $($to)+).count(query).await
             }
+            async fn search(
+                &self,
+                query: &$crate::SearchQuery,
+            ) -> $crate::Result<::std::vec::Vec<$crate::SearchHit>> {
+                $crate::delegate_store!(@inner self, $($to)+).search(query).await
+            }
         }
     };
 

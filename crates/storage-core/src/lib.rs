@@ -2,7 +2,7 @@
 //! every backend. This crate performs no I/O and depends on no database crate.
 //!
 //! - [`ChatAppMessage`], [`MessageType`], [`MessageQuery`] and [`Cursor`], [`SessionMeta`],
-//!   [`StoreReceipt`]: the data model.
+//!   [`StoreReceipt`]: the data model; [`SearchQuery`] and [`SearchHit`] for `search`.
 //! - [`ReadOnlyStore`], [`WriteOnlyStore`], [`SessionStore`], [`ChatAppMessageStore`]: what a
 //!   backend implements (object safe; also implemented for `Arc<T>` and `Box<T>`).
 //! - [`StorageError`]: one error type with portable predicates such as
@@ -33,6 +33,7 @@ mod plan;
 mod query;
 mod receipt;
 mod retention;
+mod search;
 mod session;
 mod store;
 mod strategy;
@@ -66,6 +67,10 @@ pub use plan::{Condition, QueryPlan, SqlDialect, SqlParam, SqlStatement, TextCol
 pub use query::{Cursor, MessageQuery};
 pub use receipt::{StoreOutcome, StoreReceipt};
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use search::{
+    SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_MAX_TERMS, SEARCH_MAX_TEXT_BYTES,
+    SNIPPET_CONTEXT_CHARS, SearchHit, SearchPlan, SearchQuery, fold, fold_char, search_by_scan,
+};
 pub use session::SessionMeta;
 pub use store::{ChatAppMessageStore, ReadOnlyStore, SessionStore, WriteOnlyStore};
 pub use strategy::{

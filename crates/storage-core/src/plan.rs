@@ -21,6 +21,8 @@ pub enum TextColumn {
     ProviderType,
     /// `provider_session_id`.
     ProviderSessionId,
+    /// `chat_platform` (used by search filters).
+    ChatPlatform,
 }
 
 impl TextColumn {
@@ -31,6 +33,7 @@ impl TextColumn {
             Self::ChatUserId => "chat_user_id",
             Self::ProviderType => "provider_type",
             Self::ProviderSessionId => "provider_session_id",
+            Self::ChatPlatform => "chat_platform",
         }
     }
 
@@ -41,6 +44,7 @@ impl TextColumn {
             Self::ChatUserId => &msg.chat_user_id,
             Self::ProviderType => &msg.provider_type,
             Self::ProviderSessionId => &msg.provider_session_id,
+            Self::ChatPlatform => &msg.chat_platform,
         }
     }
 }

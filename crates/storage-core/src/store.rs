@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     BackupReport, ChatAppMessage, HealthCheckResult, MessageQuery, MigrationStatus, Result,
-    SessionMeta, StorageMetrics, StoreReceipt,
+    SearchHit, SearchQuery, SessionMeta, StorageMetrics, StoreReceipt,
 };
 
 /// Reading messages.
@@ -25,6 +25,11 @@ pub trait ReadOnlyStore: Send + Sync {
 
     /// How many messages match `query`'s filters; `limit`, `offset` and cursors are ignored.
     async fn count(&self, query: &MessageQuery) -> Result<u64>;
+
+    /// Live messages whose content contains every term of `query.text` (case-insensitive),
+    /// newest first, with a snippet around the first match. The rules are
+    /// [`SearchPlan::hit`](crate::SearchPlan::hit)'s; see `docs/semantics.md` "Search".
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
 }
 
 /// Writing messages.

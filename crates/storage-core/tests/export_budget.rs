@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use hotplex_storage_core::{
     ChatAppMessage, EXPORT_MAX_PAGE_BYTES, EXPORT_PAGE_BYTES, MessageQuery, ReadOnlyStore, Result,
-    ValidationLimits, WriteOnlyStore, export_jsonl, export_page_limit,
+    SearchHit, SearchQuery, ValidationLimits, WriteOnlyStore, export_jsonl, export_page_limit,
 };
 use hotplex_storage_memory::MemoryStore;
 
@@ -33,6 +33,10 @@ impl ReadOnlyStore for PageMeter {
 
     async fn count(&self, query: &MessageQuery) -> Result<u64> {
         self.inner.count(query).await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        self.inner.search(query).await
     }
 }
 

@@ -9,7 +9,8 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
-    ChatAppMessage, Condition, MessageQuery, QueryPlan, SessionMeta, StoreReceipt, TextColumn, time,
+    ChatAppMessage, Condition, MessageQuery, QueryPlan, SearchHit, SearchPlan, SessionMeta,
+    StoreReceipt, TextColumn, time,
 };
 
 /// A position in `(created_at µs, seq)` order: the key of every ordered index.
@@ -157,6 +158,26 @@ impl State {
             );
         }
         out
+    }
+
+    /// The hits of a search, newest first: the filtered range scanned in order, only hits
+    /// cloned.
+    pub(crate) fn search(&self, plan: &SearchPlan) -> Vec<SearchHit> {
+        let Some((_, range)) = self.range(&plan.filters) else {
+            return Vec::new();
+        };
+        range
+            .rev()
+            .filter_map(|(_, id)| self.rows.get(id))
+            .filter(|row| matches_in_range(&plan.filters, row))
+            .filter_map(|row| {
+                plan.snippet(&row.content).map(|snippet| SearchHit {
+                    message: row.clone(),
+                    snippet,
+                })
+            })
+            .take(plan.limit)
+            .collect()
     }
 
     /// How many rows match `query`'s [`QueryPlan::count`].

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, Check, CheckStatus, HealthCheckResult, MessageQuery,
-    ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt,
-    ValidationLimits, WriteOnlyStore, prepare_batch, prepare_message, time,
+    ReadOnlyStore, Result, SearchHit, SearchQuery, SessionMeta, SessionStore, StorageError,
+    StorageMetrics, StoreReceipt, ValidationLimits, WriteOnlyStore, prepare_batch, prepare_message,
+    time,
 };
 
 use crate::state::State;
@@ -140,6 +141,12 @@ impl ReadOnlyStore for MemoryStore {
         self.ensure_open()?;
         query.validate()?;
         Ok(self.read("count")?.count(query))
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        self.ensure_open()?;
+        let plan = query.plan()?;
+        Ok(self.read("search")?.search(&plan))
     }
 }
 

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, Check, CheckStatus, HealthCheckResult, MessageQuery,
-    MigrationStatus, ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError,
-    StorageMetrics, StoreReceipt, WriteOnlyStore, prepare_batch, prepare_message, time,
+    MigrationStatus, ReadOnlyStore, Result, SearchHit, SearchQuery, SessionMeta, SessionStore,
+    StorageError, StorageMetrics, StoreReceipt, WriteOnlyStore, prepare_batch, prepare_message,
+    time,
 };
 
 use crate::config::PostgresConfig;
@@ -243,6 +244,11 @@ impl ReadOnlyStore for PostgresStore {
         let query = query.clone();
         self.run("count", move |conn, _| query::count(conn, &query))
             .await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        self.ensure_open()?;
+        hotplex_storage_core::search_by_scan(self, query).await
     }
 }
 

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
     BackupReport, ChatAppMessage, ChatAppMessageStore, Check, CheckStatus, HealthCheckResult,
-    MessageQuery, MigrationStatus, ReadOnlyStore, Result, SessionMeta, SessionStore, StorageError,
-    StorageMetrics, StoreReceipt, WriteOnlyStore, prepare_batch, prepare_message, time,
+    MessageQuery, MigrationStatus, ReadOnlyStore, Result, SearchHit, SearchQuery, SessionMeta,
+    SessionStore, StorageError, StorageMetrics, StoreReceipt, WriteOnlyStore, prepare_batch,
+    prepare_message, time,
 };
 use rusqlite::Connection;
 
@@ -308,6 +309,11 @@ impl ReadOnlyStore for SqliteStore {
         reader
             .read("count", move |conn| query::count(conn, &query))
             .await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        self.reader()?;
+        hotplex_storage_core::search_by_scan(self, query).await
     }
 }
 

@@ -10,8 +10,8 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, HealthCheckResult, MessageQuery, ReadOnlyStore, Result,
-    SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt, WriteOnlyStore,
-    assign_identity, time,
+    SearchHit, SearchQuery, SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt,
+    WriteOnlyStore, assign_identity, time,
 };
 
 /// How [`RetryStore`] repeats a failed call.
@@ -291,6 +291,10 @@ impl<S: ReadOnlyStore> ReadOnlyStore for RetryStore<S> {
 
     async fn count(&self, query: &MessageQuery) -> Result<u64> {
         self.run("count", || self.inner.count(query)).await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        self.run("search", || self.inner.search(query)).await
     }
 }
 

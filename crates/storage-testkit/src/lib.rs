@@ -220,6 +220,18 @@ macro_rules! __conformance_cases {
             retention_policy_applies_both_limits,
             backup_to_writes_every_message,
             retention_and_backup_fail_when_closed,
+            search_ascii_case_insensitive_substrings,
+            search_every_term_must_occur,
+            search_unicode_case_folding,
+            search_chinese_terms_of_every_length,
+            search_japanese_and_emoji,
+            search_metacharacters_are_literal,
+            search_filters,
+            search_cursor_paging_newest_first,
+            search_never_finds_deleted_or_purged,
+            search_snippet_around_first_match,
+            search_limits_and_invalid_queries,
+            search_hostile_text_and_closed_store,
             content_size_limit_edge,
             session_id_length_edge,
             short_field_length_edge,
@@ -276,6 +288,7 @@ mod tests {
             include_str!("conformance/concurrency.rs"),
             include_str!("conformance/lifecycle.rs"),
             include_str!("conformance/retention.rs"),
+            include_str!("conformance/search.rs"),
         ];
         let defined: BTreeSet<&str> = sources
             .iter()
@@ -317,6 +330,7 @@ mod tests {
             "concurrency.rs",
             "lifecycle.rs",
             "retention.rs",
+            "search.rs",
         ]
         .iter()
         .map(|s| (*s).to_owned())
