@@ -4,7 +4,8 @@
 //! The conformance suite checks named rules one at a time; this module looks for the
 //! combinations nobody thought to name. Sequences mix writes (single and batched, with
 //! repeated ids, colliding timestamps, deleted imports and invalid messages), reads with random
-//! filters and cursors, session queries, soft deletes and purges. Ids are always given by the
+//! filters and cursors, searches (terms, filters, cursors), session queries, soft deletes and
+//! purges. Ids are always given by the
 //! caller (generated ids are covered by the conformance suite), and so are the `deleted_at` of
 //! most deleted imports, which purges with cutoffs between them then tell apart. Values the
 //! stores assign independently are not compared by value: `seq` (compared through the order of
@@ -29,7 +30,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use hotplex_storage_core::{
-    ChatAppMessage, ChatAppMessageStore, Cursor, MessageQuery, MessageType, Result, StorageError,
+    ChatAppMessage, ChatAppMessageStore, Cursor, MessageQuery, MessageType, Result, SearchHit,
+    SearchQuery, StorageError,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -67,6 +69,17 @@ pub enum Op {
     PurgeDeleted(Cutoff),
     /// `purge_messages_before` this cutoff.
     PurgeBefore(Cutoff),
+    /// `search`.
+    Search(SearchSpec),
+}
+
+/// A [`SearchQuery`] whose cursor is named by message id and resolved against each store.
+#[derive(Debug, Clone)]
+pub struct SearchSpec {
+    /// The query without a cursor.
+    pub query: SearchQuery,
+    /// Build `cursor` from this message's position (skipped when the model lacks it).
+    pub cursor_id: Option<String>,
 }
 
 /// A retention cutoff: a generated instant (among the imported `deleted_at` values), or a day
@@ -145,7 +158,16 @@ fn message() -> impl Strategy<Value = ChatAppMessage> {
             prop_oneof![Just(Uuid::nil()), pick(&ENGINE_IDS)],
             pick(&["", "claude", "gpt"]),
             pick(&["", "p1", "p2"]),
-            pick(&["hi", "你好，世界", "🦀 stream", "", "x\ny"]),
+            pick(&[
+                "hi",
+                "你好，世界",
+                "🦀 stream",
+                "",
+                "x\ny",
+                "Hello WORLD 你好",
+                "数据库 backup 100%_done",
+                "ΣΟΦΊΑΣ straße",
+            ]),
             instant(),
             proptest::bool::weighted(0.1),
             0..3_i64,
@@ -227,6 +249,54 @@ fn query_spec() -> impl Strategy<Value = QuerySpec> {
         )
 }
 
+fn search_spec() -> impl Strategy<Value = SearchSpec> {
+    (
+        pick(&[
+            "hi",
+            "HI",
+            "你好",
+            "好",
+            "世界 你",
+            "stream",
+            "🦀",
+            "x",
+            "%",
+            "_done",
+            "数据库",
+            "world hello",
+            "y",
+            "σοφίας",
+            "STRASSE",
+            "STRAẞE",
+            "backup 100%",
+            " ",
+        ]),
+        proptest::option::weighted(0.3, session()),
+        proptest::option::weighted(0.2, pick(&["u0", "u1", ""])),
+        proptest::option::weighted(0.2, pick(&["slack", "feishu", ""])),
+        proptest::collection::vec(
+            pick(&[MessageType::USER_INPUT, MessageType::FINAL_RESPONSE]),
+            0..2,
+        ),
+        proptest::option::weighted(0.2, instant()),
+        proptest::option::weighted(0.2, instant()),
+        prop_oneof![Just(0_usize), 1..6_usize],
+        proptest::option::weighted(0.3, message_id()),
+    )
+        .prop_map(
+            |(text, session, user, platform, types, start, end, limit, cursor_id)| {
+                let mut query = SearchQuery::new(text)
+                    .with_message_types(types)
+                    .with_time_range(start, end)
+                    .with_limit(limit);
+                query.chat_session_id = session;
+                query.chat_user_id = user.map(str::to_owned);
+                query.chat_platform = platform.map(str::to_owned);
+                SearchSpec { query, cursor_id }
+            },
+        )
+}
+
 /// The generator of one operation.
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -244,6 +314,7 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(Op::PurgeDeleted),
         1 => prop_oneof![instant().prop_map(Cutoff::At), Just(Cutoff::Future)]
             .prop_map(Op::PurgeBefore),
+        3 => search_spec().prop_map(Op::Search),
     ]
 }
 
@@ -387,6 +458,29 @@ pub async fn run(
                 (
                     show(model.purge_messages_before(cutoff).await),
                     show(subject.purge_messages_before(cutoff).await),
+                )
+            }
+            Op::Search(spec) => {
+                let mut mq = spec.query.clone();
+                let mut sq = spec.query.clone();
+                if let Some(id) = &spec.cursor_id
+                    && let Some(m) = position(model, id).await
+                {
+                    mq.cursor = Some(m);
+                    sq.cursor = Some(position(subject, id).await.ok_or_else(|| {
+                        format!("message {id} exists in the model but not in the subject")
+                    })?);
+                }
+                let hits = |r: Result<Vec<SearchHit>>| {
+                    show(r.map(|hits| {
+                        hits.into_iter()
+                            .map(|h| (normalise(h.message), h.snippet))
+                            .collect::<Vec<_>>()
+                    }))
+                };
+                (
+                    hits(model.search(&mq).await),
+                    hits(subject.search(&sq).await),
                 )
             }
         };
