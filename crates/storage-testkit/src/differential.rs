@@ -460,29 +460,7 @@ pub async fn run(
                     show(subject.purge_messages_before(cutoff).await),
                 )
             }
-            Op::Search(spec) => {
-                let mut mq = spec.query.clone();
-                let mut sq = spec.query.clone();
-                if let Some(id) = &spec.cursor_id
-                    && let Some(m) = position(model, id).await
-                {
-                    mq.cursor = Some(m);
-                    sq.cursor = Some(position(subject, id).await.ok_or_else(|| {
-                        format!("message {id} exists in the model but not in the subject")
-                    })?);
-                }
-                let hits = |r: Result<Vec<SearchHit>>| {
-                    show(r.map(|hits| {
-                        hits.into_iter()
-                            .map(|h| (normalise(h.message), h.snippet))
-                            .collect::<Vec<_>>()
-                    }))
-                };
-                (
-                    hits(model.search(&mq).await),
-                    hits(subject.search(&sq).await),
-                )
-            }
+            Op::Search(spec) => search_both(model, subject, spec).await?,
         };
         if m != s {
             return Err(format!(
@@ -491,6 +469,37 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Runs one search on both stores (the cursor taken from each store's own copy of the
+/// message) and renders both results.
+async fn search_both(
+    model: &Arc<dyn ChatAppMessageStore>,
+    subject: &Arc<dyn ChatAppMessageStore>,
+    spec: &SearchSpec,
+) -> std::result::Result<(String, String), String> {
+    let mut mq = spec.query.clone();
+    let mut sq = spec.query.clone();
+    if let Some(id) = &spec.cursor_id
+        && let Some(m) = position(model, id).await
+    {
+        mq.cursor = Some(m);
+        sq.cursor =
+            Some(position(subject, id).await.ok_or_else(|| {
+                format!("message {id} exists in the model but not in the subject")
+            })?);
+    }
+    let hits = |r: Result<Vec<SearchHit>>| {
+        show(r.map(|hits| {
+            hits.into_iter()
+                .map(|h| (normalise(h.message), h.snippet))
+                .collect::<Vec<_>>()
+        }))
+    };
+    Ok((
+        hits(model.search(&mq).await),
+        hits(subject.search(&sq).await),
+    ))
 }
 
 /// Builds each store's query, with cursors taken from that store's own copy of the message.
