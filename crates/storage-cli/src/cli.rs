@@ -46,6 +46,9 @@ pub(crate) enum Command {
     Demo,
     /// List messages, newest first.
     List(ListArgs),
+    /// Find messages whose content contains every term (case-insensitive substrings, so
+    /// Chinese and Japanese words work), newest first, with a snippet of each.
+    Search(SearchArgs),
     /// The sessions of a user, most recent first.
     Sessions(SessionsArgs),
     /// One message by id.
@@ -99,6 +102,28 @@ pub(crate) struct ListArgs {
     /// Include soft-deleted messages.
     #[arg(long)]
     pub(crate) include_deleted: bool,
+}
+
+/// `search` options.
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// The terms, separated by whitespace; every one must occur (`数据库 backup`).
+    pub(crate) text: String,
+    /// Only this session.
+    #[arg(long)]
+    pub(crate) session: Option<String>,
+    /// Only this chat user.
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// Only this chat platform (`slack`, `feishu`, …).
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
+    /// At most this many hits (1 to 1,000).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    /// Continue after a previous page: the `next_cursor` it printed.
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) cursor: Option<String>,
 }
 
 /// `sessions` options.

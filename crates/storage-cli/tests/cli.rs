@@ -738,3 +738,65 @@ fn postgres_through_the_cli() {
     assert_eq!(bad.code(), 1);
     assert!(!bad.stderr().contains("s3cret"), "{}", bad.stderr());
 }
+
+/// JSON Lines of `n` messages in session `session`, the i-th created at second i.
+fn chat_lines(session: &str, n: usize, content: impl Fn(usize) -> String) -> String {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("{session}-{i:02}"),
+                "chat_session_id": session,
+                "chat_platform": "slack",
+                "message_type": "user_input",
+                "content": content(i),
+                "created_at": format!("2026-01-01T00:00:{i:02}Z"),
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn search_finds_a_chinese_two_character_word_and_pages_with_the_cursor() {
+    let home = Home::new();
+    let mut data = chat_lines("cn", 25, |i| format!("第{i}条：你好 World"));
+    data.push_str(&chat_lines("en", 3, |i| format!("hello world {i}")));
+    let file = home.write("chat.jsonl", &data);
+    home.run(&["import", file.to_str().unwrap()]).ok();
+
+    let first = home.run(&["search", "你好", "--json"]).ok().json();
+    let hits = first["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 20);
+    assert_eq!(hits[0]["message"]["id"], "cn-24", "newest first");
+    assert_eq!(hits[0]["snippet"], "第24条：你好 World");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a full page has a next cursor");
+    let second = home
+        .run(&["search", "你好", "--json", "--cursor", cursor])
+        .ok()
+        .json();
+    let rest: Vec<&str> = second["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["message"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest, ["cn-04", "cn-03", "cn-02", "cn-01", "cn-00"]);
+    assert!(second["next_cursor"].is_null());
+
+    let en = home
+        .run(&["search", "WORLD", "--session", "en", "--limit", "2"])
+        .ok();
+    assert!(en.stdout().contains("en-02") && en.stdout().contains("en-01"));
+    assert!(!en.stdout().contains("cn-"), "{}", en.stdout());
+    assert!(en.stdout().contains("    hello world 2"), "{}", en.stdout());
+    assert!(en.stderr().contains("more: --cursor "), "{}", en.stderr());
+
+    home.run(&["search", "  "]).fails_with(1, "invalid query");
+    home.run(&["search", "x", "--limit", "1001"])
+        .fails_with(1, "above the maximum 1000");
+    home.run(&["search", "x", "--cursor", "nope"])
+        .fails_with(1, "malformed cursor");
+}

@@ -1,12 +1,16 @@
-//! Read commands: `list`, `sessions`, `get`, `stats`, `health`.
+//! Read commands: `list`, `search`, `sessions`, `get`, `stats`, `health`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hotplex_storage_core::{ChatAppMessageStore, HealthStatus, MessageQuery, Result, SessionMeta};
+use hotplex_storage_core::{
+    ChatAppMessageStore, Cursor, HealthStatus, MessageQuery, Result, SearchHit, SearchQuery,
+    SessionMeta,
+};
 use hotplex_storage_registry::StorageConfig;
+use serde::Serialize;
 
-use crate::cli::{ListArgs, SessionsArgs};
+use crate::cli::{ListArgs, SearchArgs, SessionsArgs};
 use crate::output::{message_line, print_json};
 use crate::settings;
 
@@ -31,6 +35,43 @@ pub(crate) async fn list(
         for msg in &messages {
             println!("{}", message_line(msg));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `search --json` prints: the hits and, when the page is full, the cursor of the next.
+#[derive(Serialize)]
+struct SearchPage {
+    hits: Vec<SearchHit>,
+    next_cursor: Option<Cursor>,
+}
+
+/// `search`: messages containing every term, newest first, one page.
+pub(crate) async fn search(
+    store: Arc<dyn ChatAppMessageStore>,
+    args: &SearchArgs,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut query = SearchQuery::new(args.text.clone()).with_limit(args.limit);
+    query.chat_session_id.clone_from(&args.session);
+    query.chat_user_id.clone_from(&args.user);
+    query.chat_platform.clone_from(&args.platform);
+    query.cursor = args.cursor.as_deref().map(str::parse).transpose()?;
+    let hits = store.search(&query).await?;
+    let next_cursor = match hits.last() {
+        Some(last) if hits.len() == args.limit => Some(Cursor::of(&last.message)?),
+        _ => None,
+    };
+    if json {
+        return print_json(&SearchPage { hits, next_cursor }).map(|()| ExitCode::SUCCESS);
+    }
+    for hit in &hits {
+        println!("{}", message_line(&hit.message));
+        println!("    {}", hit.snippet.replace('\n', " "));
+    }
+    match next_cursor {
+        Some(cursor) => eprintln!("more: --cursor {cursor}"),
+        None => eprintln!("{} hit(s)", hits.len()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Demo => with_store(&cfg, |s| demo::run(s, &cfg, json)).await,
         Command::List(args) => with_store(&cfg, |s| inspect::list(s, args, json)).await,
+        Command::Search(args) => with_store(&cfg, |s| inspect::search(s, args, json)).await,
         Command::Sessions(args) => with_store(&cfg, |s| inspect::sessions(s, args, json)).await,
         Command::Get { id } => with_store(&cfg, |s| inspect::get(s, id, json)).await,
         Command::Stats => with_store(&cfg, |s| inspect::stats(s, json)).await,
