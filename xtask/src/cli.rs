@@ -26,8 +26,12 @@ pub(crate) enum Command {
         /// Minutes per harness (default 10).
         minutes: u64,
     },
-    /// `cargo xtask soak`: the long versions of the reliability tests.
-    Soak,
+    /// `cargo xtask soak [--only DIR/TEST]...`: the long versions of the reliability tests,
+    /// all of them or only the named ones (`storage-stream/fuzz`).
+    Soak {
+        /// The targets to run, as `<crate dir>/<test>`; empty runs every target.
+        only: Vec<String>,
+    },
     /// Print the usage text.
     Help,
 }
@@ -87,8 +91,10 @@ commands:
   fuzz [--minutes N]
                 each fuzz harness (import parsing, config parsing) run repeatedly with
                 fresh random cases for N minutes (default 10)
-  soak          the long reliability runs: 200 SIGKILLs per SQLite synchronous mode, the
-                stream fault fuzz with 5,000 seeds, PostgreSQL fault tests, a long import fuzz
+  soak [--only DIR/TEST]...
+                the long reliability runs: 200 SIGKILLs per SQLite synchronous mode, the
+                stream fault fuzz with 5,000 seeds, PostgreSQL fault tests, a long import fuzz;
+                --only runs just the named targets (e.g. storage-stream/fuzz)
   help          this text
 
 environment:
@@ -156,7 +162,21 @@ where
             _ => Err("`pg` takes one action: start, stop or env".to_owned()),
         },
         "migrate" => parse_migrate(&rest).map(Command::Migrate),
-        "soak" => no_extra(Command::Soak),
+        "soak" => {
+            let mut only = Vec::new();
+            let mut args = rest.iter();
+            while let Some(arg) = args.next() {
+                match (arg.as_str(), args.next()) {
+                    ("--only", Some(target)) if target.contains('/') => only.push(target.clone()),
+                    _ => {
+                        return Err(
+                            "`soak` takes `--only DIR/TEST` (repeatable) or nothing".to_owned()
+                        );
+                    }
+                }
+            }
+            Ok(Command::Soak { only })
+        }
         "fuzz" => match rest.as_slice() {
             [] => Ok(Command::Fuzz { minutes: 10 }),
             [flag, n] if flag == "--minutes" => n
@@ -268,8 +288,25 @@ mod tests {
 
     #[test]
     fn fuzz_and_soak_parse() {
-        assert_eq!(parse(["soak"]), Ok(Command::Soak));
+        assert_eq!(parse(["soak"]), Ok(Command::Soak { only: vec![] }));
+        assert_eq!(
+            parse([
+                "soak",
+                "--only",
+                "storage-stream/fuzz",
+                "--only",
+                "storage-core/import_fuzz"
+            ]),
+            Ok(Command::Soak {
+                only: vec![
+                    "storage-stream/fuzz".into(),
+                    "storage-core/import_fuzz".into()
+                ]
+            })
+        );
         assert!(parse(["soak", "x"]).is_err());
+        assert!(parse(["soak", "--only"]).is_err());
+        assert!(parse(["soak", "--only", "fuzz"]).is_err());
         assert_eq!(parse(["fuzz"]), Ok(Command::Fuzz { minutes: 10 }));
         assert_eq!(
             parse(["fuzz", "--minutes", "3"]),

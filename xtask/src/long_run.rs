@@ -153,10 +153,26 @@ pub(crate) fn fuzz(root: &Path, minutes: u64) -> i32 {
     0
 }
 
-/// `cargo xtask soak`: every soak target once. Returns the exit code.
-pub(crate) fn soak(root: &Path) -> i32 {
+/// `cargo xtask soak`: every soak target once, or those named in `only` (`<dir>/<test>`).
+/// Returns the exit code (2 for a name that is no target).
+pub(crate) fn soak(root: &Path, only: &[String]) -> i32 {
+    let name = |t: &Target| format!("{}/{}", t.dir, t.test);
+    if let Some(unknown) = only
+        .iter()
+        .find(|o| !SOAK_TARGETS.iter().any(|t| name(t) == **o))
+    {
+        let known: Vec<String> = SOAK_TARGETS.iter().map(name).collect();
+        eprintln!(
+            "xtask soak: no target `{unknown}`; targets: {}",
+            known.join(", ")
+        );
+        return 2;
+    }
     let mut summary = Vec::new();
-    for target in SOAK_TARGETS {
+    for target in SOAK_TARGETS
+        .iter()
+        .filter(|t| only.is_empty() || only.contains(&name(t)))
+    {
         if !exists(root, target) {
             println!(
                 "xtask soak: skipped {} ({} has no tests/{}.rs)",

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         Command::Pg(action) => exit_code(pg::command(&ctx, action)),
         Command::Migrate(args) => exit_code(pg::migrate(&ctx, &args)),
         Command::Fuzz { minutes } => exit_code(long_run::fuzz(&ctx.root, minutes)),
-        Command::Soak => exit_code(long_run::soak(&ctx.root)),
+        Command::Soak { only } => exit_code(long_run::soak(&ctx.root, &only)),
         Command::Bench { only, args } => exit_code(steps::bench(&ctx, only.as_deref(), &args)),
     }
 }
