@@ -26,14 +26,17 @@
 //! # Ok(()) }
 //! ```
 
+mod backfill;
 mod config;
 mod connection;
 mod error;
+mod extension;
 mod migrations;
 mod ops;
 mod partitions;
 mod query;
 mod row;
+mod search;
 mod store;
 mod writer;
 
