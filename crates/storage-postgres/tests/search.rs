@@ -133,3 +133,35 @@ async fn every_level2_partition_has_the_trigram_index_and_is_searched() {
         .collect();
     assert_eq!(ids, ["far", "now"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_of_several_schemas_create_pg_trgm_at_once() {
+    let Some(db) = common::database() else { return };
+    let stores: Vec<std::sync::Arc<PostgresStore>> = [("sa", 1), ("sb", 2), ("sc", 1), ("sd", 2)]
+        .into_iter()
+        .map(|(schema, level)| {
+            let config = common::config(&db, level).with_schema(schema);
+            std::sync::Arc::new(PostgresStore::new(config).unwrap())
+        })
+        .collect();
+    let starts: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let store = std::sync::Arc::clone(store);
+            tokio::spawn(async move { store.initialize().await })
+        })
+        .collect();
+    for start in starts {
+        start.await.unwrap().expect("every schema initialises");
+    }
+    for (n, store) in stores.iter().enumerate() {
+        let id = format!("m{n}");
+        store
+            .store_user_message(&ChatAppMessage::user("s", "Ein TRIGRAMM-Test").with_id(&id))
+            .await
+            .unwrap();
+        let hits = store.search(&SearchQuery::new("trigramm")).await.unwrap();
+        let ids: Vec<&str> = hits.iter().map(|h| h.message.id.as_str()).collect();
+        assert_eq!(ids, [id.as_str()], "each schema finds only its own rows");
+    }
+}

@@ -8,6 +8,10 @@
 -- lower(content), whose folding depends on the server's locale. At level 2 both indexes are
 -- created on the partitioned parent, so every partition (new months and DEFAULT) has them.
 
+-- Stores of other schemas of this database may migrate at the same moment (each under its own
+-- lock): one creates the extension, the others wait here until it commits, then find it.
+SELECT pg_advisory_xact_lock(hashtext('hotplex-storage/create-extension/pg_trgm'));
+
 -- Installed in this schema unless a DBA already installed it (in any schema of the database).
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
