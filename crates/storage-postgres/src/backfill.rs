@@ -42,7 +42,10 @@ pub(crate) fn run_once(client: &mut Client, schema: &str) -> Result<u64> {
         .map_err(|e| from_pg(op, e))?
         .get(0);
     if !locked {
-        tracing::info!(schema, "another process is backfilling content_folded; skipped");
+        tracing::info!(
+            schema,
+            "another process is backfilling content_folded; skipped"
+        );
         return Ok(0);
     }
     let result = run(client);

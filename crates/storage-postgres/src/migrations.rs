@@ -218,8 +218,7 @@ fn migrate_locked(
     for migration in pending {
         if let Err(error) = apply(client, migration) {
             // Rolled back and repairable by granting a privilege: not recorded as failed.
-            if let Some(refusal) = extension::privilege_failure(client, migration.version, &error)
-            {
+            if let Some(refusal) = extension::privilege_failure(client, migration.version, &error) {
                 return Err(refusal);
             }
             if !is_transient_pg(&error) {
@@ -371,8 +370,13 @@ mod tests {
             .with_level(level);
         config.validate().unwrap();
         let mut client = connect_dedicated(&config).unwrap();
-        let version1 = &migrations_for(level)[..1];
-        assert_eq!(migrate_with(&mut client, &config, version1).unwrap().applied, [1]);
+        let only_first = &migrations_for(level)[..1];
+        assert_eq!(
+            migrate_with(&mut client, &config, only_first)
+                .unwrap()
+                .applied,
+            [1]
+        );
         client.batch_execute(VERSION1_ROWS).unwrap();
         if level == 2 {
             client
@@ -383,15 +387,24 @@ mod tests {
         let store = crate::PostgresStore::new(config).unwrap();
         runtime.block_on(store.initialize()).unwrap();
         let unfolded: i64 = client
-            .query_one("SELECT count(*) FROM messages WHERE content_folded IS NULL", &[])
+            .query_one(
+                "SELECT count(*) FROM messages WHERE content_folded IS NULL",
+                &[],
+            )
             .unwrap()
             .get(0);
         assert_eq!(unfolded, 0, "every row was backfilled");
         let folded: String = client
-            .query_one("SELECT content_folded FROM messages WHERE id = 'cased'", &[])
+            .query_one(
+                "SELECT content_folded FROM messages WHERE id = 'cased'",
+                &[],
+            )
             .unwrap()
             .get(0);
-        assert_eq!(folded, hotplex_storage_core::fold("Die STRASSE heißt Straße; ΣΊΣΥΦΟΣ"));
+        assert_eq!(
+            folded,
+            hotplex_storage_core::fold("Die STRASSE heißt Straße; ΣΊΣΥΦΟΣ")
+        );
         let versions: Vec<i64> = client
             .query("SELECT version FROM schema_migrations ORDER BY 1", &[])
             .unwrap()

@@ -117,6 +117,17 @@ mod tests {
         );
     }
 
+    /// Filler words of the large-table test, Latin and Chinese.
+    const WORDS: [&str; 7] = [
+        "backup",
+        "database",
+        "partition",
+        "数据库",
+        "备份",
+        "索引",
+        "日志",
+    ];
+
     /// `EXPLAIN` of the first page of `plan`, planned as the store plans it (the values bound).
     fn explain(conn: &mut PgConn, plan: &SearchPlan) -> String {
         let mut sql = page_sql(plan, &plan.filters, plan.limit);
@@ -144,7 +155,6 @@ mod tests {
         let store = crate::PostgresStore::new(config.clone()).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(store.initialize()).unwrap();
-        const WORDS: [&str; 7] = ["backup", "database", "partition", "数据库", "备份", "索引", "日志"];
         for chunk in 0..20 {
             let batch: Vec<ChatAppMessage> = (0..1_000)
                 .map(|i| {

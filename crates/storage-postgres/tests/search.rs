@@ -66,7 +66,10 @@ async fn a_role_that_may_not_create_pg_trgm_gets_the_dba_statement_and_nothing_i
         role.name.as_str(),
         "Nothing was applied",
     ] {
-        assert!(message.contains(expected), "{expected:?} missing from: {message}");
+        assert!(
+            message.contains(expected),
+            "{expected:?} missing from: {message}"
+        );
     }
     assert_eq!(admin("SELECT count(*) FROM app.schema_migrations"), "0");
     assert_eq!(admin("SELECT to_regclass('app.messages') IS NULL"), "t");
@@ -109,12 +112,14 @@ async fn every_level2_partition_has_the_trigram_index_and_is_searched() {
     store.store_batch(&rows).await.unwrap();
     let server = PgServer::shared_or_skip().expect("the server of the database above");
     let admin = |sql: &str| server.psql(db.name(), sql).expect(sql);
-    let partitions: usize = admin(
-        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'messages'::regclass",
-    )
-    .parse()
-    .unwrap();
-    assert!(partitions >= 6, "current + 3 ahead + the far month + DEFAULT: {partitions}");
+    let partitions: usize =
+        admin("SELECT count(*) FROM pg_inherits WHERE inhparent = 'messages'::regclass")
+            .parse()
+            .unwrap();
+    assert!(
+        partitions >= 6,
+        "current + 3 ahead + the far month + DEFAULT: {partitions}"
+    );
     let without = admin(
         "SELECT coalesce(string_agg(c.relname, ','), '') FROM pg_inherits i \
          JOIN pg_class c ON c.oid = i.inhrelid \
