@@ -4,7 +4,6 @@
 
 use hotplex_storage_core::{Result, StorageError};
 use postgres::Client;
-use postgres::error::SqlState;
 
 use crate::error::from_pg;
 
@@ -108,30 +107,4 @@ pub(crate) fn check_pending(client: &mut Client, current: i64, latest: i64) -> R
         }
     }
     Ok(())
-}
-
-/// The refusal for a migration that failed with `insufficient_privilege` while creating an
-/// extension (the check above let it through, e.g. a policy it cannot see); `None` for any
-/// other failure.
-pub(crate) fn privilege_failure(
-    client: &mut Client,
-    version: i64,
-    error: &postgres::Error,
-) -> Option<StorageError> {
-    let db_error = error.as_db_error()?;
-    if db_error.code() != &SqlState::INSUFFICIENT_PRIVILEGE {
-        return None;
-    }
-    let required = REQUIRED
-        .iter()
-        .find(|r| r.since_version == version && db_error.message().contains(r.name))?;
-    let names = client
-        .query_one("SELECT current_database()::text, current_user::text", &[])
-        .ok()?;
-    Some(refusal(
-        required.name,
-        version,
-        &names.get::<_, String>(0),
-        &names.get::<_, String>(1),
-    ))
 }

@@ -16,10 +16,11 @@ use hotplex_storage_core::migration::{
 };
 use hotplex_storage_core::{MigrationStatus, Result, StorageError};
 use postgres::Client;
+use postgres::error::SqlState;
 
 use crate::backfill;
 use crate::config::PostgresConfig;
-use crate::error::{from_pg, is_transient_pg};
+use crate::error::{describe, from_pg, is_transient_pg};
 use crate::extension;
 
 /// Level 1 (one table): every migration, in version order.
@@ -217,16 +218,16 @@ fn migrate_locked(
     };
     for migration in pending {
         if let Err(error) = apply(client, migration) {
-            // Rolled back and repairable by granting a privilege: not recorded as failed.
-            if let Some(refusal) = extension::privilege_failure(client, migration.version, &error) {
-                return Err(refusal);
-            }
-            if !is_transient_pg(&error) {
+            // A missing privilege is repaired by a grant, not by repairing the schema (the
+            // transaction rolled back): not recorded as failed, like a transient error.
+            if !is_transient_pg(&error) && !is_privilege_error(&error) {
                 record_failure(client, migration);
             }
             return Err(StorageError::migration(format!(
-                "migration {} ({}) failed and was rolled back: {error}",
-                migration.version, migration.name
+                "migration {} ({}) failed and was rolled back: {}",
+                migration.version,
+                migration.name,
+                describe(&error)
             )));
         }
         tracing::info!(
@@ -238,6 +239,11 @@ fn migrate_locked(
         report.applied.push(migration.version);
     }
     Ok(report)
+}
+
+/// True for SQLSTATE 42501 (`insufficient_privilege`).
+fn is_privilege_error(error: &postgres::Error) -> bool {
+    error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
 }
 
 /// Runs one migration and its history row in one transaction.
@@ -324,6 +330,51 @@ mod tests {
         assert!(again.to_string().contains("failed earlier"), "{again}");
         let status = status(&mut client, &config).unwrap_err();
         assert!(status.to_string().contains("failed earlier"), "{status}");
+        drop(client);
+        drop(db);
+    }
+
+    #[test]
+    fn a_migration_refused_for_a_missing_privilege_is_not_recorded_as_failed() {
+        let Some(server) = hotplex_storage_testkit::PgServer::shared_or_skip() else {
+            return;
+        };
+        let db = server.create_database().expect("a test database");
+        let config = PostgresConfig::from_dsn(&db.dsn())
+            .unwrap()
+            .with_schema("grants");
+        config.validate().unwrap();
+        let mut client = connect_dedicated(&config).unwrap();
+        // The predefined role pg_read_all_data may not create tables: 42501 inside the
+        // migration's transaction.
+        let needs_grant = [
+            LEVEL1_MIGRATIONS[0],
+            Migration {
+                version: 2,
+                name: "needs_grant",
+                sql: "SET LOCAL ROLE pg_read_all_data; CREATE TABLE needs_grant (x int);",
+            },
+        ];
+        let err = migrate_with(&mut client, &config, &needs_grant).unwrap_err();
+        assert!(matches!(err, StorageError::Migration { .. }), "{err:?}");
+        assert!(err.to_string().contains("permission denied"), "{err}");
+        let rows = history(&mut client).unwrap();
+        assert_eq!(rows.len(), 1, "only v1 is on record: {rows:?}");
+        // Once granted (here: the same migration without the role switch), it applies.
+        let granted = [
+            LEVEL1_MIGRATIONS[0],
+            Migration {
+                version: 2,
+                name: "needs_grant",
+                sql: "CREATE TABLE needs_grant (x int);",
+            },
+        ];
+        assert_eq!(
+            migrate_with(&mut client, &config, &granted)
+                .unwrap()
+                .applied,
+            [2]
+        );
         drop(client);
         drop(db);
     }
