@@ -25,8 +25,12 @@ use hotplex_storage_testkit::bench::{self, BenchResult, Mode, ReadOp, SplitMix64
 use hotplex_storage_testkit::{PgDatabase, PgServer};
 use postgres::{Client, NoTls, Statement};
 
-/// The level-1 schema the store creates, so the floor writes the same table and indexes.
-const SCHEMA: &str = include_str!("../src/migrations/0001_level1_schema.sql");
+/// The level-1 schema the store creates (both migrations), so the floor writes the same table
+/// and indexes, the search index included.
+const SCHEMA: &str = concat!(
+    include_str!("../src/migrations/0001_level1_schema.sql"),
+    include_str!("../src/migrations/0002_search_index.sql")
+);
 
 /// Command-line options: the shared flags plus `--level` and `--max-connections`.
 struct Args {
@@ -84,8 +88,9 @@ const FLOOR: &str = "postgres-driver";
 const INSERT: &str = "INSERT INTO messages (id, chat_session_id, chat_platform, chat_user_id, \
     chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, engine_namespace, \
     provider_session_id, provider_type, message_type, from_user_id, from_user_name, to_user_id, \
-    content, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-    $11, $12, $13, $14, $15, $16, $17, $18, $18) ON CONFLICT (id) DO NOTHING RETURNING seq";
+    content, metadata, created_at, updated_at, content_folded) VALUES ($1, $2, $3, $4, $5, $6, \
+    $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19) \
+    ON CONFLICT (id) DO NOTHING RETURNING seq";
 
 const UPSERT_META: &str = "INSERT INTO session_meta AS m (chat_session_id, chat_platform, \
     chat_user_id, last_message_id, last_message_at, last_message_seq, message_count, \
@@ -107,6 +112,7 @@ fn floor_w1(client: &mut Client, workload: &Workload) -> Result<BenchResult, pos
         let id = uuid::Uuid::now_v7().to_string();
         let now = hotplex_storage_core::time::now_micros();
         let metadata = serde_json::to_string(&msg.metadata).unwrap_or_else(|_| "{}".into());
+        let folded = hotplex_storage_core::fold(&msg.content);
         let mut tx = client.transaction()?;
         let seq: Option<i64> = tx
             .query_opt(
@@ -130,6 +136,7 @@ fn floor_w1(client: &mut Client, workload: &Workload) -> Result<BenchResult, pos
                     &msg.content,
                     &metadata,
                     &now,
+                    &folded,
                 ],
             )?
             .map(|row| row.get(0));

@@ -26,6 +26,14 @@ pub(crate) fn is_transient_pg(error: &postgres::Error) -> bool {
     error.code().is_none_or(is_transient_state)
 }
 
+/// The server's own report (`ERROR: …`, with its detail and hint) when there is one, else the
+/// driver's description (whose `Display` is only "db error" for server errors).
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map_or_else(|| error.to_string(), ToString::to_string)
+}
+
 /// Maps a driver error raised by a read (or a write that certainly did not commit).
 pub(crate) fn from_pg(operation: &str, error: postgres::Error) -> StorageError {
     match error.code() {

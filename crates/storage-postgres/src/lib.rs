@@ -11,11 +11,14 @@
 //!   transaction, one round trip.
 //! - Versioned, forward-only migrations with checksums, serialised by a session advisory lock
 //!   ([`SCHEMA_VERSION`]).
+//! - `search` reads a `pg_trgm` GIN index over `content_folded` (the content through core's
+//!   `fold`, written with every message); migration 2 creates it, or names the privilege and
+//!   the statement a DBA runs when the role may not create the extension.
 //! - Everything lives in the configured schema (default `public`), so two applications share a
 //!   database without seeing each other.
 //!
-//! Settings are in `docs/configuration.md`, tables and partitions in `docs/schema.md`,
-//! upkeep in `docs/operations.md`.
+//! Settings are in `docs/configuration.md`, tables, partitions and the search index in
+//! `docs/schema.md`, upkeep in `docs/operations.md`.
 //!
 //! ```no_run
 //! use hotplex_storage_core::ChatAppMessageStore;
@@ -26,14 +29,17 @@
 //! # Ok(()) }
 //! ```
 
+mod backfill;
 mod config;
 mod connection;
 mod error;
+mod extension;
 mod migrations;
 mod ops;
 mod partitions;
 mod query;
 mod row;
+mod search;
 mod store;
 mod writer;
 

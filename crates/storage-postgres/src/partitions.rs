@@ -187,7 +187,8 @@ impl Partitions {
             let moved = tx
                 .execute(
                     &format!(
-                        "INSERT INTO {table} ({MESSAGE_COLUMNS}) SELECT {MESSAGE_COLUMNS} \
+                        "INSERT INTO {table} ({MESSAGE_COLUMNS}, content_folded) \
+                         SELECT {MESSAGE_COLUMNS}, content_folded \
                          FROM messages_default WHERE created_at >= $1 AND created_at < $2"
                     ),
                     &[&start, &end],

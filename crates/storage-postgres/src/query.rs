@@ -6,7 +6,7 @@ use hotplex_storage_core::{
     ChatAppMessage, MessageQuery, QueryPlan, Result, SessionMeta, SqlDialect, SqlParam,
     SqlStatement, StorageError, time,
 };
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 
 use crate::connection::PgConn;
 use crate::error::from_pg;
@@ -39,6 +39,36 @@ fn params(statement: &SqlStatement) -> Result<Vec<Param>> {
             })
         })
         .collect()
+}
+
+/// The PostgreSQL type each parameter is bound as (for statements sent with their types,
+/// unprepared).
+fn param_type(param: &SqlParam) -> Type {
+    match param {
+        SqlParam::Text(_) => Type::TEXT,
+        SqlParam::Uuid(_) => Type::UUID,
+        SqlParam::Micros(_) => Type::TIMESTAMPTZ,
+        SqlParam::Int(_) | SqlParam::Limit(_) => Type::INT8,
+        SqlParam::TextList(_) => Type::TEXT_ARRAY,
+    }
+}
+
+/// Runs `statement` unprepared, its parameters sent with their types (one round trip): the
+/// server plans it for these values, never with a cached generic plan.
+pub(crate) fn query_planned_per_call(
+    conn: &mut PgConn,
+    statement: &SqlStatement,
+    operation: &str,
+) -> Result<Vec<postgres::Row>> {
+    let values = params(statement)?;
+    let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
+        .iter()
+        .zip(&statement.params)
+        .map(|(value, param)| (value.as_ref() as &(dyn ToSql + Sync), param_type(param)))
+        .collect();
+    conn.client
+        .query_typed(&statement.text, &typed)
+        .map_err(|e| from_pg(operation, e))
 }
 
 fn as_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {

@@ -21,6 +21,7 @@ use crate::migrations;
 use crate::ops::{self, OpsSql};
 use crate::partitions::Partitions;
 use crate::query;
+use crate::search;
 use crate::writer;
 
 /// Months created ahead of the current one at `initialize` (level 2).
@@ -248,7 +249,9 @@ impl ReadOnlyStore for PostgresStore {
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
         self.ensure_open()?;
-        hotplex_storage_core::search_by_scan(self, query).await
+        let plan = query.plan()?;
+        self.run("search", move |conn, _| search::search(conn, &plan))
+            .await
     }
 }
 

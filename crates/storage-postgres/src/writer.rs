@@ -2,15 +2,16 @@
 //!
 //! The rows travel as one array per column and are expanded with `unnest`; a data-modifying
 //! CTE then claims the ids (level 2: in `message_ids`, unique across partitions), inserts the
-//! new rows in input order (so `seq` follows it) and folds them into their session metas. The
-//! statement runs in autocommit, so the messages and the metas change in one transaction and
-//! one round trip. An id already stored (or repeated within the batch) is skipped:
-//! `AlreadyStored`.
+//! new rows in input order (so `seq` follows it) and adds them to their session metas. Each
+//! row carries `content_folded`, its content through core's `fold`, which the search index
+//! covers. The statement runs in autocommit, so the messages and the metas change in one
+//! transaction and one round trip. An id already stored (or repeated within the batch) is
+//! skipped: `AlreadyStored`.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreReceipt};
+use hotplex_storage_core::{ChatAppMessage, Result, StorageError, StoreReceipt, fold};
 
 use crate::connection::PgConn;
 
@@ -19,7 +20,8 @@ pub(crate) fn store_sql(level: u8) -> String {
     const COLUMNS: &str = "id, chat_session_id, chat_platform, chat_user_id, chat_bot_user_id, \
         chat_channel_id, chat_thread_id, engine_session_id, engine_namespace, \
         provider_session_id, provider_type, message_type, from_user_id, from_user_name, \
-        to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at";
+        to_user_id, content, metadata, created_at, updated_at, deleted, deleted_at, \
+        content_folded";
     let (claim, source, conflict) = if level == 2 {
         (
             "claimed AS (INSERT INTO message_ids (id) SELECT id FROM first ORDER BY ord \
@@ -35,7 +37,8 @@ pub(crate) fn store_sql(level: u8) -> String {
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
-             $18::timestamptz[], $19::timestamptz[], $20::boolean[], $21::timestamptz[]) \
+             $18::timestamptz[], $19::timestamptz[], $20::boolean[], $21::timestamptz[], \
+             $23::text[]) \
            WITH ORDINALITY AS t({COLUMNS}, ord)), \
          first AS (SELECT DISTINCT ON (id) * FROM input ORDER BY id, ord), \
          {claim}\
@@ -79,6 +82,8 @@ struct Columns {
     updated_at: Vec<DateTime<Utc>>,
     deleted: Vec<bool>,
     deleted_at: Vec<Option<DateTime<Utc>>>,
+    /// `fold(content)`: what the search index is built over.
+    folded: Vec<String>,
 }
 
 impl Columns {
@@ -119,6 +124,7 @@ impl Columns {
             columns.updated_at.push(updated_at);
             columns.deleted.push(row.deleted);
             columns.deleted_at.push(row.deleted_at);
+            columns.folded.push(fold(&row.content));
         }
         Ok(columns)
     }
@@ -159,6 +165,7 @@ pub(crate) fn store(
             &c.deleted,
             &c.deleted_at,
             &now,
+            &c.folded,
         ],
         "store",
     )?;

@@ -111,9 +111,9 @@ async fn rows_in_default_move_into_their_month_when_it_is_created() {
     sql(
         &db.dsn(),
         "INSERT INTO messages (id, chat_session_id, engine_session_id, message_type, content, \
-           created_at, updated_at) \
-         VALUES ('stray', 'old', '00000000-0000-0000-0000-000000000000', 'user_input', 'x', \
-           '2001-05-10 12:00:00+00', '2001-05-10 12:00:00+00'); \
+           created_at, updated_at, content_folded) \
+         VALUES ('stray', 'old', '00000000-0000-0000-0000-000000000000', 'user_input', \
+           'Stray X', '2001-05-10 12:00:00+00', '2001-05-10 12:00:00+00', 'stray x'); \
          INSERT INTO message_ids (id) VALUES ('stray')",
     )
     .await;
@@ -138,6 +138,15 @@ async fn rows_in_default_move_into_their_month_when_it_is_created() {
     );
     let moved = store.get("stray").await.expect("the moved row is readable");
     assert_eq!(moved.seq.to_string(), stray_seq, "seq survives the move");
+    assert_eq!(
+        one(
+            &db.dsn(),
+            "SELECT content_folded FROM messages_p2001_05 WHERE id = 'stray'"
+        )
+        .await,
+        "stray x",
+        "content_folded survives the move"
+    );
     // DEFAULT is attached again and still catches what no month takes.
     assert_eq!(
         one(
