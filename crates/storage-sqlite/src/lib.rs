@@ -40,12 +40,14 @@ mod backup;
 mod config;
 mod connection;
 mod error;
+mod functions;
 mod migrations;
 mod ops;
 mod path;
 mod query;
 mod reader;
 mod row;
+mod search;
 mod store;
 mod writer;
 
@@ -53,6 +55,10 @@ pub use config::{MEMORY_PATH, SqliteConfig, Synchronous};
 pub use migrations::SCHEMA_VERSION;
 pub use path::{expand_home, home_dir};
 pub use store::SqliteStore;
+
+/// The `tracing` target of the events that report a migration's progress (fields `version`,
+/// `done`, `total`: messages indexed so far and in all); the CLI `migrate` shows them as a bar.
+pub const MIGRATION_PROGRESS_TARGET: &str = "hotplex_storage::migration_progress";
 
 /// This crate's version, reported by [`SqliteStore`]'s `version()`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -5,6 +5,10 @@
 //! `schema_migrations` if needed, refuses a database whose schema is newer than this build or
 //! whose applied migrations differ from this build's (checksum mismatch), then applies the
 //! missing migrations in order and records each.
+//!
+//! A migration may have a data step run right after its SQL, in the same transaction:
+//! migration 2 (`search_index`) fills the search index from the existing messages in batches of
+//! [`BACKFILL_BATCH`] rows, reporting [`MigrationProgress`] after each.
 
 use chrono::Utc;
 use hotplex_storage_core::migration::{
@@ -16,14 +20,35 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::error::from_sqlite;
 
 /// Every migration of this build, in version order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial_schema",
-    sql: include_str!("migrations/0001_initial_schema.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial_schema",
+        sql: include_str!("migrations/0001_initial_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "search_index",
+        sql: include_str!("migrations/0002_search_index.sql"),
+    },
+];
 
 /// The schema version this build creates and understands (the last migration's version).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Messages indexed per batch by the search index backfill.
+pub(crate) const BACKFILL_BATCH: i64 = 10_000;
+
+/// How far a migration's data step (the search index backfill) got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MigrationProgress {
+    /// The migration running.
+    pub(crate) version: i64,
+    /// Rows processed so far.
+    pub(crate) done: u64,
+    /// Rows to process in all.
+    pub(crate) total: u64,
+}
 
 /// The crate named in refusals.
 const BACKEND: &str = "hotplex-storage-sqlite";
@@ -46,8 +71,65 @@ pub(crate) struct MigrationReport {
 }
 
 /// Brings the database on `conn` to this build's schema; see the module documentation.
+#[cfg(test)]
 pub(crate) fn migrate(conn: &mut Connection) -> Result<MigrationReport> {
-    migrate_with(conn, MIGRATIONS)
+    migrate_with(conn, MIGRATIONS, &mut |_| {})
+}
+
+/// [`migrate`], calling `progress` as data steps advance.
+pub(crate) fn migrate_with_progress(
+    conn: &mut Connection,
+    progress: &mut dyn FnMut(MigrationProgress),
+) -> Result<MigrationReport> {
+    migrate_with(conn, MIGRATIONS, progress)
+}
+
+/// Fills `message_search` with the folded content of every live message, oldest first, in
+/// batches of `batch` rows; `progress` hears after each batch.
+fn backfill_search_index(
+    conn: &Connection,
+    version: i64,
+    batch: i64,
+    progress: &mut dyn FnMut(MigrationProgress),
+) -> rusqlite::Result<()> {
+    let total: i64 =
+        conn.query_row("SELECT count(*) FROM messages WHERE deleted = 0", [], |r| r.get(0))?;
+    let mut report = MigrationProgress {
+        version,
+        done: 0,
+        total: u64::try_from(total).unwrap_or(0),
+    };
+    progress(report);
+    let mut last_seq = i64::MIN;
+    let mut batch_end = conn.prepare(
+        "SELECT max(seq) FROM (SELECT seq FROM messages WHERE deleted = 0 AND seq > ?1 \
+         ORDER BY seq LIMIT ?2)",
+    )?;
+    let mut insert = conn.prepare(
+        "INSERT INTO message_search (rowid, body) SELECT seq, hotplex_fold(content) \
+         FROM messages WHERE deleted = 0 AND seq > ?1 AND seq <= ?2",
+    )?;
+    while let Some(end) = batch_end.query_row(params![last_seq, batch], |r| r.get::<_, Option<i64>>(0))? {
+        let added = insert.execute(params![last_seq, end])?;
+        report.done += u64::try_from(added).unwrap_or(0);
+        progress(report);
+        last_seq = end;
+    }
+    Ok(())
+}
+
+/// Runs the data step of `migration`, if it has one (inside the migration's transaction).
+fn data_step(
+    conn: &Connection,
+    migration: &Migration,
+    progress: &mut dyn FnMut(MigrationProgress),
+) -> rusqlite::Result<()> {
+    match (migration.version, migration.name) {
+        (2, "search_index") => {
+            backfill_search_index(conn, migration.version, BACKFILL_BATCH, progress)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The history rows of the database on `conn`, oldest first (none before the first migrate).
@@ -82,7 +164,9 @@ pub(crate) fn status(conn: &Connection) -> Result<MigrationStatus> {
 pub(crate) fn migrate_with(
     conn: &mut Connection,
     migrations: &[Migration],
+    progress: &mut dyn FnMut(MigrationProgress),
 ) -> Result<MigrationReport> {
+    crate::functions::register(conn).map_err(|e| from_sqlite("migrate", e))?;
     let sql_error = |e| from_sqlite("migrate", e);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -96,7 +180,9 @@ pub(crate) fn migrate_with(
         version: history.iter().map(|a| a.version).max().unwrap_or(0),
     };
     for migration in pending {
-        tx.execute_batch(migration.sql).map_err(|e| {
+        tx.execute_batch(migration.sql)
+            .and_then(|()| data_step(&tx, migration, progress))
+            .map_err(|e| {
             from_sqlite(
                 &format!(
                     "migrate to version {} ({})",
@@ -144,7 +230,7 @@ mod tests {
     fn migrate_is_idempotent_and_incremental() {
         let mut conn = Connection::open_in_memory().unwrap();
         let first = migrate(&mut conn).unwrap();
-        assert_eq!(first.applied, vec![1]);
+        assert_eq!(first.applied, vec![1, 2]);
         assert_eq!(first.version, SCHEMA_VERSION);
         let again = migrate(&mut conn).unwrap();
         assert!(again.applied.is_empty());
@@ -152,20 +238,21 @@ mod tests {
 
         let next = [
             MIGRATIONS[0],
+            MIGRATIONS[1],
             Migration {
-                version: 2,
+                version: 3,
                 name: "extra",
                 sql: "CREATE TABLE extra (x INTEGER) STRICT;",
             },
         ];
-        let report = migrate_with(&mut conn, &next).unwrap();
-        assert_eq!(report.applied, vec![2]);
+        let report = migrate_with(&mut conn, &next, &mut |_| {}).unwrap();
+        assert_eq!(report.applied, vec![3]);
         // The old build now refuses the newer database, naming both versions.
         let err = migrate(&mut conn).unwrap_err();
         assert!(matches!(err, StorageError::Migration { .. }));
         assert!(
             err.to_string()
-                .contains("database schema version 2 is newer than this build (1)"),
+                .contains("database schema version 3 is newer than this build (2)"),
             "{err}"
         );
     }
@@ -176,7 +263,13 @@ mod tests {
         let fresh = status(&conn).unwrap();
         assert_eq!(fresh.current_version, 0);
         assert_eq!(fresh.latest_version, SCHEMA_VERSION);
-        assert_eq!(fresh.pending, vec![(1, "initial_schema".to_owned())]);
+        assert_eq!(
+            fresh.pending,
+            vec![
+                (1, "initial_schema".to_owned()),
+                (2, "search_index".to_owned())
+            ]
+        );
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
             .unwrap();
@@ -192,11 +285,14 @@ mod tests {
     fn edited_migration_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        let edited = [Migration {
-            sql: "CREATE TABLE other (x INTEGER);",
-            ..MIGRATIONS[0]
-        }];
-        let err = migrate_with(&mut conn, &edited).unwrap_err();
+        let edited = [
+            Migration {
+                sql: "CREATE TABLE other (x INTEGER);",
+                ..MIGRATIONS[0]
+            },
+            MIGRATIONS[1],
+        ];
+        let err = migrate_with(&mut conn, &edited, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
         assert!(!err.is_transient());
     }
@@ -212,7 +308,7 @@ mod tests {
                 sql: "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;",
             },
         ];
-        assert!(migrate_with(&mut conn, &broken).is_err());
+        assert!(migrate_with(&mut conn, &broken, &mut |_| {}).is_err());
         let tables: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE name IN ('messages', 'half')",
