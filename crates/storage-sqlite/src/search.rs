@@ -447,7 +447,7 @@ mod tests {
     fn a_three_character_term_is_looked_up_in_the_index() {
         let conn = database();
         store(&conn, &[message(0, &[0, 3], false, 1, false)]);
-        let plan = SearchQuery::new("alpha 数据库 ab")
+        let plan = SearchQuery::new("alpha 数据库 ph")
             .with_session("s0")
             .plan()
             .unwrap();
