@@ -14,6 +14,12 @@ CREATE VIRTUAL TABLE message_search USING fts5(
     tokenize = 'trigram case_sensitive 1'
 );
 
+-- Deletes only record tombstones; they never start a merge of the segments they touch
+-- (FTS5's default, 10 % deleted rows, would rewrite whole segments inside a soft delete or a
+-- purge, growing the file exactly when a full database is being freed). Tombstoned rows are
+-- dropped when stores merge segments (automerge).
+INSERT INTO message_search (message_search, rank) VALUES ('deletemerge', 0);
+
 -- A live message enters the index in the transaction that stores it; a message stored
 -- already deleted (an import) never does.
 CREATE TRIGGER message_search_insert AFTER INSERT ON messages

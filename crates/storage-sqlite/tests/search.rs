@@ -1,0 +1,213 @@
+//! The search index on database files: a database of the previous release (schema 1) migrates
+//! and then searches correctly; a full database still deletes and purges with the index; a
+//! connection without `hotplex_fold` cannot write behind the index's back.
+
+use std::path::Path;
+
+use chrono::{Duration, TimeZone, Utc};
+use hotplex_storage_core::migration::Migration;
+use hotplex_storage_core::{
+    ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, SearchQuery, SessionStore,
+    StorageError, WriteOnlyStore, search_by_scan,
+};
+use hotplex_storage_sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteStore};
+use rusqlite::{Connection, params};
+
+/// Schema 1 exactly as the previous release wrote it (its SQL, its history row).
+const SCHEMA_1: &str = include_str!("../src/migrations/0001_initial_schema.sql");
+
+/// Queries whose index-driven answers must equal the scan's.
+const QUERIES: &[&str] = &[
+    "wal", "WAL mode", "数据库", "数据", "库", "message", "message 7", "deleted", "ß", "zzz",
+];
+
+/// Writes a schema-1 database at `path` with `n` messages in 3 sessions; every 5th deleted.
+fn previous_release_database(path: &Path, n: i64) {
+    let mut conn = Connection::open(path).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch(
+        "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, \
+         name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;",
+    )
+    .unwrap();
+    tx.execute_batch(SCHEMA_1).unwrap();
+    let first = Migration {
+        version: 1,
+        name: "initial_schema",
+        sql: SCHEMA_1,
+    };
+    tx.execute(
+        "INSERT INTO schema_migrations VALUES (1, 'initial_schema', ?1, 0)",
+        params![first.checksum()],
+    )
+    .unwrap();
+    for i in 0..n {
+        let deleted = i % 5 == 0;
+        let content = match i % 4 {
+            0 => format!("message {i}: WAL mode on"),
+            1 => format!("message {i}: 数据库 备份"),
+            2 => format!("message {i}: Straße deleted?"),
+            _ => format!("message {i}: plain"),
+        };
+        tx.execute(
+            "INSERT INTO messages (id, chat_session_id, message_type, content, created_at, \
+             updated_at, deleted, deleted_at) VALUES (?1, ?2, 'user_input', ?3, ?4, ?4, ?5, ?6)",
+            params![
+                format!("m{i}"),
+                format!("s{}", i % 3),
+                content,
+                1_700_000_000_000_000 + i * 1_000,
+                i64::from(deleted),
+                deleted.then_some(1_800_000_000_000_000_i64),
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+async fn open(config: SqliteConfig) -> SqliteStore {
+    let store = SqliteStore::new(config).unwrap();
+    store.initialize().await.unwrap();
+    store
+}
+
+/// Every query of [`QUERIES`], paged with the cursor `limit` at a time, equals the scan.
+async fn assert_search_equals_scan(store: &SqliteStore, limit: usize) -> usize {
+    let mut total = 0;
+    for text in QUERIES {
+        let mut query = SearchQuery::new(*text).with_limit(limit);
+        loop {
+            let got = store.search(&query).await.unwrap();
+            let expected = search_by_scan(store, &query).await.unwrap();
+            assert_eq!(got, expected, "{text}");
+            total += got.len();
+            match got.last() {
+                Some(last) if got.len() == limit => {
+                    query.cursor = Some(hotplex_storage_core::Cursor::of(&last.message).unwrap());
+                }
+                _ => break,
+            }
+        }
+    }
+    total
+}
+
+fn indexed_rows(path: &Path) -> (i64, i64) {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM message_search), \
+                (SELECT count(*) FROM messages WHERE deleted = 0)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_previous_release_database_migrates_and_searches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    // More than one backfill batch (10,000 rows).
+    previous_release_database(&path, 12_345);
+    let store = open(SqliteConfig::new(&path)).await;
+    let status = store.migration_status().await.unwrap();
+    assert_eq!(status.current_version, SCHEMA_VERSION);
+    assert!(status.is_up_to_date());
+    let (indexed, live) = indexed_rows(&path);
+    assert_eq!((indexed, live), (12_345 - 2_469, 12_345 - 2_469));
+    // Deleted rows were never indexed; every query answers like the scan, page by page.
+    let wal = store.search(&SearchQuery::new("wal").with_limit(1000)).await.unwrap();
+    assert_eq!(wal.len(), 1000);
+    assert!(wal.iter().all(|h| !h.message.deleted && h.message.content.contains("WAL")));
+    assert!(assert_search_equals_scan(&store, 400).await > 10_000);
+    // The migrated database keeps its index with every write path.
+    store.delete_session("s0").await.unwrap();
+    store.purge_session("s1").await.unwrap();
+    store
+        .store_user_message(&ChatAppMessage::user("s3", "a new WAL message"))
+        .await
+        .unwrap();
+    store
+        .purge_messages_before(Utc.timestamp_opt(1_700_000_005, 0).unwrap())
+        .await
+        .unwrap();
+    store
+        .purge_deleted_before(Utc::now() + Duration::days(36_500))
+        .await
+        .unwrap();
+    assert_search_equals_scan(&store, 1000).await;
+    store.close().await.unwrap();
+    let (indexed, live) = indexed_rows(&path);
+    assert_eq!(indexed, live);
+}
+
+/// Stores fill a size-limited database (index included) to its store share; deletes and
+/// purges still work on it, and the index follows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_with_the_index_still_deletes_and_purges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let store = open(SqliteConfig::new(&path).with_max_size_mb(1)).await;
+    let mut stored = 0_u64;
+    let err = loop {
+        let batch: Vec<_> = (0..20)
+            .map(|i| {
+                ChatAppMessage::user(
+                    ["a", "b", "c"][i % 3],
+                    format!("WAL 数据库 message {stored}-{i} Straße"),
+                )
+            })
+            .collect();
+        match store.store_batch(&batch).await {
+            Ok(receipts) => stored += receipts.len() as u64,
+            Err(e) => break e,
+        }
+        assert!(stored < 100_000, "1 MiB limit never reached");
+    };
+    assert!(matches!(err, StorageError::StorageFull { .. }), "{err:?}");
+    assert!(stored > 200, "only {stored} messages fit");
+    let in_a = store.count(&MessageQuery::for_session("a")).await.unwrap();
+    assert_eq!(store.delete_session("a").await.unwrap(), in_a);
+    assert!(store.purge_session("b").await.unwrap() > 50);
+    let cutoff = Utc::now() + Duration::seconds(1);
+    assert_eq!(store.purge_deleted_before(cutoff).await.unwrap(), in_a);
+    assert_search_equals_scan(&store, 100).await;
+    let hits = store.search(&SearchQuery::new("数据库").with_limit(1000)).await.unwrap();
+    assert!(hits.iter().all(|h| h.message.chat_session_id == "c"));
+    store
+        .store_user_message(&ChatAppMessage::user("d", "after the purge WAL"))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let (indexed, live) = indexed_rows(&path);
+    assert_eq!(indexed, live);
+}
+
+/// A plain connection (no `hotplex_fold`) may read, but an insert fails whole instead of
+/// leaving the index behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_the_fold_function_cannot_write_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.db");
+    let store = open(SqliteConfig::new(&path)).await;
+    store.close().await.unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let err = conn
+        .execute(
+            "INSERT INTO messages (id, chat_session_id, message_type, content, created_at, \
+             updated_at) VALUES ('x', 's', 'user_input', 'hi', 1, 1)",
+            [],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("hotplex_fold"), "{err}");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
