@@ -69,9 +69,10 @@ fn init_logs(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_filter(filter);
     // Migration progress reaches the `migrate` bar whatever the log level.
-    let progress = migration_progress::ProgressLayer.with_filter(
-        tracing_subscriber::filter::filter_fn(|m| m.target() == migration_progress::TARGET),
-    );
+    let progress =
+        migration_progress::ProgressLayer.with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() == migration_progress::TARGET
+        }));
     let _ = tracing_subscriber::registry()
         .with(logs)
         .with(progress)

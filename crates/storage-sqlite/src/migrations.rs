@@ -93,7 +93,9 @@ fn backfill_search_index(
     progress: &mut dyn FnMut(MigrationProgress),
 ) -> rusqlite::Result<()> {
     let total: i64 =
-        conn.query_row("SELECT count(*) FROM messages WHERE deleted = 0", [], |r| r.get(0))?;
+        conn.query_row("SELECT count(*) FROM messages WHERE deleted = 0", [], |r| {
+            r.get(0)
+        })?;
     let mut report = MigrationProgress {
         version,
         done: 0,
@@ -109,7 +111,9 @@ fn backfill_search_index(
         "INSERT INTO message_search (rowid, body) SELECT seq, hotplex_fold(content) \
          FROM messages WHERE deleted = 0 AND seq > ?1 AND seq <= ?2",
     )?;
-    while let Some(end) = batch_end.query_row(params![last_seq, batch], |r| r.get::<_, Option<i64>>(0))? {
+    while let Some(end) =
+        batch_end.query_row(params![last_seq, batch], |r| r.get::<_, Option<i64>>(0))?
+    {
         let added = insert.execute(params![last_seq, end])?;
         report.done += u64::try_from(added).unwrap_or(0);
         progress(report);
@@ -183,14 +187,14 @@ pub(crate) fn migrate_with(
         tx.execute_batch(migration.sql)
             .and_then(|()| data_step(&tx, migration, progress))
             .map_err(|e| {
-            from_sqlite(
-                &format!(
-                    "migrate to version {} ({})",
-                    migration.version, migration.name
-                ),
-                e,
-            )
-        })?;
+                from_sqlite(
+                    &format!(
+                        "migrate to version {} ({})",
+                        migration.version, migration.name
+                    ),
+                    e,
+                )
+            })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
              VALUES (?1, ?2, ?3, ?4)",

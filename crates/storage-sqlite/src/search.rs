@@ -51,7 +51,8 @@ const PAGING: Paging = Paging {
 pub(crate) const MIN_INDEXED_CHARS: usize = 3;
 
 /// The FTS5 table of migration 2, joined to `messages` on its rowid.
-const INDEX_JOIN: &str = "message_search CROSS JOIN messages ON messages.seq = message_search.rowid";
+const INDEX_JOIN: &str =
+    "message_search CROSS JOIN messages ON messages.seq = message_search.rowid";
 
 /// Runs `plan` on `conn`; see the module documentation.
 pub(crate) fn search(conn: &Connection, plan: &SearchPlan) -> Result<Vec<SearchHit>> {
@@ -167,7 +168,9 @@ fn scan_page(
         size,
     )?;
     let mut stmt = conn.prepare_cached(&sql.text).map_err(error)?;
-    let mut rows = stmt.query(params_from_iter(sql.params.iter())).map_err(error)?;
+    let mut rows = stmt
+        .query(params_from_iter(sql.params.iter()))
+        .map_err(error)?;
     let mut examined = 0;
     let mut last = None;
     let mut matched = Vec::new();
@@ -176,7 +179,11 @@ fn scan_page(
         let seq: i64 = row.get(0).map_err(error)?;
         let created_at: i64 = row.get(1).map_err(error)?;
         last = Some((created_at, seq));
-        let content = row.get_ref(2).map_err(error)?.as_str().map_err(|e| error(e.into()))?;
+        let content = row
+            .get_ref(2)
+            .map_err(error)?
+            .as_str()
+            .map_err(|e| error(e.into()))?;
         if plan.snippet(content).is_some() {
             matched.push(seq);
         }
@@ -197,8 +204,8 @@ fn read_rows(conn: &Connection, seqs: &[i64]) -> Result<Vec<ChatAppMessage>> {
         return Ok(Vec::new());
     }
     let error = |e| from_sqlite("search", e);
-    let list = serde_json::to_string(seqs)
-        .map_err(|e| StorageError::query("search", e.to_string()))?;
+    let list =
+        serde_json::to_string(seqs).map_err(|e| StorageError::query("search", e.to_string()))?;
     let mut stmt = conn
         .prepare_cached(concat!(
             "SELECT ",
@@ -273,18 +280,59 @@ mod tests {
 
     const PAGINGS: [Paging; 4] = [
         PAGING,
-        Paging { scan_page: 2, probe_pages: 1 },
-        Paging { scan_page: 1, probe_pages: 0 },
-        Paging { scan_page: 3, probe_pages: 100 },
+        Paging {
+            scan_page: 2,
+            probe_pages: 1,
+        },
+        Paging {
+            scan_page: 1,
+            probe_pages: 0,
+        },
+        Paging {
+            scan_page: 3,
+            probe_pages: 100,
+        },
     ];
 
     const WORDS: &[&str] = &[
-        "Alpha", "ALPHABET", "beta", "数据库", "数据", "库存", "ß", "SS", "σας", "ΣΑΣ",
-        "100%_x", "x", "🙂🙂🙂", "WAL", "w", "say \"quoted\"", "データベース", "K",
+        "Alpha",
+        "ALPHABET",
+        "beta",
+        "数据库",
+        "数据",
+        "库存",
+        "ß",
+        "SS",
+        "σας",
+        "ΣΑΣ",
+        "100%_x",
+        "x",
+        "🙂🙂🙂",
+        "WAL",
+        "w",
+        "say \"quoted\"",
+        "データベース",
+        "K",
     ];
     const TERMS: &[&str] = &[
-        "alpha", "alphabet", "数据", "数据库", "ss", "ß", "σας", "%_x", "🙂🙂", "wal", "a",
-        "LPHA", "\"quo", "据库存", "k", "データ", "betaalpha", "zzz",
+        "alpha",
+        "alphabet",
+        "数据",
+        "数据库",
+        "ss",
+        "ß",
+        "σας",
+        "%_x",
+        "🙂🙂",
+        "wal",
+        "a",
+        "LPHA",
+        "\"quo",
+        "据库存",
+        "k",
+        "データ",
+        "betaalpha",
+        "zzz",
     ];
 
     fn database() -> Connection {
@@ -294,10 +342,19 @@ mod tests {
     }
 
     /// A message of `session` made of `words` (joined by a space or nothing), at `second`.
-    fn message(session: u8, words: &[usize], glue: bool, second: i64, deleted: bool) -> ChatAppMessage {
+    fn message(
+        session: u8,
+        words: &[usize],
+        glue: bool,
+        second: i64,
+        deleted: bool,
+    ) -> ChatAppMessage {
         let content: Vec<&str> = words.iter().map(|&w| WORDS[w % WORDS.len()]).collect();
-        let mut msg = ChatAppMessage::user(format!("s{session}"), content.join(if glue { "" } else { " " }))
-            .with_created_at(Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap());
+        let mut msg = ChatAppMessage::user(
+            format!("s{session}"),
+            content.join(if glue { "" } else { " " }),
+        )
+        .with_created_at(Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap());
         if deleted {
             msg.deleted = true;
             msg.deleted_at = msg.created_at;
@@ -347,7 +404,10 @@ mod tests {
             .query_map([], message_from_row)
             .and_then(Iterator::collect)
             .unwrap();
-        rows.into_iter().filter_map(|m| plan.hit(m)).take(plan.limit).collect()
+        rows.into_iter()
+            .filter_map(|m| plan.hit(m))
+            .take(plan.limit)
+            .collect()
     }
 
     /// The index holds exactly the live rows, each under its folded content.
@@ -382,7 +442,13 @@ mod tests {
     }
 
     fn op() -> impl Strategy<Value = Op> {
-        let msg = (0..3_u8, prop::collection::vec(0..WORDS.len(), 1..4), any::<bool>(), 0..40_i64, prop::bool::weighted(0.15));
+        let msg = (
+            0..3_u8,
+            prop::collection::vec(0..WORDS.len(), 1..4),
+            any::<bool>(),
+            0..40_i64,
+            prop::bool::weighted(0.15),
+        );
         prop_oneof![
             6 => prop::collection::vec(msg, 1..6).prop_map(Op::Store),
             1 => (0..3_u8).prop_map(Op::Delete),
@@ -404,9 +470,9 @@ mod tests {
             Op::Delete(s) => WriteOp::DeleteSession(format!("s{s}")),
             Op::Purge(s) => WriteOp::PurgeSession(format!("s{s}")),
             Op::PurgeDeleted(all) => WriteOp::PurgeDeletedBefore(if *all { i64::MAX } else { 0 }),
-            Op::PurgeBefore(t) => WriteOp::PurgeMessagesBefore(
-                time::to_micros(Utc.timestamp_opt(1_700_000_000 + t, 0).unwrap()),
-            ),
+            Op::PurgeBefore(t) => WriteOp::PurgeMessagesBefore(time::to_micros(
+                Utc.timestamp_opt(1_700_000_000 + t, 0).unwrap(),
+            )),
         };
         apply(conn, &write).unwrap();
     }
@@ -461,24 +527,71 @@ mod tests {
             .and_then(Iterator::collect)
             .unwrap();
         let details = details.join("\n");
-        assert!(details.contains("SCAN message_search VIRTUAL TABLE INDEX"), "{details}");
-        assert!(details.contains("SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"), "{details}");
-        let hits = search_with(&conn, &plan, Paging { scan_page: 1, probe_pages: 0 }).unwrap();
+        assert!(
+            details.contains("SCAN message_search VIRTUAL TABLE INDEX"),
+            "{details}"
+        );
+        assert!(
+            details.contains("SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{details}"
+        );
+        let hits = search_with(
+            &conn,
+            &plan,
+            Paging {
+                scan_page: 1,
+                probe_pages: 0,
+            },
+        )
+        .unwrap();
         assert_eq!(hits.len(), 1);
     }
 
     #[test]
     fn quotes_in_a_term_are_doubled_not_fts_syntax() {
         let conn = database();
-        store(&conn, &[message(0, &[15], false, 1, false), message(0, &[0], false, 2, false)]);
-        for text in ["\"quoted\"", "y \"q", "\" OR alpha", "NEAR(alpha)", "alp*", "-alpha"] {
+        store(
+            &conn,
+            &[
+                message(0, &[15], false, 1, false),
+                message(0, &[0], false, 2, false),
+            ],
+        );
+        for text in [
+            "\"quoted\"",
+            "y \"q",
+            "\" OR alpha",
+            "NEAR(alpha)",
+            "alp*",
+            "-alpha",
+        ] {
             let plan = SearchQuery::new(text).plan().unwrap();
             let expected = oracle(&conn, &plan);
-            let got = search_with(&conn, &plan, Paging { scan_page: 1, probe_pages: 0 }).unwrap();
+            let got = search_with(
+                &conn,
+                &plan,
+                Paging {
+                    scan_page: 1,
+                    probe_pages: 0,
+                },
+            )
+            .unwrap();
             assert_eq!(got, expected, "{text}");
         }
         let plan = SearchQuery::new("\"quoted\"").plan().unwrap();
         assert_eq!(fts_query(&plan).unwrap(), "\"\"\"quoted\"\"\"");
-        assert_eq!(search_with(&conn, &plan, Paging { scan_page: 1, probe_pages: 0 }).unwrap().len(), 1);
+        assert_eq!(
+            search_with(
+                &conn,
+                &plan,
+                Paging {
+                    scan_page: 1,
+                    probe_pages: 0
+                }
+            )
+            .unwrap()
+            .len(),
+            1
+        );
     }
 }

@@ -18,7 +18,16 @@ const SCHEMA_1: &str = include_str!("../src/migrations/0001_initial_schema.sql")
 
 /// Queries whose index-driven answers must equal the scan's.
 const QUERIES: &[&str] = &[
-    "wal", "WAL mode", "数据库", "数据", "库", "message", "message 7", "deleted", "ß", "zzz",
+    "wal",
+    "WAL mode",
+    "数据库",
+    "数据",
+    "库",
+    "message",
+    "message 7",
+    "deleted",
+    "ß",
+    "zzz",
 ];
 
 /// Writes a schema-1 database at `path` with `n` messages in 3 sessions; every 5th deleted.
@@ -117,9 +126,15 @@ async fn a_previous_release_database_migrates_and_searches() {
     let (indexed, live) = indexed_rows(&path);
     assert_eq!((indexed, live), (12_345 - 2_469, 12_345 - 2_469));
     // Deleted rows were never indexed; every query answers like the scan, page by page.
-    let wal = store.search(&SearchQuery::new("wal").with_limit(1000)).await.unwrap();
+    let wal = store
+        .search(&SearchQuery::new("wal").with_limit(1000))
+        .await
+        .unwrap();
     assert_eq!(wal.len(), 1000);
-    assert!(wal.iter().all(|h| !h.message.deleted && h.message.content.contains("WAL")));
+    assert!(
+        wal.iter()
+            .all(|h| !h.message.deleted && h.message.content.contains("WAL"))
+    );
     assert!(assert_search_equals_scan(&store, 400).await > 10_000);
     // The migrated database keeps its index with every write path.
     store.delete_session("s0").await.unwrap();
@@ -173,7 +188,10 @@ async fn a_full_database_with_the_index_still_deletes_and_purges() {
     let cutoff = Utc::now() + Duration::seconds(1);
     assert_eq!(store.purge_deleted_before(cutoff).await.unwrap(), in_a);
     assert_search_equals_scan(&store, 100).await;
-    let hits = store.search(&SearchQuery::new("数据库").with_limit(1000)).await.unwrap();
+    let hits = store
+        .search(&SearchQuery::new("数据库").with_limit(1000))
+        .await
+        .unwrap();
     assert!(hits.iter().all(|h| h.message.chat_session_id == "c"));
     store
         .store_user_message(&ChatAppMessage::user("d", "after the purge WAL"))
