@@ -229,3 +229,98 @@ async fn a_connection_without_the_fold_function_cannot_write_messages() {
         .unwrap();
     assert_eq!(rows, 0);
 }
+
+/// A deterministic text generator for the timing run: words from a vocabulary of 5,000
+/// pseudo-words and 400 CJK characters; `rareword` in one message of 10,000.
+fn generated_content(i: u64) -> String {
+    let mut state = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let words = 8 + next() % 20;
+    let mut out = String::new();
+    for _ in 0..words {
+        let w = next();
+        if w % 5 == 0 {
+            for k in 0..2 {
+                out.push(char::from_u32(0x4E00 + u32::try_from((w >> (8 * k)) % 400).unwrap()).unwrap());
+            }
+        } else {
+            let id = w % 5_000;
+            for k in 0..(3 + id % 6) {
+                out.push(char::from(b'a' + u8::try_from((id * 7 + k * 13) % 26).unwrap()));
+            }
+        }
+        out.push(' ');
+    }
+    if i % 10_000 == 7 {
+        out.push_str("rareword");
+    }
+    out
+}
+
+/// Times search against an unindexed LIKE scan (`HOTPLEX_SEARCH_TIMING_ROWS`, default
+/// 100,000 and 10,000). Run: `cargo test --release -p hotplex-storage-sqlite --test search
+/// -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing run, prints figures"]
+async fn search_timing() {
+    let big: u64 = std::env::var("HOTPLEX_SEARCH_TIMING_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    for rows in [10_000, big] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = open(SqliteConfig::new(&path)).await;
+        let started = std::time::Instant::now();
+        for chunk in 0..rows / 1_000 {
+            let batch: Vec<_> = (0..1_000)
+                .map(|k| {
+                    let i = chunk * 1_000 + k;
+                    ChatAppMessage::user(format!("s{}", i % 1_000), generated_content(i))
+                })
+                .collect();
+            store.store_batch(&batch).await.unwrap();
+        }
+        println!("{rows} rows stored in {:?}, {} bytes", started.elapsed(), std::fs::metadata(&path).unwrap().len());
+        let common = {
+            // A word of the generator's vocabulary, in many messages.
+            let text = generated_content(1);
+            text.split(' ').find(|w| w.len() >= 5 && w.is_ascii()).unwrap().to_owned()
+        };
+        let cjk: String = generated_content(3).chars().filter(|c| !c.is_ascii()).take(2).collect();
+        let cases = [
+            ("common 3+", SearchQuery::new(common.clone())),
+            ("rare 3+", SearchQuery::new("rareword")),
+            ("absent 3+", SearchQuery::new("qqqzzz")),
+            ("cjk 2", SearchQuery::new(cjk.clone())),
+            ("rare 3+ in session", SearchQuery::new("rareword").with_session("s7")),
+        ];
+        for (name, query) in cases {
+            let mut times = Vec::new();
+            let mut n = 0;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                n = store.search(&query.clone().with_limit(20)).await.unwrap().len();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!("  {name:<20} {n:>3} hits  p50 {:?}", times[2]);
+        }
+        let conn = Connection::open(&path).unwrap();
+        let t = std::time::Instant::now();
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT seq FROM messages WHERE deleted = 0 AND content LIKE '%rareword%' ORDER BY created_at DESC, seq DESC LIMIT 20)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        println!("  LIKE scan (rare)     {n:>3} hits  {:?}", t.elapsed());
+        store.close().await.unwrap();
+    }
+}
