@@ -15,7 +15,8 @@
 //!    newest first, `LIMIT` the hits still wanted. A rare term costs its index lookups only.
 //!
 //! Every candidate goes through [`SearchPlan::hit`], the final decision on every backend.
-//! The trade-offs and figures are in `docs/schema.md` ("Search index").
+//! The design is tabled in `docs/schema.md` ("`message_search`"), its costs in
+//! `docs/operations.md` ("Search index (SQLite)").
 
 use hotplex_storage_core::{
     ChatAppMessage, Condition, Cursor, Result, SearchHit, SearchPlan, SqlParam, SqlStatement,
@@ -47,6 +48,7 @@ const PAGING: Paging = Paging {
     scan_page: SCAN_PAGE,
     probe_pages: PROBE_PAGES,
 };
+
 /// The fewest characters of a term the trigram index can look up.
 pub(crate) const MIN_INDEXED_CHARS: usize = 3;
 

@@ -32,6 +32,16 @@ const QUERIES: &[&str] = &[
 
 /// Writes a schema-1 database at `path` with `n` messages in 3 sessions; every 5th deleted.
 fn previous_release_database(path: &Path, n: i64) {
+    previous_release_database_of(path, n, |i| match i % 4 {
+        0 => format!("message {i}: WAL mode on"),
+        1 => format!("message {i}: 数据库 备份"),
+        2 => format!("message {i}: Straße deleted?"),
+        _ => format!("message {i}: plain"),
+    });
+}
+
+/// [`previous_release_database`] with the content of message `i` from `content`.
+fn previous_release_database_of(path: &Path, n: i64, content: impl Fn(i64) -> String) {
     let mut conn = Connection::open(path).unwrap();
     let tx = conn.transaction().unwrap();
     tx.execute_batch(
@@ -52,12 +62,7 @@ fn previous_release_database(path: &Path, n: i64) {
     .unwrap();
     for i in 0..n {
         let deleted = i % 5 == 0;
-        let content = match i % 4 {
-            0 => format!("message {i}: WAL mode on"),
-            1 => format!("message {i}: 数据库 备份"),
-            2 => format!("message {i}: Straße deleted?"),
-            _ => format!("message {i}: plain"),
-        };
+        let content = content(i);
         tx.execute(
             "INSERT INTO messages (id, chat_session_id, message_type, content, created_at, \
              updated_at, deleted, deleted_at) VALUES (?1, ?2, 'user_input', ?3, ?4, ?4, ?5, ?6)",
@@ -321,6 +326,37 @@ async fn search_timing() {
             )
             .unwrap();
         println!("  LIKE scan (rare)     {n:>3} hits  {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT seq FROM messages WHERE deleted = 0 AND content LIKE '%qqqzzz%' ORDER BY created_at DESC, seq DESC LIMIT 20)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        println!("  LIKE scan (absent)   {n:>3} hits  {:?}", t.elapsed());
         store.close().await.unwrap();
+        print_sizes(&conn);
+        // The migration of a schema-1 database of as many rows (every 5th deleted).
+        let old = dir.path().join("v1.db");
+        let rows = i64::try_from(rows).unwrap();
+        previous_release_database_of(&old, rows, |i| generated_content(i.unsigned_abs()));
+        let t = std::time::Instant::now();
+        open(SqliteConfig::new(&old)).await.close().await.unwrap();
+        println!("  migration 1 -> 2 of {rows} rows: {:?}", t.elapsed());
+        print_sizes(&Connection::open(&old).unwrap());
     }
+}
+
+/// Bytes of the messages table with its indexes, and of the search index.
+fn print_sizes(conn: &Connection) {
+    let (table, index): (i64, i64) = conn
+        .query_row(
+            "SELECT sum(pgsize) FILTER (WHERE name NOT LIKE 'message_search%'), \
+                    sum(pgsize) FILTER (WHERE name LIKE 'message_search%') FROM dbstat",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    println!("  bytes: tables and indexes {table}, search index {index}");
 }
