@@ -251,12 +251,16 @@ fn generated_content(i: u64) -> String {
         let w = next();
         if w % 5 == 0 {
             for k in 0..2 {
-                out.push(char::from_u32(0x4E00 + u32::try_from((w >> (8 * k)) % 400).unwrap()).unwrap());
+                out.push(
+                    char::from_u32(0x4E00 + u32::try_from((w >> (8 * k)) % 400).unwrap()).unwrap(),
+                );
             }
         } else {
             let id = w % 5_000;
             for k in 0..(3 + id % 6) {
-                out.push(char::from(b'a' + u8::try_from((id * 7 + k * 13) % 26).unwrap()));
+                out.push(char::from(
+                    b'a' + u8::try_from((id * 7 + k * 13) % 26).unwrap(),
+                ));
             }
         }
         out.push(' ');
@@ -291,26 +295,44 @@ async fn search_timing() {
                 .collect();
             store.store_batch(&batch).await.unwrap();
         }
-        println!("{rows} rows stored in {:?}, {} bytes", started.elapsed(), std::fs::metadata(&path).unwrap().len());
+        println!(
+            "{rows} rows stored in {:?}, {} bytes",
+            started.elapsed(),
+            std::fs::metadata(&path).unwrap().len()
+        );
         let common = {
             // A word of the generator's vocabulary, in many messages.
             let text = generated_content(1);
-            text.split(' ').find(|w| w.len() >= 5 && w.is_ascii()).unwrap().to_owned()
+            text.split(' ')
+                .find(|w| w.len() >= 5 && w.is_ascii())
+                .unwrap()
+                .to_owned()
         };
-        let cjk: String = generated_content(3).chars().filter(|c| !c.is_ascii()).take(2).collect();
+        let cjk: String = generated_content(3)
+            .chars()
+            .filter(|c| !c.is_ascii())
+            .take(2)
+            .collect();
         let cases = [
             ("common 3+", SearchQuery::new(common.clone())),
             ("rare 3+", SearchQuery::new("rareword")),
             ("absent 3+", SearchQuery::new("qqqzzz")),
             ("cjk 2", SearchQuery::new(cjk.clone())),
-            ("rare 3+ in session", SearchQuery::new("rareword").with_session("s7")),
+            (
+                "rare 3+ in session",
+                SearchQuery::new("rareword").with_session("s7"),
+            ),
         ];
         for (name, query) in cases {
             let mut times = Vec::new();
             let mut n = 0;
             for _ in 0..5 {
                 let t = std::time::Instant::now();
-                n = store.search(&query.clone().with_limit(20)).await.unwrap().len();
+                n = store
+                    .search(&query.clone().with_limit(20))
+                    .await
+                    .unwrap()
+                    .len();
                 times.push(t.elapsed());
             }
             times.sort();
