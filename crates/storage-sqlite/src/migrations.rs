@@ -301,6 +301,78 @@ mod tests {
         assert!(!err.is_transient());
     }
 
+    /// A schema-1 database of 25 messages, every 5th stored deleted (an import).
+    fn schema_one_with_messages() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_with(&mut conn, &MIGRATIONS[..1], &mut |_| {}).unwrap();
+        for i in 0..25_i64 {
+            conn.execute(
+                "INSERT INTO messages (id, chat_session_id, message_type, content, created_at, \
+                 updated_at, deleted, deleted_at) VALUES (?1, 's', 'user_input', ?2, ?3, ?3, ?4, ?5)",
+                params![
+                    format!("m{i}"),
+                    format!("Message {i} ÄÖÜ"),
+                    i,
+                    i64::from(i % 5 == 0),
+                    (i % 5 == 0).then_some(i)
+                ],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn indexed(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT rowid FROM message_search ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .unwrap()
+    }
+
+    #[test]
+    fn migration_two_indexes_the_live_messages_and_reports_progress() {
+        let mut conn = schema_one_with_messages();
+        let mut seen = Vec::new();
+        let report = migrate_with(&mut conn, MIGRATIONS, &mut |p| seen.push(p)).unwrap();
+        assert_eq!(report.applied, vec![2]);
+        let progress = |done| MigrationProgress {
+            version: 2,
+            done,
+            total: 20,
+        };
+        assert_eq!(seen, vec![progress(0), progress(20)]);
+        let live: Vec<i64> = (1..=25).filter(|seq| (seq - 1) % 5 != 0).collect();
+        assert_eq!(indexed(&conn), live);
+        // Folded text is indexed: the upper-case umlauts are found in lower case.
+        let hits: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM message_search WHERE message_search MATCH '\"message 1\" AND \"äöü\"'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        // "message 1": 1 and 10 ..= 19; 10 and 15 were stored deleted.
+        assert_eq!(hits, 9);
+    }
+
+    #[test]
+    fn the_backfill_runs_in_batches() {
+        let mut conn = schema_one_with_messages();
+        migrate_with(&mut conn, MIGRATIONS, &mut |_| {}).unwrap();
+        conn.execute_batch("INSERT INTO message_search (message_search) VALUES ('delete-all')")
+            .unwrap();
+        assert!(indexed(&conn).is_empty());
+        let mut done = Vec::new();
+        backfill_search_index(&conn, 2, 6, &mut |p| {
+            assert_eq!((p.version, p.total), (2, 20));
+            done.push(p.done);
+        })
+        .unwrap();
+        assert_eq!(done, vec![0, 6, 12, 18, 20]);
+        assert_eq!(indexed(&conn).len(), 20);
+    }
+
     #[test]
     fn failed_migration_rolls_back_entirely() {
         let mut conn = Connection::open_in_memory().unwrap();
