@@ -5,13 +5,16 @@
 
 mod cli;
 mod commands;
+mod migration_progress;
 mod output;
 mod settings;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::cli::Cli;
 
@@ -52,7 +55,8 @@ fn one_line(error: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
-/// Logs on stderr: `RUST_LOG` when set, else warn, or info/debug/trace with -v/-vv/-vvv.
+/// Logs on stderr: `RUST_LOG` when set, else warn, or info/debug/trace with -v/-vv/-vvv; and
+/// the `migrate` progress bar.
 fn init_logs(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -61,8 +65,16 @@ fn init_logs(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    // Migration progress reaches the `migrate` bar whatever the log level.
+    let progress =
+        migration_progress::ProgressLayer.with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() == migration_progress::TARGET
+        }));
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(progress)
         .try_init();
 }

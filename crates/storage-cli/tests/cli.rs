@@ -462,8 +462,10 @@ fn health_exit_codes_follow_the_status() {
             limited.display()
         ),
     );
+    // Imported soft-deleted, so SQLite's search index (about as large as the content it
+    // indexes) does not double it: the file holds the content once.
     let big = format!(
-        r#"{{"id":"big","chat_session_id":"s","message_type":"user_input","content":"{}"}}"#,
+        r#"{{"id":"big","chat_session_id":"s","message_type":"user_input","deleted":true,"deleted_at":"2026-01-01T00:00:00Z","content":"{}"}}"#,
         "x".repeat(850_000)
     );
     let input = home.write("big.jsonl", &big);

@@ -2,7 +2,8 @@
 //!
 //! Every connection (writer, pooled readers, backup source) is opened without URI
 //! interpretation and initialised with `journal_mode = WAL`, `busy_timeout`,
-//! `foreign_keys = ON` and the configured `synchronous`. Readers are also `query_only`. Only
+//! `foreign_keys = ON` and the configured `synchronous`, and gets the `hotplex_fold` function
+//! (see `functions`). Readers are also `query_only`. Only
 //! the writer carries the size limit (`max_page_count`, and with it a smaller
 //! `wal_autocheckpoint` and a `journal_size_limit`, see [`limit_size`]), since only it writes.
 
@@ -93,7 +94,7 @@ pub(crate) fn configure(
         conn.pragma_update(None, "query_only", true)?;
     }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-    Ok(())
+    crate::functions::register(conn)
 }
 
 /// Switches `conn` to WAL and returns the journal mode in force.

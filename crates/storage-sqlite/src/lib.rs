@@ -14,6 +14,9 @@
 //! - `max_size_mb` enforced with `max_page_count`: the write that would exceed it fails with
 //!   `StorageError::StorageFull` and the database stays intact. The WAL is scaled to it too
 //!   (`wal_autocheckpoint`, `journal_size_limit`; see `docs/configuration.md`).
+//! - `search`: an FTS5 `trigram` index over the folded content of live messages, kept by
+//!   triggers in the transaction of every write; common terms are found by a short scan of the
+//!   newest rows, rare ones through the index (`docs/schema.md`, "`message_search`").
 //! - `backup_to` (of [`ChatAppMessageStore`](hotplex_storage_core::ChatAppMessageStore)): SQLite's
 //!   online backup API, consistent while writers write.
 //! - Files are created with mode 0600, directories with 0700; `~` expands to `$HOME`
@@ -40,12 +43,14 @@ mod backup;
 mod config;
 mod connection;
 mod error;
+mod functions;
 mod migrations;
 mod ops;
 mod path;
 mod query;
 mod reader;
 mod row;
+mod search;
 mod store;
 mod writer;
 
@@ -53,6 +58,10 @@ pub use config::{MEMORY_PATH, SqliteConfig, Synchronous};
 pub use migrations::SCHEMA_VERSION;
 pub use path::{expand_home, home_dir};
 pub use store::SqliteStore;
+
+/// The `tracing` target of the events that report a migration's progress (fields `version`,
+/// `done`, `total`: messages indexed so far and in all); the CLI `migrate` shows them as a bar.
+pub const MIGRATION_PROGRESS_TARGET: &str = "hotplex_storage::migration_progress";
 
 /// This crate's version, reported by [`SqliteStore`]'s `version()`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -17,7 +17,7 @@ use crate::row::{
 };
 
 /// SQLite's spelling of the plan's conditions (`message_types` bound as one JSON array).
-const DIALECT: SqlDialect = SqlDialect {
+pub(crate) const DIALECT: SqlDialect = SqlDialect {
     placeholder: '?',
     live: "deleted = 0",
     type_in: "message_type IN (SELECT value FROM json_each(?))",
@@ -33,7 +33,8 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
-    fn from_statement(statement: SqlStatement) -> Result<Self> {
+    /// Converts a rendered statement's parameters to SQLite values.
+    pub(crate) fn from_statement(statement: SqlStatement) -> Result<Self> {
         let params = statement
             .params
             .into_iter()

@@ -236,7 +236,7 @@ impl SqliteStore {
                 (conn, Some(path))
             }
         };
-        let report = migrations::migrate(&mut conn)?;
+        let report = migrations::migrate_with_progress(&mut conn, &mut report_progress)?;
         tracing::debug!(version = report.version, applied = ?report.applied, "sqlite schema ready");
         let (max_bytes, budget) = match config.max_size_bytes() {
             None => (None, None),
@@ -312,8 +312,11 @@ impl ReadOnlyStore for SqliteStore {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        self.reader()?;
-        hotplex_storage_core::search_by_scan(self, query).await
+        let reader = self.reader()?;
+        let plan = query.plan()?;
+        reader
+            .read("search", move |conn| crate::search::search(conn, &plan))
+            .await
     }
 }
 
@@ -584,6 +587,19 @@ impl ChatAppMessageStore for SqliteStore {
 }
 
 /// The error of a call on a store that was never initialized.
+/// Reports a migration's data step as a `tracing` event (target
+/// [`MIGRATION_PROGRESS_TARGET`](crate::MIGRATION_PROGRESS_TARGET), fields `version`, `done`,
+/// `total`), which the CLI shows as a progress bar.
+fn report_progress(progress: migrations::MigrationProgress) {
+    tracing::info!(
+        target: crate::MIGRATION_PROGRESS_TARGET,
+        version = progress.version,
+        done = progress.done,
+        total = progress.total,
+        "building the sqlite search index"
+    );
+}
+
 fn not_initialized() -> StorageError {
     StorageError::Connection {
         message: "the sqlite store is not initialized: call initialize() first".into(),

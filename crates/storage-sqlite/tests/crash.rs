@@ -11,7 +11,8 @@
 //! `store_*` call returned `Ok`. The parent reads those lines, SIGKILLs the child at a random
 //! moment (after a pseudo-random number of acks and a pseudo-random pause, seeded by the round),
 //! collects every ack the child managed to print, reopens the file with a fresh store and
-//! checks: `initialize` succeeds (WAL recovery), `PRAGMA integrity_check` is `ok`, every
+//! checks: `initialize` succeeds (WAL recovery), `PRAGMA integrity_check` is `ok` (and the
+//! search index's FTS5 `integrity-check`, which holds exactly the live rows), every
 //! acknowledged id is present exactly once with the content it was stored with, each batch is
 //! all there or not at all, and every session meta still agrees with its messages. It does this
 //! for [`rounds`] rounds on the same file (`HOTPLEX_CRASH_ROUNDS`, default
@@ -322,11 +323,28 @@ fn run_and_kill(
 async fn check_after_crash(db: &Path, acked: &BTreeSet<String>) -> usize {
     let store = SqliteStore::new(SqliteConfig::new(db)).unwrap();
     store.initialize().await.expect("initialize after a crash");
-    let integrity: String = rusqlite::Connection::open(db)
-        .unwrap()
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");
+    // The search index: FTS5's own check, and exactly the live rows in it.
+    conn.execute(
+        "INSERT INTO message_search (message_search, rank) VALUES ('integrity-check', 0)",
+        [],
+    )
+    .expect("search index integrity-check");
+    let unindexed: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM messages WHERE deleted = 0 AND seq NOT IN \
+             (SELECT rowid FROM message_search)) + (SELECT count(*) FROM message_search \
+             WHERE rowid NOT IN (SELECT seq FROM messages WHERE deleted = 0))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unindexed, 0, "search index and live messages differ");
+    drop(conn);
     for id in acked {
         let msg = store
             .get(id)

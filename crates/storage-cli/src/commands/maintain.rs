@@ -10,7 +10,7 @@ use hotplex_storage_core::{
 use hotplex_storage_registry::{StorageConfig, parse_duration};
 
 use crate::cli::PurgeArgs;
-use crate::output::print_json;
+use crate::output::{print_json, progress};
 use crate::settings;
 
 /// `migrate`: with `status_only`, reads the status without initializing (nothing is created
@@ -24,7 +24,11 @@ pub(crate) async fn migrate(
     let store = if status_only {
         hotplex_storage_registry::build(&cfg)?
     } else {
-        hotplex_storage_registry::open(&cfg).await?
+        // A migration that fills an index (SQLite's search index) moves this bar.
+        crate::migration_progress::start(progress("migrating"));
+        let opened = hotplex_storage_registry::open(&cfg).await;
+        crate::migration_progress::finish();
+        opened?
     };
     let status = store.migration_status().await;
     let closed = store.close().await;

@@ -1,5 +1,6 @@
 //! The floors of `BENCHMARK.md` "Floors": chat-bench's W1 and W3 written by hand on rusqlite
-//! against the store's own schema (migration 1, so the same table shape and indexes), with
+//! against the store's own schema (migrations 1 and 2, so the same table shape, indexes and
+//! search index, whose triggers call a hand-registered `hotplex_fold`), with
 //! prepared statements and rows decoded into plain tuples — no pool, no async, no validation,
 //! no JSON parsing, no thread hop. Printed as `backend=rusqlite` with a `floor=` tag; every
 //! store result is then printed as a ratio to its floor.
@@ -12,10 +13,14 @@ use std::time::{Duration, Instant};
 use hotplex_storage_core::{ChatAppMessage, time};
 use hotplex_storage_sqlite::Synchronous;
 use hotplex_storage_testkit::bench::{self, BenchResult, ReadOp, SplitMix64, Workload};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Statement, params};
 
-/// The schema the store creates (migration 1).
-const SCHEMA: &str = include_str!("../../src/migrations/0001_initial_schema.sql");
+/// The schema the store creates (migrations 1 and 2).
+const SCHEMA: [&str; 2] = [
+    include_str!("../../src/migrations/0001_initial_schema.sql"),
+    include_str!("../../src/migrations/0002_search_index.sql"),
+];
 
 /// The backend name of every floor result.
 pub(crate) const BACKEND: &str = "rusqlite";
@@ -104,7 +109,15 @@ pub(crate) fn open_w1(path: &Path, synchronous: Synchronous) -> rusqlite::Result
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
     conn.pragma_update(None, "synchronous", synchronous.as_pragma())?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    conn.execute_batch(SCHEMA)?;
+    conn.create_scalar_function(
+        "hotplex_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(hotplex_storage_core::fold(&ctx.get::<String>(0)?)),
+    )?;
+    for sql in SCHEMA {
+        conn.execute_batch(sql)?;
+    }
     Ok(conn)
 }
 
