@@ -1,6 +1,7 @@
 //! W5 search: the terms and scopes searched, the hand-written floor a backend supplies, and the
 //! runner that alternates the store's searches with the floor's and checks both found the same.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use hotplex_storage_core::{ChatAppMessageStore, Result, SearchQuery, StorageError};
@@ -393,6 +394,47 @@ pub fn median_ratio(store: &[Duration], floor: &[Duration]) -> Option<f64> {
     }
 }
 
+/// W5's results at each database size as a markdown table, one row per search: `sizes` holds
+/// each size's messages and [`run_w5`]'s results (store, then floor, per search).
+pub fn w5_table(sizes: &[(usize, &[BenchResult])]) -> String {
+    let mut out = String::from(
+        "| messages | search | term in messages | store ops | store p50 / p99 | floor ops | \
+         floor p50 / p99 | hits per search | floor_ratio |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let extra = |r: &BenchResult, key: &str| {
+        r.extra
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or_else(|| "–".to_owned(), |(_, v)| v.clone())
+    };
+    let lat = |r: &BenchResult| {
+        let us = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |v| v.to_string());
+        format!("{} / {}", us(r.p50_us), us(r.p99_us))
+    };
+    for (messages, results) in sizes {
+        for pair in results.chunks(2) {
+            let [on_store, on_floor] = pair else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "| {messages} | {} `{}` | {} | {} | {} | {} | {} | {} | {} |",
+                on_store.op.as_deref().unwrap_or("–"),
+                extra(on_store, "term"),
+                extra(on_store, "matching"),
+                on_store.ops,
+                lat(on_store),
+                on_floor.ops,
+                lat(on_floor),
+                extra(on_store, "hits_per_op"),
+                extra(on_store, "floor_ratio"),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -504,6 +546,12 @@ mod tests {
             assert_eq!(extra(on_store, "messages").as_deref(), Some("600"));
             assert!(extra(on_store, "capped_after_s").is_none());
         }
+        let table = w5_table(&[(600, results.as_slice())]);
+        assert_eq!(table.lines().count(), 2 + 6, "{table}");
+        assert!(
+            table.contains("| 600 | search_cjk2_all `你好` |"),
+            "{table}"
+        );
         let common_all = &results[2];
         assert_eq!(common_all.op.as_deref(), Some("search_common_all"));
         assert!(
