@@ -54,12 +54,6 @@ mod search_floor;
 
 use floor::W3Floor;
 
-/// W5's searches per kind and side (`BENCHMARK.md`), and in the smoke run.
-const W5_OPS: usize = 1_000;
-const W5_SMOKE_OPS: usize = 20;
-/// W5's default time budget per kind and side, in seconds.
-const W5_BUDGET_SECS: u64 = 60;
-
 /// Command-line options: the shared chat-bench flags plus `--synchronous`, `--dir`, `--w4`,
 /// `--w4-max`, `--w5`, `--w5-ops` and `--w5-budget`.
 struct Args {
@@ -98,13 +92,8 @@ impl Args {
             None => Synchronous::Full,
         };
         let dir = common.value("--dir").map(PathBuf::from);
-        let w4_max = positive(&common, "--w4-max")?;
-        let ops = positive(&common, "--w5-ops")?.unwrap_or(if common.smoke {
-            W5_SMOKE_OPS
-        } else {
-            W5_OPS
-        });
-        let budget = positive(&common, "--w5-budget")?.map_or(W5_BUDGET_SECS, |n| n as u64);
+        let w4_max = common.positive("--w4-max")?;
+        let w5_options = bench::W5Options::from_args(&common)?;
         Ok(Self {
             common,
             synchronous,
@@ -112,11 +101,7 @@ impl Args {
             w4,
             w5,
             w4_max,
-            w5_options: bench::W5Options {
-                ops,
-                budget: Duration::from_secs(budget),
-                seed: bench::DEFAULT_SEED,
-            },
+            w5_options,
         })
     }
 
@@ -139,18 +124,6 @@ impl Args {
     /// Whether W1–W3 run (neither `--w4` nor `--w5`).
     fn runs_w1_to_w3(&self) -> bool {
         !self.w4 && !self.w5
-    }
-}
-
-/// The positive number given for `flag`, if given.
-fn positive(common: &bench::BenchArgs, flag: &str) -> Result<Option<usize>, String> {
-    match common.value(flag) {
-        Some(value) => match value.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
-            Ok(_) => Err(format!("{flag} must be positive")),
-            Err(e) => Err(format!("{flag} {value:?}: {e}")),
-        },
-        None => Ok(None),
     }
 }
 

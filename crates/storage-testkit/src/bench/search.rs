@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use hotplex_storage_core::{ChatAppMessageStore, Result, SearchQuery, StorageError};
 
 use super::{
-    BenchResult, GREETING, RARE_WORD, SplitMix64, Workload, fmt_ratio, messages_containing,
+    BenchArgs, BenchResult, DEFAULT_SEED, GREETING, RARE_WORD, SplitMix64, Workload, fmt_ratio,
+    messages_containing,
 };
 
 /// W5 asks every search for this many hits.
@@ -177,6 +178,45 @@ pub struct W5Options {
     pub budget: Duration,
     /// The seed sessions are drawn with.
     pub seed: u64,
+}
+
+impl W5Options {
+    /// Searches per kind and side in `BENCHMARK.md`.
+    pub const OPS: usize = 1_000;
+    /// Searches per kind and side in the smoke run.
+    pub const SMOKE_OPS: usize = 20;
+    /// The default budget per kind and side.
+    pub const BUDGET: Duration = Duration::from_mins(1);
+
+    /// The options of a bench command line: `--w5-ops N` (default [`OPS`](Self::OPS), or
+    /// [`SMOKE_OPS`](Self::SMOKE_OPS) in the smoke run) and `--w5-budget SECS` (default
+    /// [`BUDGET`](Self::BUDGET)), both flags registered as extra flags of `args`; the seed is
+    /// [`DEFAULT_SEED`].
+    ///
+    /// ```
+    /// use hotplex_storage_testkit::bench::{BenchArgs, W5Options};
+    /// let flags = ["--w5-ops", "--w5-budget"];
+    /// let args = BenchArgs::parse(["--bench", "--w5-budget", "5"].map(String::from), &flags);
+    /// let opts = W5Options::from_args(&args.unwrap()).unwrap();
+    /// assert_eq!((opts.ops, opts.budget.as_secs()), (1_000, 5));
+    /// ```
+    ///
+    /// # Errors
+    /// A message naming the flag whose value is not a positive number.
+    pub fn from_args(args: &BenchArgs) -> std::result::Result<Self, String> {
+        let default_ops = if args.smoke {
+            Self::SMOKE_OPS
+        } else {
+            Self::OPS
+        };
+        Ok(Self {
+            ops: args.positive("--w5-ops")?.unwrap_or(default_ops),
+            budget: args
+                .positive("--w5-budget")?
+                .map_or(Self::BUDGET, |secs| Duration::from_secs(secs as u64)),
+            seed: DEFAULT_SEED,
+        })
+    }
 }
 
 /// One side's progress through an operation.
