@@ -465,19 +465,8 @@ fn ratios(results: &[BenchResult]) -> Vec<(String, f64, Option<f64>)> {
     out
 }
 
-fn main() {
-    let args = Args::parse(std::env::args().skip(1)).unwrap_or_else(|e| {
-        eprintln!("chat_bench: {e}");
-        std::process::exit(2);
-    });
-    let server = match PgServer::shared() {
-        Ok(Some(server)) => server,
-        Ok(None) => {
-            println!("skipped: no PostgreSQL server (install it or set HOTPLEX_TEST_POSTGRES_DSN)");
-            return;
-        }
-        Err(e) => fail("PostgreSQL server", e),
-    };
+/// What is measured: the workload, the W5 sizes and the settings.
+fn print_header(args: &Args, server: &PgServer) {
     let w = &args.common.workload;
     let smoke = if args.common.smoke {
         " (smoke run; `cargo bench` for the full workload)"
@@ -518,6 +507,22 @@ fn main() {
             .psql("postgres", "SHOW server_version")
             .map_or_else(|e| e, |v| v.trim().to_owned())
     );
+}
+
+fn main() {
+    let args = Args::parse(std::env::args().skip(1)).unwrap_or_else(|e| {
+        eprintln!("chat_bench: {e}");
+        std::process::exit(2);
+    });
+    let server = match PgServer::shared() {
+        Ok(Some(server)) => server,
+        Ok(None) => {
+            println!("skipped: no PostgreSQL server (install it or set HOTPLEX_TEST_POSTGRES_DSN)");
+            return;
+        }
+        Err(e) => fail("PostgreSQL server", e),
+    };
+    print_header(&args, server);
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -567,7 +572,7 @@ fn main() {
             "machine": bench::Machine::current().to_json(),
             "backend": "postgres",
             "settings": {"level": args.level, "max_connections": args.max_connections},
-            "workload": {"sessions": w.sessions, "turns": w.turns},
+            "workload": {"sessions": args.common.workload.sessions, "turns": args.common.workload.turns},
             "results": bench::to_json(&results),
             "ratios": ratios.iter().map(|(l, r, t)| serde_json::json!({"ratio": l, "value": r, "target": t})).collect::<Vec<_>>(),
         });
