@@ -52,6 +52,7 @@ pub use search::{
     median_ratio, run_w5, w5_table,
 };
 pub use workload::{
-    GREETING, GREETING_EVERY, PLATFORM, RARE_WORD, RARE_WORD_EVERY, W2_CHUNKS_PER_STREAM,
-    W2_STREAMS, Workload, content, content_len, messages_containing, stream_chunks,
+    GREETING, GREETING_EVERY, NEEDLE, NEEDLE_MESSAGES, PLATFORM, RARE_WORD, RARE_WORD_EVERY,
+    W2_CHUNKS_PER_STREAM, W2_STREAMS, Workload, content, content_len, messages_containing,
+    stream_chunks,
 };

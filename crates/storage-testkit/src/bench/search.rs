@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use hotplex_storage_core::{ChatAppMessageStore, Result, SearchQuery, StorageError};
 
 use super::{
-    BenchArgs, BenchResult, DEFAULT_SEED, GREETING, RARE_WORD, SplitMix64, Workload, fmt_ratio,
-    messages_containing,
+    BenchArgs, BenchResult, DEFAULT_SEED, GREETING, NEEDLE, RARE_WORD, SplitMix64, Workload,
+    fmt_ratio, messages_containing,
 };
 
 /// W5 asks every search for this many hits.
@@ -29,11 +29,13 @@ pub enum SearchTerm {
     /// [`GREETING`] (`你好`): two CJK characters, shorter than a trigram; about one message
     /// in 50.
     Greeting,
+    /// [`NEEDLE`] (`zephyr`): in five old messages at every size, so a scan reads every row.
+    Needle,
 }
 
 impl SearchTerm {
     /// Every term, in reporting order.
-    pub const ALL: [Self; 3] = [Self::Common, Self::Rare, Self::Greeting];
+    pub const ALL: [Self; 4] = [Self::Common, Self::Rare, Self::Greeting, Self::Needle];
 
     /// The search text.
     pub fn text(self) -> &'static str {
@@ -41,15 +43,17 @@ impl SearchTerm {
             Self::Common => "storage",
             Self::Rare => RARE_WORD,
             Self::Greeting => GREETING,
+            Self::Needle => NEEDLE,
         }
     }
 
-    /// The label in results: `common`, `rare`, `cjk2`.
+    /// The label in results: `common`, `rare`, `cjk2`, `needle`.
     pub fn label(self) -> &'static str {
         match self {
             Self::Common => "common",
             Self::Rare => "rare",
             Self::Greeting => "cjk2",
+            Self::Needle => "needle",
         }
     }
 }
@@ -74,13 +78,15 @@ pub struct SearchOp {
 
 impl SearchOp {
     /// Every W5 operation, in reporting order: each term in one session, then across all.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::new(SearchTerm::Common, SearchScope::Session),
         Self::new(SearchTerm::Common, SearchScope::All),
         Self::new(SearchTerm::Rare, SearchScope::Session),
         Self::new(SearchTerm::Rare, SearchScope::All),
         Self::new(SearchTerm::Greeting, SearchScope::Session),
         Self::new(SearchTerm::Greeting, SearchScope::All),
+        Self::new(SearchTerm::Needle, SearchScope::Session),
+        Self::new(SearchTerm::Needle, SearchScope::All),
     ];
 
     /// `term` in `scope`.
@@ -132,7 +138,7 @@ pub struct TermCounts {
     /// Messages counted (`0..messages`).
     pub messages: usize,
     /// Matching messages per term, in [`SearchTerm::ALL`] order.
-    pub matching: [usize; 3],
+    pub matching: [usize; 4],
 }
 
 impl TermCounts {
@@ -535,13 +541,13 @@ mod tests {
     fn ops_have_distinct_labels_and_streams() {
         let labels: std::collections::HashSet<String> =
             SearchOp::ALL.iter().map(|op| op.label()).collect();
-        assert_eq!(labels.len(), 6);
+        assert_eq!(labels.len(), 8);
         assert!(labels.contains("search_cjk2_all"));
         let firsts: std::collections::HashSet<u64> = SearchOp::ALL
             .iter()
             .map(|op| op.rng(1).next_u64())
             .collect();
-        assert_eq!(firsts.len(), 6);
+        assert_eq!(firsts.len(), 8);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -561,8 +567,8 @@ mod tests {
         let results = run_w5(store.as_ref(), &mut floor, &workload, &counts, &opts)
             .await
             .unwrap();
-        assert_eq!(results.len(), 12);
-        assert_eq!(floor.calls, 6 * 25);
+        assert_eq!(results.len(), 16);
+        assert_eq!(floor.calls, 8 * 25);
         for pair in results.chunks(2) {
             let (on_store, on_floor) = (&pair[0], &pair[1]);
             assert_eq!((on_store.ops, on_floor.ops), (25, 25));
@@ -587,7 +593,7 @@ mod tests {
             assert!(extra(on_store, "capped_after_s").is_none());
         }
         let table = w5_table(&[(600, results.as_slice())]);
-        assert_eq!(table.lines().count(), 2 + 6, "{table}");
+        assert_eq!(table.lines().count(), 2 + 8, "{table}");
         assert!(
             table.contains("| 600 | search_cjk2_all `你好` |"),
             "{table}"

@@ -142,11 +142,12 @@ pub const fn content_len(i: usize) -> usize {
 /// The content of message `i`: space-separated ASCII and CJK words chosen by a PRNG seeded
 /// with `i`, exactly [`content_len(i)`](content_len) bytes, never splitting a character.
 ///
-/// Every word of the common vocabulary occurs in nearly every message. Two rarer words are
-/// mixed in so that searches (W5) have terms of realistic frequency: about one message in
-/// [`RARE_WORD_EVERY`] mentions [`RARE_WORD`] and about one in [`GREETING_EVERY`] mentions
-/// [`GREETING`]. Each replaces the first common word of the same byte length, so the length
-/// and the other messages stay as they were.
+/// Every word of the common vocabulary occurs in nearly every message. Rarer words are mixed
+/// in so that searches (W5) have terms of realistic frequency: about one message in
+/// [`RARE_WORD_EVERY`] mentions [`RARE_WORD`], about one in [`GREETING_EVERY`] mentions
+/// [`GREETING`], and the [`NEEDLE_MESSAGES`] (all among the oldest 10,000) mention
+/// [`NEEDLE`]. Each replaces the first common word of the same byte length, so the length and
+/// the other messages stay as they were.
 pub fn content(i: usize) -> String {
     let text = text_of_len(content_len(i), i as u64);
     match rare_word_of(i) {
@@ -168,11 +169,21 @@ pub const GREETING: &str = "你好";
 /// One message in this many (on average) mentions [`GREETING`].
 pub const GREETING_EVERY: u64 = 50;
 
+/// A word in only [`NEEDLE_MESSAGES`], old ones: what a user looks for months later.
+pub const NEEDLE: &str = "zephyr";
+
+/// The messages that mention [`NEEDLE`]: five among the first 10,000, so every W4 database
+/// holds exactly five, and a scan newest-first reads every row to find them.
+pub const NEEDLE_MESSAGES: [usize; 5] = [1_234, 3_234, 5_234, 7_234, 9_234];
+
 /// Seeds the draw that decides whether a message gets a rare word (independent of its words).
 const RARE_SEED: u64 = 0x5EA2_C400_0000_0000;
 
 /// The rare word message `i` mentions, if any.
 fn rare_word_of(i: usize) -> Option<&'static str> {
+    if NEEDLE_MESSAGES.contains(&i) {
+        return Some(NEEDLE);
+    }
     let draw = SplitMix64::new(RARE_SEED ^ i as u64).next_u64();
     if draw.is_multiple_of(RARE_WORD_EVERY) {
         Some(RARE_WORD)
@@ -307,6 +318,13 @@ mod tests {
             (300..=500).contains(&greeting),
             "{GREETING} in {greeting} messages"
         );
+        assert_eq!(
+            messages_containing(NEEDLE, 0..20_000),
+            NEEDLE_MESSAGES.len()
+        );
+        for i in NEEDLE_MESSAGES {
+            assert!(content(i).split(' ').any(|w| w == NEEDLE), "message {i}");
+        }
         let common = messages_containing("STORAGE", 0..2_000);
         assert!(common > 1_800, "storage in {common} of 2,000 messages");
         for i in 0..n {
@@ -314,6 +332,7 @@ mod tests {
             assert_eq!(c.len(), content_len(i));
             let mentions = [RARE_WORD, GREETING].map(|w| c.split(' ').filter(|x| *x == w).count());
             match rare_word_of(i) {
+                Some(NEEDLE) => assert_eq!(mentions, [0, 0], "{i}"),
                 Some(RARE_WORD) => assert!(mentions[0] <= 1 && mentions[1] == 0, "{i}: {c}"),
                 Some(_) => assert!(mentions[0] == 0 && mentions[1] <= 1, "{i}: {c}"),
                 None => assert_eq!(mentions, [0, 0], "{i}"),
