@@ -4,15 +4,21 @@
 //! meta upsert, prepared statements, no pool, no async) and W3's five reads decoded into plain
 //! tuples. Each floor workload runs right next to the store's (shared machines drift), and
 //! the cost of one `spawn_blocking` hop is measured too. Ratios to the floor close the output.
+//! With `--w5`, W5 instead (module `search`): one database grown to 10k, 100k and 1M messages
+//! (`--w4-max N` caps it), and at each size `search` beside an unindexed `LIKE '%term%'` on
+//! the bare driver, `--w5-ops` (1,000) searches of each kind and side, at most `--w5-budget`
+//! seconds (60) of each.
 //!
 //! ```text
 //! cargo bench -p hotplex-storage-postgres --bench chat_bench -- [--sessions N] [--turns N]
 //!     [--ops N] [--level 1|2] [--max-connections N] [--json FILE]
+//! cargo bench -p hotplex-storage-postgres --bench chat_bench -- --w5 [--w4-max N]
+//!     [--w5-ops N] [--w5-budget SECS] [--turns N] [--level 1|2] [--json FILE]
 //! ```
 //!
 //! The server is the testkit's (`HOTPLEX_TEST_POSTGRES_DSN`, else a throwaway cluster); every
 //! workload gets a fresh database. Run as a test (`cargo test --benches`) it does a small smoke
-//! run.
+//! run, W5 included at 400 and 2,000 messages.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +31,9 @@ use hotplex_storage_testkit::bench::{self, BenchResult, Mode, ReadOp, SplitMix64
 use hotplex_storage_testkit::{PgDatabase, PgServer};
 use postgres::{Client, NoTls, Statement};
 
+#[path = "chat_bench/search.rs"]
+mod search;
+
 /// The level-1 schema the store creates (both migrations), so the floor writes the same table
 /// and indexes, the search index included.
 const SCHEMA: &str = concat!(
@@ -32,18 +41,34 @@ const SCHEMA: &str = concat!(
     include_str!("../src/migrations/0002_search_index.sql")
 );
 
-/// Command-line options: the shared flags plus `--level` and `--max-connections`.
+/// Command-line options: the shared flags plus `--level`, `--max-connections`, `--w5`,
+/// `--w4-max`, `--w5-ops` and `--w5-budget`.
 struct Args {
     common: bench::BenchArgs,
     level: u8,
     max_connections: u32,
+    /// Run W5 (only).
+    w5: bool,
+    /// The largest W5 size, if capped.
+    w4_max: Option<usize>,
+    /// W5's searches per kind, budget and seed.
+    w5_options: bench::W5Options,
 }
 
 impl Args {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let args: Vec<String> = args.collect();
+        // `--w5` takes no value, so it is not one of `BenchArgs`' extra flags.
+        let w5 = args.iter().any(|a| a == "--w5");
         let common = bench::BenchArgs::parse(
-            args.collect::<Vec<String>>(),
-            &["--level", "--max-connections"],
+            args,
+            &[
+                "--level",
+                "--max-connections",
+                "--w4-max",
+                "--w5-ops",
+                "--w5-budget",
+            ],
         )?;
         let level = match common.value("--level") {
             Some(v) => v.parse().map_err(|e| format!("--level {v:?}: {e}"))?,
@@ -55,10 +80,15 @@ impl Args {
                 .map_err(|e| format!("--max-connections {v:?}: {e}"))?,
             None => 16,
         };
+        let w4_max = common.positive("--w4-max")?;
+        let w5_options = bench::W5Options::from_args(&common)?;
         Ok(Self {
             common,
             level,
             max_connections,
+            w5,
+            w4_max,
+            w5_options,
         })
     }
 }
@@ -442,6 +472,50 @@ fn ratios(results: &[BenchResult]) -> Vec<(String, f64, Option<f64>)> {
     out
 }
 
+/// What is measured: the workload, the W5 sizes and the settings.
+fn print_header(args: &Args, server: &PgServer) {
+    let w = &args.common.workload;
+    let smoke = if args.common.smoke {
+        " (smoke run; `cargo bench` for the full workload)"
+    } else {
+        ""
+    };
+    if !args.w5 {
+        println!(
+            "chat-bench on postgres: {} sessions × {} turns = {} messages, {} reads per W3 op{smoke}",
+            w.sessions,
+            w.turns,
+            w.message_count(),
+            args.common.ops
+        );
+    }
+    if args.w5 || args.common.smoke {
+        let sizes: Vec<String> = bench::scale_sizes(args.common.smoke, args.w4_max)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!(
+            "chat-bench W5 on postgres: {} messages, sessions of {} turns, filled with \
+             store_batch({}); {} searches per kind and side (limit {}), at most {}s per kind \
+             and side{smoke}",
+            sizes.join(" / "),
+            w.turns,
+            bench::FILL_BATCH,
+            args.w5_options.ops,
+            bench::W5_LIMIT,
+            args.w5_options.budget.as_secs()
+        );
+    }
+    println!(
+        "settings: level={} max_connections={} server={}",
+        args.level,
+        args.max_connections,
+        server
+            .psql("postgres", "SHOW server_version")
+            .map_or_else(|e| e, |v| v.trim().to_owned())
+    );
+}
+
 fn main() {
     let args = Args::parse(std::env::args().skip(1)).unwrap_or_else(|e| {
         eprintln!("chat_bench: {e}");
@@ -455,40 +529,39 @@ fn main() {
         }
         Err(e) => fail("PostgreSQL server", e),
     };
-    let w = &args.common.workload;
-    let smoke = if args.common.smoke {
-        " (smoke run; `cargo bench` for the full workload)"
-    } else {
-        ""
-    };
-    println!(
-        "chat-bench on postgres: {} sessions × {} turns = {} messages, {} reads per W3 op{smoke}",
-        w.sessions,
-        w.turns,
-        w.message_count(),
-        args.common.ops
-    );
-    println!(
-        "settings: level={} max_connections={} server={}",
-        args.level,
-        args.max_connections,
-        server
-            .psql("postgres", "SHOW server_version")
-            .map_or_else(|e| e, |v| v.trim().to_owned())
-    );
+    print_header(&args, server);
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail("tokio runtime", e));
-    let results = run_all(&args, server, &runtime).unwrap_or_else(|e| fail("chat-bench", e));
+    // `--w5` runs W5 alone; the smoke run does everything.
+    let results = if args.w5 {
+        Vec::new()
+    } else {
+        run_all(&args, server, &runtime).unwrap_or_else(|e| fail("chat-bench", e))
+    };
+    let w5 = if args.w5 || args.common.smoke {
+        search::run_w5_scale(&args, server, &runtime).unwrap_or_else(|e| fail("W5", e))
+    } else {
+        Vec::new()
+    };
     drop(runtime);
-    for r in &results {
+    let mut all = results.clone();
+    for p in &w5 {
+        all.push(p.fill.clone());
+        all.extend(p.searches.iter().cloned());
+    }
+    for r in &all {
         println!("{}", r.line());
     }
     println!();
-    print!("{}", bench::table(&results));
+    print!("{}", bench::table(&all));
     println!();
+    if !w5.is_empty() {
+        search::print(&w5);
+        println!();
+    }
     let ratios = ratios(&results);
     for (label, ratio, target) in &ratios {
         let target = target.map_or_else(String::new, |t| {
@@ -502,14 +575,19 @@ fn main() {
     println!("{}", bench::machine_summary());
     println!("total {:.2}s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.common.json {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "machine": bench::Machine::current().to_json(),
             "backend": "postgres",
             "settings": {"level": args.level, "max_connections": args.max_connections},
-            "workload": {"sessions": w.sessions, "turns": w.turns},
+            "workload": {"sessions": args.common.workload.sessions, "turns": args.common.workload.turns},
             "results": bench::to_json(&results),
             "ratios": ratios.iter().map(|(l, r, t)| serde_json::json!({"ratio": l, "value": r, "target": t})).collect::<Vec<_>>(),
         });
+        if let Some(map) = report.as_object_mut()
+            && !w5.is_empty()
+        {
+            map.insert("w5".into(), search::to_json(&w5));
+        }
         let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
         if let Err(e) = std::fs::write(path, text + "\n") {
             fail(&format!("writing {path}"), e);

@@ -4,13 +4,18 @@
 //! per message (alternating with the store's `seq` slice by slice) and with all messages in one
 //! transaction (before and after W1b), and each W3 read (alternating with the store's), so
 //! that every store result carries its `floor_ratio`. With `--w4`, W4 instead: W3's `list` and
-//! `count` at 10k, 100k and 1M messages.
+//! `count` at 10k, 100k and 1M messages. With `--w5`, W5 on the same databases: `search`
+//! (limit 20) for a common and a rare word and for `你好`, in one session and across all,
+//! alternating with its floor, an unindexed `LIKE '%term%'` on rusqlite (`search_floor`).
 //!
 //! ```text
 //! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- [--sessions N] [--turns N]
 //!     [--ops N] [--synchronous full|normal] [--dir DIR] [--json FILE]
 //! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- --w4 [--w4-max N] [--turns N]
 //!     [--ops N] [--synchronous full|normal] [--dir DIR] [--json FILE]
+//! cargo bench -p hotplex-storage-sqlite --bench chat_bench -- --w5 [--w4] [--w4-max N]
+//!     [--w5-ops N] [--w5-budget SECS] [--turns N] [--synchronous full|normal] [--dir DIR]
+//!     [--json FILE]
 //! ```
 //!
 //! Defaults are `BENCHMARK.md`'s (1,000 sessions × 20 turns, 5,000 reads per W3 operation)
@@ -24,42 +29,45 @@
 //! settings reopens the file and runs `bench::run_w4`. The run ends with the latency ratio of
 //! the largest size to the smallest (`BENCHMARK.md`: 1M / 10k).
 //!
+//! W5 (`--w5`, alone or with `--w4`) runs at each size of the same database, after W4's reads:
+//! `--w5-ops` searches (1,000) of each kind on the store and on the floor, alternating in
+//! slices of 10; a side that has spent `--w5-budget` seconds (60) on one kind stops early and
+//! says so (`capped_after_s`). Every search's hits must be the same messages on both sides.
+//!
 //! Run as a test (`cargo test --benches`, no `--bench` argument) it does a small smoke run,
-//! W4 included at 400 and 2,000 messages.
+//! W4 and W5 included at 400 and 2,000 messages.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotplex_storage_core::{
-    ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, StorageError, StoreOutcome,
-    WriteOnlyStore,
+    ChatAppMessage, ChatAppMessageStore, MessageQuery, ReadOnlyStore, StorageError,
 };
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use hotplex_storage_testkit::bench::{self, BenchResult, Mode, ReadOp, Workload};
 
 #[path = "chat_bench/floor.rs"]
 mod floor;
+#[path = "chat_bench/search_floor.rs"]
+mod search_floor;
 
 use floor::W3Floor;
 
-/// W4's database sizes in messages (`BENCHMARK.md`).
-const W4_SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
-/// W4's sizes in the smoke run.
-const W4_SMOKE_SIZES: [usize; 2] = [400, 2_000];
-/// Messages per `store_batch` call while W4 fills its database.
-const W4_FILL_BATCH: usize = 500;
-
-/// Command-line options: the shared chat-bench flags plus `--synchronous`, `--dir`, `--w4`
-/// and `--w4-max`.
+/// Command-line options: the shared chat-bench flags plus `--synchronous`, `--dir`, `--w4`,
+/// `--w4-max`, `--w5`, `--w5-ops` and `--w5-budget`.
 struct Args {
     common: bench::BenchArgs,
     synchronous: Synchronous,
     dir: Option<PathBuf>,
-    /// Run W4 (only).
+    /// Run W4 (without W1–W3).
     w4: bool,
+    /// Run W5 (without W1–W3) on W4's databases.
+    w5: bool,
     /// The largest W4 size, if capped.
     w4_max: Option<usize>,
+    /// W5's searches per kind, budget and seed.
+    w5_options: bench::W5Options,
 }
 
 impl Args {
@@ -68,43 +76,54 @@ impl Args {
         // `--w4` takes no value, so it is not one of `BenchArgs`' extra flags (which take
         // one each); `BenchArgs` ignores it.
         let w4 = args.iter().any(|a| a == "--w4");
-        let common = bench::BenchArgs::parse(args, &["--synchronous", "--dir", "--w4-max"])?;
+        let w5 = args.iter().any(|a| a == "--w5");
+        let common = bench::BenchArgs::parse(
+            args,
+            &[
+                "--synchronous",
+                "--dir",
+                "--w4-max",
+                "--w5-ops",
+                "--w5-budget",
+            ],
+        )?;
         let synchronous = match common.value("--synchronous") {
             Some(value) => value.parse().map_err(|e: StorageError| e.to_string())?,
             None => Synchronous::Full,
         };
         let dir = common.value("--dir").map(PathBuf::from);
-        let w4_max = match common.value("--w4-max") {
-            Some(value) => match value.parse::<usize>() {
-                Ok(n) if n > 0 => Some(n),
-                Ok(_) => return Err("--w4-max must be positive".into()),
-                Err(e) => return Err(format!("--w4-max {value:?}: {e}")),
-            },
-            None => None,
-        };
+        let w4_max = common.positive("--w4-max")?;
+        let w5_options = bench::W5Options::from_args(&common)?;
         Ok(Self {
             common,
             synchronous,
             dir,
             w4,
+            w5,
             w4_max,
+            w5_options,
         })
     }
 
-    /// The W4 sizes to measure, smallest first: `BENCHMARK.md`'s (or the smoke run's),
+    /// The W4/W5 sizes to measure, smallest first: `BENCHMARK.md`'s (or the smoke run's),
     /// those above `--w4-max` replaced by `--w4-max` itself.
     fn w4_sizes(&self) -> Vec<usize> {
-        let all: &[usize] = if self.smoke {
-            &W4_SMOKE_SIZES
-        } else {
-            &W4_SIZES
-        };
-        let max = self.w4_max.unwrap_or(usize::MAX);
-        let mut sizes: Vec<usize> = all.iter().copied().filter(|&n| n < max).collect();
-        if all.iter().any(|&n| n >= max) {
-            sizes.push(max);
-        }
-        sizes
+        bench::scale_sizes(self.smoke, self.w4_max)
+    }
+
+    /// Whether W4's reads run at each size (`--w4`, or the smoke run).
+    fn runs_w4(&self) -> bool {
+        self.w4 || self.smoke
+    }
+
+    /// Whether W5 runs at each size (`--w5`, or the smoke run).
+    fn runs_w5(&self) -> bool {
+        self.w5 || self.smoke
+    }
+
+    /// Whether W1–W3 run (neither `--w4` nor `--w5`).
+    fn runs_w1_to_w3(&self) -> bool {
+        !self.w4 && !self.w5
     }
 }
 
@@ -309,8 +328,12 @@ struct W4Point {
     sessions: usize,
     /// Appending the messages since the previous size.
     fill: BenchResult,
-    /// `list50` and `count`, in that order.
+    /// `list50` and `count`, in that order (empty without W4).
     reads: Vec<BenchResult>,
+    /// W5: each search on the store, then on its floor (empty without W5).
+    searches: Vec<BenchResult>,
+    /// Messages containing each W5 term.
+    terms: bench::TermCounts,
     /// Main file + WAL after the reads.
     db_bytes: u64,
 }
@@ -323,10 +346,9 @@ impl W4Point {
     }
 }
 
-/// Appends messages `from..` of `workload` to the database at `path` with `store_batch`
-/// (batches of [`W4_FILL_BATCH`]) through a store opened with `synchronous = NORMAL`, then
-/// closes it (which checkpoints the WAL). The time includes generating the messages and the
-/// close.
+/// Appends messages `from..` of `workload` to the database at `path` with `bench::fill`
+/// through a store opened with `synchronous = NORMAL`, then closes it (which checkpoints the
+/// WAL). The time includes generating the messages and the close.
 async fn w4_fill(
     path: &Path,
     workload: &Workload,
@@ -334,34 +356,35 @@ async fn w4_fill(
 ) -> Result<BenchResult, StorageError> {
     let store = SqliteStore::new(SqliteConfig::new(path).with_synchronous(Synchronous::Normal))?;
     store.initialize().await?;
-    let end = workload.message_count();
     let started = Instant::now();
-    let mut next = from;
-    while next < end {
-        let upto = (next + W4_FILL_BATCH).min(end);
-        let batch: Vec<ChatAppMessage> = (next..upto).map(|i| workload.message(i)).collect();
-        for receipt in store.store_batch(&batch).await? {
-            if receipt.outcome != StoreOutcome::Stored {
-                return Err(StorageError::data(
-                    "chat-bench W4",
-                    format!(
-                        "message {} was {:?} while filling",
-                        receipt.id, receipt.outcome
-                    ),
-                ));
-            }
-        }
-        next = upto;
-    }
+    let fill = bench::fill(&store, workload, from).await?;
     store.close().await?;
-    let added = u64::try_from(end - from).unwrap_or(u64::MAX);
-    Ok(BenchResult::new("W4", "sqlite", added, started.elapsed())
-        .with_mode(format!("fill-batch{W4_FILL_BATCH}"))
-        .with_extra("messages", end))
+    let mut with_close = BenchResult::new("W4", &fill.backend, fill.ops, started.elapsed());
+    with_close.mode = fill.mode;
+    with_close.extra = fill.extra;
+    Ok(with_close)
+}
+
+/// W5 at one size: every search on `store` beside the `LIKE` floor on a read-only rusqlite
+/// connection to the same file.
+async fn w5_at(
+    args: &Args,
+    store: &SqliteStore,
+    path: &Path,
+    workload: &Workload,
+    terms: &bench::TermCounts,
+) -> Result<Vec<BenchResult>, StorageError> {
+    let by_hand = W3Floor::open(path, args.synchronous).map_err(|e| floor_error(&e))?;
+    for plan in search_floor::LikeFloor::plans(by_hand.conn()).map_err(|e| floor_error(&e))? {
+        println!("W5 floor plan at {} messages, {plan}", terms.messages);
+    }
+    let mut like = search_floor::LikeFloor::prepare(by_hand.conn()).map_err(|e| floor_error(&e))?;
+    bench::run_w5(store, &mut like, workload, terms, &args.w5_options).await
 }
 
 /// W4 scale: grows one database through [`Args::w4_sizes`] and runs `bench::run_w4` (W3's
-/// `list50` and `count`) at each size on a store with the measured settings.
+/// `list50` and `count`) and W5 ([`w5_at`]) at each size on a store with the measured
+/// settings, as [`Args::runs_w4`] and [`Args::runs_w5`] say.
 async fn run_w4_scale(args: &Args, dir: &Path) -> Result<Vec<W4Point>, StorageError> {
     let turns = args.workload.turns;
     if turns == 0 {
@@ -374,6 +397,7 @@ async fn run_w4_scale(args: &Args, dir: &Path) -> Result<Vec<W4Point>, StorageEr
     let path = dir.join("w4.db");
     let mut points = Vec::new();
     let mut filled = 0;
+    let mut terms = bench::TermCounts::default();
     for size in args.w4_sizes() {
         let workload = Workload::new(size.div_ceil(per_session), turns);
         let fill = w4_fill(&path, &workload, filled).await?;
@@ -386,7 +410,18 @@ async fn run_w4_scale(args: &Args, dir: &Path) -> Result<Vec<W4Point>, StorageEr
                 format!("the database holds {held} messages, expected {filled}"),
             ));
         }
-        let reads = bench::run_w4(store.clone(), &workload, args.ops, bench::DEFAULT_SEED).await?;
+        let reads = if args.runs_w4() {
+            bench::run_w4(store.clone(), &workload, args.ops, bench::DEFAULT_SEED).await?
+        } else {
+            Vec::new()
+        };
+        terms.grow_to(filled);
+        let searches = if args.runs_w5() {
+            println!("{}", terms.summary());
+            w5_at(args, &store, &path, &workload, &terms).await?
+        } else {
+            Vec::new()
+        };
         let db_bytes = store.metrics().await?.storage_size_bytes;
         store.close().await?;
         let point = W4Point {
@@ -394,58 +429,49 @@ async fn run_w4_scale(args: &Args, dir: &Path) -> Result<Vec<W4Point>, StorageEr
             sessions: workload.sessions,
             fill,
             reads,
+            searches,
+            terms: terms.clone(),
             db_bytes,
         };
+        let p50 = |r: Option<&BenchResult>| {
+            r.and_then(|r| r.p50_us)
+                .map_or_else(|| "–".to_owned(), |us| format!("{us} µs"))
+        };
         println!(
-            "W4 at {} messages: fill {:.1}s, list50 p50 {} µs, count p50 {} µs",
+            "at {} messages: fill {:.1}s, W4 list50 p50 {}, count p50 {}, W5 {} searches",
             point.messages,
             point.fill.secs,
-            point
-                .read(bench::ReadOp::List50)
-                .and_then(|r| r.p50_us)
-                .unwrap_or(0),
-            point
-                .read(bench::ReadOp::Count)
-                .and_then(|r| r.p50_us)
-                .unwrap_or(0),
+            p50(point.read(bench::ReadOp::List50)),
+            p50(point.read(bench::ReadOp::Count)),
+            point.searches.iter().map(|r| r.ops).sum::<u64>(),
         );
         points.push(point);
     }
     Ok(points)
 }
 
-/// `big / small`, or `None` when undefined.
-fn ratio(big: Option<u64>, small: Option<u64>) -> Option<f64> {
-    let as_f64 = |v: u64| f64::from(u32::try_from(v).unwrap_or(u32::MAX));
-    match (big, small) {
-        (Some(big), Some(small)) if small > 0 => Some(as_f64(big) / as_f64(small)),
-        _ => None,
+impl W4Point {
+    /// W4's reads and W5's searches at this size.
+    fn measured(&self) -> Vec<BenchResult> {
+        self.reads.iter().chain(&self.searches).cloned().collect()
     }
 }
 
-/// The latency ratios of the largest size to the smallest: `(op, p50 ratio, p99 ratio)`.
-fn w4_ratios(points: &[W4Point]) -> Vec<(&'static str, Option<f64>, Option<f64>)> {
-    let (Some(small), Some(big)) = (points.first(), points.last()) else {
-        return Vec::new();
-    };
-    [bench::ReadOp::List50, bench::ReadOp::Count]
-        .into_iter()
-        .map(|op| {
-            let (s, b) = (small.read(op), big.read(op));
-            (
-                op.label(),
-                ratio(b.and_then(|r| r.p50_us), s.and_then(|r| r.p50_us)),
-                ratio(b.and_then(|r| r.p99_us), s.and_then(|r| r.p99_us)),
-            )
-        })
-        .collect()
+/// The latency ratios of the largest size to the smallest, W4's reads and W5's searches (the
+/// store's and the floor's).
+fn scale_ratios(points: &[W4Point]) -> Vec<bench::ScaleRatio> {
+    match (points.first(), points.last()) {
+        (Some(small), Some(big)) if points.len() > 1 => bench::scale_ratios(
+            small.messages,
+            &small.measured(),
+            big.messages,
+            &big.measured(),
+        ),
+        _ => Vec::new(),
+    }
 }
 
-fn fmt_ratio(r: Option<f64>) -> String {
-    r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"))
-}
-
-/// Prints W4's summary table and ratio lines.
+/// Prints W4's and W5's summary tables and the ratio lines.
 fn print_w4(points: &[W4Point]) {
     let pair = |r: Option<&BenchResult>| {
         r.map_or_else(
@@ -453,7 +479,15 @@ fn print_w4(points: &[W4Point]) {
             |r| format!("{} / {}", r.p50_us.unwrap_or(0), r.p99_us.unwrap_or(0)),
         )
     };
-    println!("W4 scale (p50 / p99 µs):");
+    let with_reads = points.iter().any(|p| !p.reads.is_empty());
+    println!(
+        "W4 scale{}:",
+        if with_reads {
+            " (p50 / p99 µs)"
+        } else {
+            ", reads skipped"
+        }
+    );
     println!();
     println!("| messages | sessions | list50 | count | database bytes | fill secs |");
     println!("|---:|---:|---:|---:|---:|---:|");
@@ -469,36 +503,44 @@ fn print_w4(points: &[W4Point]) {
         );
     }
     println!();
-    if let (Some(small), Some(big)) = (points.first(), points.last()) {
-        for (op, p50, p99) in w4_ratios(points) {
-            println!(
-                "bench=W4 backend=sqlite op={op} ratio={}/{} p50_ratio={} p99_ratio={}",
-                big.messages,
-                small.messages,
-                fmt_ratio(p50),
-                fmt_ratio(p99)
-            );
-        }
+    if points.iter().any(|p| !p.searches.is_empty()) {
+        let sizes: Vec<(usize, &[BenchResult])> = points
+            .iter()
+            .map(|p| (p.messages, p.searches.as_slice()))
+            .collect();
+        println!("W5 search, limit {} (p50 / p99 µs):", bench::W5_LIMIT);
+        println!();
+        print!("{}", bench::w5_table(&sizes));
+        println!();
+    }
+    for ratio in scale_ratios(points) {
+        println!("{}", ratio.line());
     }
 }
 
-/// W4 as JSON: one object per size, then the ratios.
+/// W4 and W5 as JSON: one object per size, then the ratios.
 fn w4_json(points: &[W4Point]) -> serde_json::Value {
     let sizes: Vec<serde_json::Value> = points
         .iter()
         .map(|p| {
+            let terms: serde_json::Map<String, serde_json::Value> = bench::SearchTerm::ALL
+                .iter()
+                .map(|t| (t.text().to_owned(), p.terms.of(*t).into()))
+                .collect();
             serde_json::json!({
                 "messages": p.messages,
                 "sessions": p.sessions,
                 "database_bytes": p.db_bytes,
                 "fill": p.fill.to_json(),
                 "reads": bench::to_json(&p.reads),
+                "searches": bench::to_json(&p.searches),
+                "messages_containing": terms,
             })
         })
         .collect();
-    let ratios: Vec<serde_json::Value> = w4_ratios(points)
-        .into_iter()
-        .map(|(op, p50, p99)| serde_json::json!({"op": op, "p50_ratio": p50, "p99_ratio": p99}))
+    let ratios: Vec<serde_json::Value> = scale_ratios(points)
+        .iter()
+        .map(bench::ScaleRatio::to_json)
         .collect();
     serde_json::json!({"sizes": sizes, "ratios": ratios})
 }
@@ -525,7 +567,7 @@ fn print_header(args: &Args, dir: &Path) {
     } else {
         ""
     };
-    if !args.w4 {
+    if args.runs_w1_to_w3() {
         println!(
             "chat-bench on sqlite: {} sessions × {} turns = {} messages, {} reads per W3 op{smoke}",
             args.workload.sessions,
@@ -534,14 +576,29 @@ fn print_header(args: &Args, dir: &Path) {
             args.ops,
         );
     }
-    if args.w4 || args.smoke {
+    if args.runs_w4() || args.runs_w5() {
         let sizes: Vec<String> = args.w4_sizes().iter().map(ToString::to_string).collect();
+        let reads = if args.runs_w4() {
+            format!("W4: {} reads per op", args.ops)
+        } else {
+            "W4 reads skipped".to_owned()
+        };
+        let searches = if args.runs_w5() {
+            format!(
+                "W5: {} searches per kind and side (limit {}), at most {}s per kind and side",
+                args.w5_options.ops,
+                bench::W5_LIMIT,
+                args.w5_options.budget.as_secs()
+            )
+        } else {
+            "W5 skipped".to_owned()
+        };
         println!(
-            "chat-bench W4 on sqlite: {} messages, sessions of {} turns, {} reads per op, \
-             filled with store_batch({W4_FILL_BATCH}) at synchronous=normal{smoke}",
+            "chat-bench scale on sqlite: {} messages, sessions of {} turns, filled with \
+             store_batch({}) at synchronous=normal; {reads}; {searches}{smoke}",
             sizes.join(" / "),
             args.workload.turns,
-            args.ops,
+            bench::FILL_BATCH,
         );
     }
     let defaults = SqliteConfig::new(dir.join("x.db"));
@@ -583,18 +640,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    // `--w4` runs W4 alone; the smoke run does everything.
-    let (results, db_bytes) = if args.w4 {
-        (Vec::new(), None)
-    } else {
+    // `--w4` / `--w5` run the scale workloads alone; the smoke run does everything.
+    let (results, db_bytes) = if args.runs_w1_to_w3() {
         let (results, bytes) = run_w1_to_w3(&args, &dir, &runtime);
         (results, Some(bytes))
+    } else {
+        (Vec::new(), None)
     };
-    let w4 = if args.w4 || args.smoke {
+    let w4 = if args.runs_w4() || args.runs_w5() {
         match runtime.block_on(run_w4_scale(&args, &dir)) {
             Ok(points) => points,
             Err(e) => {
-                eprintln!("chat_bench: W4: {e}");
+                eprintln!("chat_bench: W4/W5: {e}");
                 std::process::exit(1);
             }
         }
@@ -604,7 +661,7 @@ fn main() {
     let mut all = results.clone();
     for p in &w4 {
         all.push(p.fill.clone());
-        all.extend(p.reads.iter().cloned());
+        all.extend(p.measured());
     }
     for r in &all {
         println!("{}", r.line());

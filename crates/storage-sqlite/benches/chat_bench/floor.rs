@@ -1,4 +1,5 @@
 //! The floors of `BENCHMARK.md` "Floors": chat-bench's W1 and W3 written by hand on rusqlite
+//! (W5's is in `search_floor.rs`)
 //! against the store's own schema (migrations 1 and 2, so the same table shape, indexes and
 //! search index, whose triggers call a hand-registered `hotplex_fold`), with
 //! prepared statements and rows decoded into plain tuples — no pool, no async, no validation,
@@ -58,12 +59,12 @@ pub(crate) type MessageTuple = (
 type MetaTuple = (String, String, String, String, i64, i64, i64, i64);
 
 /// Every column of `messages`, as the store's reads select them.
-const MESSAGE_COLUMNS: &str = "seq, id, chat_session_id, chat_platform, chat_user_id, \
+pub(crate) const MESSAGE_COLUMNS: &str = "seq, id, chat_session_id, chat_platform, chat_user_id, \
     chat_bot_user_id, chat_channel_id, chat_thread_id, engine_session_id, engine_namespace, \
     provider_session_id, provider_type, message_type, from_user_id, from_user_name, to_user_id, \
     content, metadata, created_at, updated_at, deleted, deleted_at";
 
-fn message_tuple(r: &Row<'_>) -> rusqlite::Result<MessageTuple> {
+pub(crate) fn message_tuple(r: &Row<'_>) -> rusqlite::Result<MessageTuple> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -269,6 +270,11 @@ impl W3Floor {
         Ok(Self { conn })
     }
 
+    /// The read-only connection (W5's floor prepares its statements on it).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn prepare(&self) -> rusqlite::Result<Statements<'_>> {
         let c = &self.conn;
         Ok(Statements {
@@ -410,13 +416,5 @@ pub(crate) fn ratio(store: &BenchResult, floor: &BenchResult) -> String {
 /// 1.1× the floor's): unlike ops/s, which one preempted call among thousands of
 /// microsecond reads can halve on a shared machine, the medians hold.
 pub(crate) fn median_ratio(store: &[Duration], floor: &[Duration]) -> String {
-    let median = |v: &[Duration]| {
-        let mut v = v.to_vec();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied()
-    };
-    match (median(store), median(floor)) {
-        (Some(s), Some(f)) if !s.is_zero() => format!("{:.2}", f.as_secs_f64() / s.as_secs_f64()),
-        _ => "–".to_owned(),
-    }
+    bench::fmt_ratio(bench::median_ratio(store, floor))
 }

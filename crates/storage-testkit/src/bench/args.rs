@@ -78,6 +78,21 @@ impl BenchArgs {
             .find(|(f, _)| f == flag)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The last value given for `flag` as a positive number, if given.
+    ///
+    /// # Errors
+    /// A message naming the flag when its value is not a positive number.
+    pub fn positive(&self, flag: &str) -> Result<Option<usize>, String> {
+        match self.value(flag) {
+            Some(value) => match value.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                Ok(_) => Err(format!("{flag} must be positive")),
+                Err(e) => Err(format!("{flag} {value:?}: {e}")),
+            },
+            None => Ok(None),
+        }
+    }
 }
 
 /// The number after a flag.
@@ -117,5 +132,14 @@ mod tests {
         assert_eq!(p.json.as_deref(), Some("out.json"));
         assert_eq!(p.value("--dir"), Some("b"));
         assert_eq!(p.value("--other"), None);
+        let n = BenchArgs::parse(
+            ["--n", "0", "--m", "x", "--k", "3"].map(String::from),
+            &["--n", "--m", "--k"],
+        )
+        .unwrap();
+        assert!(n.positive("--n").unwrap_err().contains("positive"));
+        assert!(n.positive("--m").unwrap_err().contains("--m"));
+        assert_eq!(n.positive("--k"), Ok(Some(3)));
+        assert_eq!(n.positive("--j"), Ok(None));
     }
 }

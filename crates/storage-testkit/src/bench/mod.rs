@@ -4,7 +4,11 @@
 //!   a `user_input` then a `final_response`, deterministic content of known byte length.
 //! - [`stream_chunks`] generates the W2 token chunks (4–16 bytes each).
 //! - [`run_w1`], [`run_w1b`], [`run_w3`] and [`run_w4`] run the workloads against any
-//!   `Arc<dyn ChatAppMessageStore>` and return [`BenchResult`]s.
+//!   `Arc<dyn ChatAppMessageStore>` and return [`BenchResult`]s; [`fill`] appends to a W4
+//!   database.
+//! - [`run_w5`] runs W5's searches ([`SearchOp`]) beside a backend's hand-written
+//!   [`SearchFloor`], and checks both found the same messages; [`scale_ratios`] gives W4's
+//!   and W5's 1M / 10k.
 //! - [`BenchResult::line`], [`table`] and [`to_json`] print them in the `BENCHMARK.md` forms;
 //!   [`machine_summary`] and [`peak_rss_bytes`] describe what was measured.
 //! - [`BenchArgs`] parses the command line every chat-bench target shares.
@@ -30,16 +34,25 @@ mod machine;
 mod report;
 mod rng;
 mod run;
+mod scale;
+mod search;
 mod workload;
 
 pub use args::BenchArgs;
 pub use machine::{Machine, machine_summary, peak_rss_bytes};
-pub use report::{BenchResult, table, to_json};
+pub use report::{BenchResult, ScaleRatio, fmt_ratio, scale_ratios, table, to_json};
 pub use rng::SplitMix64;
 pub use run::{
     DEFAULT_SEED, Mode, ReadDraws, ReadOp, reads_result, run_reads, run_w1, run_w1b, run_w3,
     run_w4, store_each,
 };
+pub use scale::{FILL_BATCH, SCALE_SIZES, SCALE_SMOKE_SIZES, fill, scale_sizes};
+pub use search::{
+    SearchFloor, SearchOp, SearchScope, SearchTerm, TermCounts, W5_LIMIT, W5_SLICE, W5Options,
+    median_ratio, run_w5, w5_table,
+};
 pub use workload::{
-    PLATFORM, W2_CHUNKS_PER_STREAM, W2_STREAMS, Workload, content, content_len, stream_chunks,
+    GREETING, GREETING_EVERY, NEEDLE, NEEDLE_MESSAGES, PLATFORM, RARE_WORD, RARE_WORD_EVERY,
+    W2_CHUNKS_PER_STREAM, W2_STREAMS, Workload, content, content_len, messages_containing,
+    stream_chunks,
 };

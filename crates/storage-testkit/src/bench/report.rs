@@ -198,6 +198,108 @@ pub fn table(results: &[BenchResult]) -> String {
     out
 }
 
+/// A ratio with two decimals (`1.07`), `–` when undefined.
+pub fn fmt_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"))
+}
+
+/// How the latency of one operation grew from a small database to a big one (W4, W5:
+/// `BENCHMARK.md`'s 1M / 10k).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleRatio {
+    /// The workload (`W4`, `W5`).
+    pub bench: String,
+    /// The backend (`sqlite`, `rusqlite`, …).
+    pub backend: String,
+    /// The operation.
+    pub op: String,
+    /// Messages in the small database.
+    pub small: usize,
+    /// Messages in the big database.
+    pub big: usize,
+    /// Big p50 ÷ small p50.
+    pub p50: Option<f64>,
+    /// Big p99 ÷ small p99.
+    pub p99: Option<f64>,
+}
+
+impl ScaleRatio {
+    /// `bench=W4 backend=sqlite op=list50 ratio=1000000/10000 p50_ratio=1.07 p99_ratio=1.35`.
+    pub fn line(&self) -> String {
+        format!(
+            "bench={} backend={} op={} ratio={}/{} p50_ratio={} p99_ratio={}",
+            self.bench,
+            self.backend,
+            self.op,
+            self.big,
+            self.small,
+            fmt_ratio(self.p50),
+            fmt_ratio(self.p99)
+        )
+    }
+
+    /// This ratio as a JSON object.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "bench": self.bench,
+            "backend": self.backend,
+            "op": self.op,
+            "small_messages": self.small,
+            "big_messages": self.big,
+            "p50_ratio": self.p50,
+            "p99_ratio": self.p99,
+        })
+    }
+}
+
+/// The [`ScaleRatio`] of every result in `big` that has a counterpart (same bench, backend
+/// and operation) with latencies in `small`, in `big`'s order.
+///
+/// ```
+/// use std::time::Duration;
+/// use hotplex_storage_testkit::bench::{BenchResult, scale_ratios};
+/// let at = |us: u64| {
+///     BenchResult::new("W4", "sqlite", 1, Duration::from_micros(us))
+///         .with_op("count")
+///         .with_latencies(&mut [Duration::from_micros(us)])
+/// };
+/// let ratios = scale_ratios(10_000, &[at(20)], 1_000_000, &[at(30)]);
+/// assert_eq!(ratios[0].p50, Some(1.5));
+/// assert_eq!(
+///     ratios[0].line(),
+///     "bench=W4 backend=sqlite op=count ratio=1000000/10000 p50_ratio=1.50 p99_ratio=1.50"
+/// );
+/// ```
+pub fn scale_ratios(
+    small_messages: usize,
+    small: &[BenchResult],
+    big_messages: usize,
+    big: &[BenchResult],
+) -> Vec<ScaleRatio> {
+    let div = |b: Option<u64>, s: Option<u64>| match (b, s) {
+        // Microsecond latencies: far below 2^53.
+        #[allow(clippy::cast_precision_loss)]
+        (Some(b), Some(s)) if s > 0 => Some(b as f64 / s as f64),
+        _ => None,
+    };
+    big.iter()
+        .filter_map(|b| {
+            let s = small.iter().find(|s| {
+                s.bench == b.bench && s.backend == b.backend && s.op == b.op && s.p50_us.is_some()
+            })?;
+            Some(ScaleRatio {
+                bench: b.bench.clone(),
+                backend: b.backend.clone(),
+                op: b.op.clone()?,
+                small: small_messages,
+                big: big_messages,
+                p50: div(b.p50_us, s.p50_us),
+                p99: div(b.p99_us, s.p99_us),
+            })
+        })
+        .collect()
+}
+
 /// The results as a JSON array of [`BenchResult::to_json`] objects (for `--json FILE`).
 pub fn to_json(results: &[BenchResult]) -> Value {
     Value::Array(results.iter().map(BenchResult::to_json).collect())

@@ -81,7 +81,7 @@ impl ReadOp {
 }
 
 /// Fails unless every receipt reports a fresh write: chat-bench needs an empty store.
-fn expect_stored(receipt: &StoreReceipt) -> Result<()> {
+pub(super) fn expect_stored(receipt: &StoreReceipt) -> Result<()> {
     if receipt.outcome == StoreOutcome::Stored {
         Ok(())
     } else {

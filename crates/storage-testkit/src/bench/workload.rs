@@ -1,7 +1,7 @@
 //! The chat-bench data: sessions, messages and stream chunks, exactly as `BENCHMARK.md`
 //! defines them.
 
-use hotplex_storage_core::{ChatAppMessage, MessageType, Metadata};
+use hotplex_storage_core::{ChatAppMessage, MessageType, Metadata, fold};
 
 use super::SplitMix64;
 
@@ -141,8 +141,87 @@ pub const fn content_len(i: usize) -> usize {
 
 /// The content of message `i`: space-separated ASCII and CJK words chosen by a PRNG seeded
 /// with `i`, exactly [`content_len(i)`](content_len) bytes, never splitting a character.
+///
+/// Every word of the common vocabulary occurs in nearly every message. Rarer words are mixed
+/// in so that searches (W5) have terms of realistic frequency: about one message in
+/// [`RARE_WORD_EVERY`] mentions [`RARE_WORD`], about one in [`GREETING_EVERY`] mentions
+/// [`GREETING`], and the [`NEEDLE_MESSAGES`] (all among the oldest 10,000) mention
+/// [`NEEDLE`]. Each replaces the first common word of the same byte length, so the length and
+/// the other messages stay as they were.
 pub fn content(i: usize) -> String {
-    text_of_len(content_len(i), i as u64)
+    let text = text_of_len(content_len(i), i as u64);
+    match rare_word_of(i) {
+        Some(rare) => replace_first_word_of_len(&text, rare),
+        None => text,
+    }
+}
+
+/// A rare ASCII word (six bytes), in about one message in [`RARE_WORD_EVERY`].
+pub const RARE_WORD: &str = "vacuum";
+
+/// One message in this many (on average) mentions [`RARE_WORD`].
+pub const RARE_WORD_EVERY: u64 = 1_000;
+
+/// A two-character Chinese greeting (six bytes in UTF-8), in about one message in
+/// [`GREETING_EVERY`].
+pub const GREETING: &str = "你好";
+
+/// One message in this many (on average) mentions [`GREETING`].
+pub const GREETING_EVERY: u64 = 50;
+
+/// A word in only [`NEEDLE_MESSAGES`], old ones: what a user looks for months later.
+pub const NEEDLE: &str = "zephyr";
+
+/// The messages that mention [`NEEDLE`]: five among the first 10,000, so every W4 database
+/// holds exactly five, and a scan newest-first reads every row to find them.
+pub const NEEDLE_MESSAGES: [usize; 5] = [1_234, 3_234, 5_234, 7_234, 9_234];
+
+/// Seeds the draw that decides whether a message gets a rare word (independent of its words).
+const RARE_SEED: u64 = 0x5EA2_C400_0000_0000;
+
+/// The rare word message `i` mentions, if any.
+fn rare_word_of(i: usize) -> Option<&'static str> {
+    if NEEDLE_MESSAGES.contains(&i) {
+        return Some(NEEDLE);
+    }
+    let draw = SplitMix64::new(RARE_SEED ^ i as u64).next_u64();
+    if draw.is_multiple_of(RARE_WORD_EVERY) {
+        Some(RARE_WORD)
+    } else if (draw / RARE_WORD_EVERY).is_multiple_of(GREETING_EVERY) {
+        Some(GREETING)
+    } else {
+        None
+    }
+}
+
+/// `text` with its first word of `word`'s byte length and script (ASCII or not) replaced by
+/// `word`; `text` itself when it has no such word.
+fn replace_first_word_of_len(text: &str, word: &str) -> String {
+    let fits = |w: &str| {
+        w.len() == word.len() && w.is_ascii() == word.is_ascii() && !w.bytes().all(|b| b == b'x')
+    };
+    let mut offset = 0;
+    for w in text.split(' ') {
+        if fits(w) {
+            return format!("{}{word}{}", &text[..offset], &text[offset + w.len()..]);
+        }
+        offset += w.len() + 1;
+    }
+    text.to_owned()
+}
+
+/// How many of the first `messages` messages contain `term` (folded, as `search` matches).
+///
+/// ```
+/// use hotplex_storage_testkit::bench::{GREETING, messages_containing};
+/// let n = messages_containing(GREETING, 0..10_000);
+/// assert!((100..400).contains(&n), "about 1 in 50: {n}");
+/// ```
+pub fn messages_containing(term: &str, messages: std::ops::Range<usize>) -> usize {
+    let term = fold(term);
+    messages
+        .filter(|&i| fold(&content(i)).contains(&term))
+        .count()
 }
 
 /// Deterministic words of exactly `len` bytes: whole words while they fit, then ASCII filler.
@@ -226,6 +305,51 @@ mod tests {
         assert!(all.chars().any(|c| c.is_ascii_alphabetic()));
         assert!(all.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
         assert!(content(5).contains(' '), "space-separated words");
+    }
+
+    #[test]
+    fn rare_words_replace_a_word_of_their_length_at_their_rate() {
+        let n = 20_000;
+        let rare = messages_containing(RARE_WORD, 0..n);
+        let greeting = messages_containing(GREETING, 0..n);
+        // Binomial(20,000, 1/1000) and (20,000, ~1/50): far inside these bounds.
+        assert!((8..=40).contains(&rare), "{RARE_WORD} in {rare} messages");
+        assert!(
+            (300..=500).contains(&greeting),
+            "{GREETING} in {greeting} messages"
+        );
+        assert_eq!(
+            messages_containing(NEEDLE, 0..20_000),
+            NEEDLE_MESSAGES.len()
+        );
+        for i in NEEDLE_MESSAGES {
+            assert!(content(i).split(' ').any(|w| w == NEEDLE), "message {i}");
+        }
+        let common = messages_containing("STORAGE", 0..2_000);
+        assert!(common > 1_800, "storage in {common} of 2,000 messages");
+        for i in 0..n {
+            let c = content(i);
+            assert_eq!(c.len(), content_len(i));
+            let mentions = [RARE_WORD, GREETING].map(|w| c.split(' ').filter(|x| *x == w).count());
+            match rare_word_of(i) {
+                Some(RARE_WORD) => assert!(mentions[0] <= 1 && mentions[1] == 0, "{i}: {c}"),
+                // The needle's messages mention neither of the two counted here.
+                Some(NEEDLE) | None => assert_eq!(mentions, [0, 0], "{i}"),
+                Some(_) => assert!(mentions[0] == 0 && mentions[1] <= 1, "{i}: {c}"),
+            }
+        }
+        assert_eq!(
+            replace_first_word_of_len("the 会话 sqlite xxxxxx", RARE_WORD),
+            "the 会话 vacuum xxxxxx"
+        );
+        assert_eq!(
+            replace_first_word_of_len("the 会话 sqlite", GREETING),
+            "the 你好 sqlite"
+        );
+        assert_eq!(
+            replace_first_word_of_len("the xxxxxx", RARE_WORD),
+            "the xxxxxx"
+        );
     }
 
     #[test]
