@@ -4,7 +4,8 @@
 //! content of every live message, so a term of three or more characters is an FTS5 phrase of
 //! trigrams: an exact substring lookup. A search runs in one read transaction (one snapshot):
 //!
-//! 1. **Scan**: walk the filtered rows newest first, [`SCAN_PAGE`] rows a page, reading only
+//! 1. **Scan**: walk the filtered rows newest first in pages growing from [`FIRST_PAGE`] rows
+//!    (×4 a page) to [`SCAN_PAGE`], reading only
 //!    `seq`, `created_at` and `content` and matching in Rust; matching rows are then read in
 //!    full. A common term fills the limit here at once. Without a term of three or more
 //!    characters the scan goes on until the limit is reached or the rows run out (memory: one
@@ -28,16 +29,20 @@ use crate::error::from_sqlite;
 use crate::query::{DIALECT, Sql};
 use crate::row::{MESSAGE_COLUMNS, message_from_row};
 
-/// Rows examined per page of the scan.
+/// Rows examined by the first page of the scan (a common term fills the limit here).
+pub(crate) const FIRST_PAGE: usize = 64;
+/// Rows examined per page of the scan, at most.
 pub(crate) const SCAN_PAGE: usize = 1_000;
 /// Pages the scan examines before a search with an indexable term switches to the index.
-pub(crate) const PROBE_PAGES: usize = 2;
+pub(crate) const PROBE_PAGES: usize = 3;
 
 /// How a search pages: [`SCAN_PAGE`] and [`PROBE_PAGES`] in the store; smaller in tests, so
 /// that small tables reach the index phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Paging {
-    /// Rows examined per page of the scan.
+    /// Rows examined by the first page of the scan; each next page is four times larger.
+    pub(crate) first_page: usize,
+    /// Rows examined per page of the scan, at most.
     pub(crate) scan_page: usize,
     /// Scan pages before the index phase (when a term is indexable).
     pub(crate) probe_pages: usize,
@@ -45,9 +50,20 @@ pub(crate) struct Paging {
 
 /// The paging of the store.
 const PAGING: Paging = Paging {
+    first_page: FIRST_PAGE,
     scan_page: SCAN_PAGE,
     probe_pages: PROBE_PAGES,
 };
+
+impl Paging {
+    /// The size of scan page `n` (from 0): `first_page × 4ⁿ`, at most `scan_page`.
+    fn page_size(self, n: usize) -> usize {
+        let growth = u32::try_from(n.saturating_mul(2)).unwrap_or(u32::MAX);
+        self.first_page
+            .saturating_mul(1_usize.checked_shl(growth).unwrap_or(usize::MAX))
+            .clamp(1, self.scan_page.max(1))
+    }
+}
 
 /// The fewest characters of a term the trigram index can look up.
 pub(crate) const MIN_INDEXED_CHARS: usize = 3;
@@ -71,7 +87,8 @@ fn search_with(conn: &Connection, plan: &SearchPlan, paging: Paging) -> Result<V
     let index_query = fts_query(plan);
     let mut pages = 0;
     while index_query.is_none() || pages < paging.probe_pages {
-        let page = scan_page(&snapshot, plan, position, paging.scan_page)?;
+        let size = paging.page_size(pages);
+        let page = scan_page(&snapshot, plan, position, size)?;
         for msg in page.matched {
             if let Some(hit) = plan.hit(msg) {
                 hits.push(hit);
@@ -81,7 +98,7 @@ fn search_with(conn: &Connection, plan: &SearchPlan, paging: Paging) -> Result<V
             }
         }
         match page.last {
-            Some(last) if page.examined == paging.scan_page => position = Some(last),
+            Some(last) if page.examined == size => position = Some(last),
             _ => return Ok(hits),
         }
         pages += 1;
@@ -280,19 +297,40 @@ mod tests {
     use super::*;
     use crate::ops::{WriteOp, apply};
 
-    const PAGINGS: [Paging; 4] = [
+    #[test]
+    fn scan_pages_grow_fourfold_to_the_maximum() {
+        let sizes: Vec<usize> = (0..5).map(|n| PAGING.page_size(n)).collect();
+        assert_eq!(sizes, [64, 256, 1_000, 1_000, 1_000]);
+        assert_eq!(PAGING.page_size(usize::MAX), SCAN_PAGE);
+        let tiny = Paging {
+            first_page: 0,
+            scan_page: 0,
+            probe_pages: 0,
+        };
+        assert_eq!(tiny.page_size(0), 1, "a page examines at least one row");
+    }
+
+    const PAGINGS: [Paging; 5] = [
         PAGING,
         Paging {
+            first_page: 2,
             scan_page: 2,
             probe_pages: 1,
         },
         Paging {
+            first_page: 1,
             scan_page: 1,
             probe_pages: 0,
         },
         Paging {
+            first_page: 3,
             scan_page: 3,
             probe_pages: 100,
+        },
+        Paging {
+            first_page: 1,
+            scan_page: 16,
+            probe_pages: 3,
         },
     ];
 
@@ -541,6 +579,7 @@ mod tests {
             &conn,
             &plan,
             Paging {
+                first_page: 1,
                 scan_page: 1,
                 probe_pages: 0,
             },
@@ -573,6 +612,7 @@ mod tests {
                 &conn,
                 &plan,
                 Paging {
+                    first_page: 1,
                     scan_page: 1,
                     probe_pages: 0,
                 },
@@ -587,6 +627,7 @@ mod tests {
                 &conn,
                 &plan,
                 Paging {
+                    first_page: 1,
                     scan_page: 1,
                     probe_pages: 0
                 }
