@@ -10,7 +10,9 @@
 //!    full. A common term fills the limit here at once. Without a term of three or more
 //!    characters the scan goes on until the limit is reached or the rows run out (memory: one
 //!    page).
-//! 2. **Index** (after [`PROBE_PAGES`] pages, when a term of three or more characters exists):
+//! 2. **Index** (when a term of three or more characters exists: after [`PROBE_PAGES`] pages, or
+//!    after the first when the index holds the terms for fewer than [`SELECTIVE_MATCHES`]
+//!    messages, a count that stops at that bound):
 //!    from the position the scan reached, messages whose rowid the index returns for every such
 //!    term, with the filters and the shorter terms (`instr` on `hotplex_fold(content)`) in SQL,
 //!    newest first, `LIMIT` the hits still wanted. A rare term costs its index lookups only.
@@ -46,6 +48,8 @@ pub(crate) struct Paging {
     pub(crate) scan_page: usize,
     /// Scan pages before the index phase (when a term is indexable).
     pub(crate) probe_pages: usize,
+    /// Index matches below which the index phase starts after the first page (0: never).
+    pub(crate) selective_matches: i64,
 }
 
 /// The paging of the store.
@@ -53,6 +57,7 @@ const PAGING: Paging = Paging {
     first_page: FIRST_PAGE,
     scan_page: SCAN_PAGE,
     probe_pages: PROBE_PAGES,
+    selective_matches: SELECTIVE_MATCHES,
 };
 
 impl Paging {
@@ -86,7 +91,8 @@ fn search_with(conn: &Connection, plan: &SearchPlan, paging: Paging) -> Result<V
     let mut position = None;
     let index_query = fts_query(plan);
     let mut pages = 0;
-    while index_query.is_none() || pages < paging.probe_pages {
+    let mut probe_pages = paging.probe_pages;
+    while index_query.is_none() || pages < probe_pages {
         let size = paging.page_size(pages);
         let page = scan_page(&snapshot, plan, position, size)?;
         for msg in page.matched {
@@ -102,6 +108,14 @@ fn search_with(conn: &Connection, plan: &SearchPlan, paging: Paging) -> Result<V
             _ => return Ok(hits),
         }
         pages += 1;
+        // After the first page: a term the index holds for few messages goes to the index
+        // now instead of probing further (a rare term costs its lookups, not a long scan).
+        if pages == 1
+            && let Some(query) = &index_query
+            && index_is_selective(&snapshot, query, paging.selective_matches)?
+        {
+            probe_pages = pages;
+        }
     }
     let Some(index_query) = index_query else {
         return Ok(hits);
@@ -123,6 +137,28 @@ fn search_with(conn: &Connection, plan: &SearchPlan, paging: Paging) -> Result<V
             return Ok(hits);
         }
     }
+}
+
+/// Index matches below which a search leaves the scan for the index after its first page.
+pub(crate) const SELECTIVE_MATCHES: i64 = 4_096;
+
+/// Whether the index holds `index_query` for fewer than `bound` messages (all sessions;
+/// counting stops at the bound, so a common term costs a bounded count).
+fn index_is_selective(conn: &Connection, index_query: &str, bound: i64) -> Result<bool> {
+    if bound <= 0 {
+        return Ok(false);
+    }
+    let error = |e| from_sqlite("search", e);
+    let matches: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM message_search \
+             WHERE message_search MATCH ?1 LIMIT ?2)",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(rusqlite::params![index_query, bound], |row| row.get(0))
+        })
+        .map_err(error)?;
+    Ok(matches < bound)
 }
 
 /// The FTS5 query for the terms the index can look up: each a quoted phrase (`"` doubled),
@@ -306,6 +342,7 @@ mod tests {
             first_page: 0,
             scan_page: 0,
             probe_pages: 0,
+            selective_matches: SELECTIVE_MATCHES,
         };
         assert_eq!(tiny.page_size(0), 1, "a page examines at least one row");
     }
@@ -316,21 +353,25 @@ mod tests {
             first_page: 2,
             scan_page: 2,
             probe_pages: 1,
+            selective_matches: SELECTIVE_MATCHES,
         },
         Paging {
             first_page: 1,
             scan_page: 1,
             probe_pages: 0,
+            selective_matches: SELECTIVE_MATCHES,
         },
         Paging {
             first_page: 3,
             scan_page: 3,
             probe_pages: 100,
+            selective_matches: 0,
         },
         Paging {
             first_page: 1,
             scan_page: 16,
             probe_pages: 3,
+            selective_matches: SELECTIVE_MATCHES,
         },
     ];
 
@@ -582,6 +623,7 @@ mod tests {
                 first_page: 1,
                 scan_page: 1,
                 probe_pages: 0,
+                selective_matches: SELECTIVE_MATCHES,
             },
         )
         .unwrap();
@@ -615,6 +657,7 @@ mod tests {
                     first_page: 1,
                     scan_page: 1,
                     probe_pages: 0,
+                    selective_matches: SELECTIVE_MATCHES,
                 },
             )
             .unwrap();
@@ -629,7 +672,8 @@ mod tests {
                 Paging {
                     first_page: 1,
                     scan_page: 1,
-                    probe_pages: 0
+                    probe_pages: 0,
+                    selective_matches: SELECTIVE_MATCHES,
                 }
             )
             .unwrap()
