@@ -29,7 +29,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use crate::error::from_sqlite;
 use crate::query::{DIALECT, Sql};
-use crate::row::{MESSAGE_COLUMNS, message_from_row};
+use crate::row::message_from_row;
 
 /// Rows examined by the first page of the scan (a common term fills the limit here).
 pub(crate) const FIRST_PAGE: usize = 64;
@@ -274,7 +274,8 @@ fn read_rows(conn: &Connection, seqs: &[i64]) -> Result<Vec<ChatAppMessage>> {
         .map_err(error)
 }
 
-/// The statement of [`index_page`] (tests `EXPLAIN` it).
+/// The statement of [`index_page`] (tests `EXPLAIN` it): the `seq`s only, so the time sort
+/// of every index match carries two integers, not whole messages.
 pub(crate) fn index_sql(
     plan: &SearchPlan,
     index_query: &str,
@@ -287,7 +288,7 @@ pub(crate) fn index_sql(
         .filter(|t| t.chars().count() < MIN_INDEXED_CHARS);
     render(
         plan,
-        (MESSAGE_COLUMNS, INDEX_JOIN),
+        ("messages.seq", INDEX_JOIN),
         position,
         |statement| {
             statement.push(
@@ -317,9 +318,11 @@ fn index_page(
     let error = |e| from_sqlite("search", e);
     let sql = index_sql(plan, index_query, position, wanted)?;
     let mut stmt = conn.prepare_cached(&sql.text).map_err(error)?;
-    stmt.query_map(params_from_iter(sql.params.iter()), message_from_row)
+    let seqs: Vec<i64> = stmt
+        .query_map(params_from_iter(sql.params.iter()), |row| row.get(0))
         .and_then(Iterator::collect)
-        .map_err(error)
+        .map_err(error)?;
+    read_rows(conn, &seqs)
 }
 
 #[cfg(test)]
