@@ -503,16 +503,11 @@ fn print_w4(points: &[W4Point]) {
         );
     }
     println!();
-    if points.iter().any(|p| !p.searches.is_empty()) {
-        let sizes: Vec<(usize, &[BenchResult])> = points
-            .iter()
-            .map(|p| (p.messages, p.searches.as_slice()))
-            .collect();
-        println!("W5 search, limit {} (p50 / p99 µs):", bench::W5_LIMIT);
-        println!();
-        print!("{}", bench::w5_table(&sizes));
-        println!();
-    }
+    let sizes: Vec<(usize, &[BenchResult])> = points
+        .iter()
+        .map(|p| (p.messages, p.searches.as_slice()))
+        .collect();
+    bench::print_w5_table(&sizes);
     for ratio in scale_ratios(points) {
         println!("{}", ratio.line());
     }

@@ -350,6 +350,14 @@ mod tests {
         assert_eq!(tiny.page_size(0), 1, "a page examines at least one row");
     }
 
+    /// One-row pages and the index at once: every candidate comes from the index phase.
+    const INDEX_AT_ONCE: Paging = Paging {
+        first_page: 1,
+        scan_page: 1,
+        probe_pages: 0,
+        selective_matches: SELECTIVE_MATCHES,
+    };
+
     const PAGINGS: [Paging; 5] = [
         PAGING,
         Paging {
@@ -358,12 +366,7 @@ mod tests {
             probe_pages: 1,
             selective_matches: SELECTIVE_MATCHES,
         },
-        Paging {
-            first_page: 1,
-            scan_page: 1,
-            probe_pages: 0,
-            selective_matches: SELECTIVE_MATCHES,
-        },
+        INDEX_AT_ONCE,
         Paging {
             first_page: 3,
             scan_page: 3,
@@ -619,17 +622,7 @@ mod tests {
             details.contains("SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"),
             "{details}"
         );
-        let hits = search_with(
-            &conn,
-            &plan,
-            Paging {
-                first_page: 1,
-                scan_page: 1,
-                probe_pages: 0,
-                selective_matches: SELECTIVE_MATCHES,
-            },
-        )
-        .unwrap();
+        let hits = search_with(&conn, &plan, INDEX_AT_ONCE).unwrap();
         assert_eq!(hits.len(), 1);
     }
 
@@ -653,35 +646,11 @@ mod tests {
         ] {
             let plan = SearchQuery::new(text).plan().unwrap();
             let expected = oracle(&conn, &plan);
-            let got = search_with(
-                &conn,
-                &plan,
-                Paging {
-                    first_page: 1,
-                    scan_page: 1,
-                    probe_pages: 0,
-                    selective_matches: SELECTIVE_MATCHES,
-                },
-            )
-            .unwrap();
+            let got = search_with(&conn, &plan, INDEX_AT_ONCE).unwrap();
             assert_eq!(got, expected, "{text}");
         }
         let plan = SearchQuery::new("\"quoted\"").plan().unwrap();
         assert_eq!(fts_query(&plan).unwrap(), "\"\"\"quoted\"\"\"");
-        assert_eq!(
-            search_with(
-                &conn,
-                &plan,
-                Paging {
-                    first_page: 1,
-                    scan_page: 1,
-                    probe_pages: 0,
-                    selective_matches: SELECTIVE_MATCHES,
-                }
-            )
-            .unwrap()
-            .len(),
-            1
-        );
+        assert_eq!(search_with(&conn, &plan, INDEX_AT_ONCE).unwrap().len(), 1);
     }
 }

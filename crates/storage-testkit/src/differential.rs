@@ -480,14 +480,9 @@ async fn search_both(
 ) -> std::result::Result<(String, String), String> {
     let mut mq = spec.query.clone();
     let mut sq = spec.query.clone();
-    if let Some(id) = &spec.cursor_id
-        && let Some(m) = position(model, id).await
-    {
+    if let Some((m, s)) = positions(model, subject, spec.cursor_id.as_deref()).await? {
         mq.cursor = Some(m);
-        sq.cursor =
-            Some(position(subject, id).await.ok_or_else(|| {
-                format!("message {id} exists in the model but not in the subject")
-            })?);
+        sq.cursor = Some(s);
     }
     let hits = |r: Result<Vec<SearchHit>>| {
         show(r.map(|hits| {
@@ -511,13 +506,9 @@ async fn resolve(
     let mut mq = spec.query.clone();
     let mut sq = spec.query.clone();
     for (id, pick_after) in [(&spec.after_id, true), (&spec.before_id, false)] {
-        let Some(id) = id else { continue };
-        let Some(m) = position(model, id).await else {
+        let Some((m, s)) = positions(model, subject, id.as_deref()).await? else {
             continue;
         };
-        let s = position(subject, id)
-            .await
-            .ok_or_else(|| format!("message {id} exists in the model but not in the subject"))?;
         if pick_after {
             mq.after = Some(m);
             sq.after = Some(s);
@@ -527,6 +518,23 @@ async fn resolve(
         }
     }
     Ok((mq, sq))
+}
+
+/// The position of message `id` in each store: `None` when there is no id or the model lacks
+/// the message; an error when only the subject lacks it.
+async fn positions(
+    model: &Arc<dyn ChatAppMessageStore>,
+    subject: &Arc<dyn ChatAppMessageStore>,
+    id: Option<&str>,
+) -> std::result::Result<Option<(Cursor, Cursor)>, String> {
+    let Some(id) = id else { return Ok(None) };
+    let Some(m) = position(model, id).await else {
+        return Ok(None);
+    };
+    let s = position(subject, id)
+        .await
+        .ok_or_else(|| format!("message {id} exists in the model but not in the subject"))?;
+    Ok(Some((m, s)))
 }
 
 async fn position(store: &Arc<dyn ChatAppMessageStore>, id: &str) -> Option<Cursor> {

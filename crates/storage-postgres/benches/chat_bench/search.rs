@@ -75,11 +75,7 @@ impl bench::SearchFloor for LikeFloor {
         session: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, String> {
-        if term.contains(['%', '_', '\\']) {
-            return Err(format!("the LIKE floor takes plain terms, not {term:?}"));
-        }
-        let pattern = format!("%{term}%");
-        let limit = i64::try_from(limit).map_err(|e| e.to_string())?;
+        let (pattern, limit) = bench::like_floor_args(term, limit)?;
         // `run_w5` calls the floor from the runtime's `block_on` thread; the blocking driver
         // runs its own runtime, which Tokio allows only outside the runtime's context.
         let rows = tokio::task::block_in_place(|| match session {
@@ -189,10 +185,7 @@ pub(crate) fn print(points: &[W5Point]) {
         .iter()
         .map(|p| (p.messages, p.searches.as_slice()))
         .collect();
-    println!("W5 search, limit {} (p50 / p99 µs):", bench::W5_LIMIT);
-    println!();
-    print!("{}", bench::w5_table(&sizes));
-    println!();
+    bench::print_w5_table(&sizes);
     for ratio in scale_ratios(points) {
         println!("{}", ratio.line());
     }

@@ -65,11 +65,7 @@ impl bench::SearchFloor for LikeFloor<'_> {
         session: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, String> {
-        if term.contains(['%', '_', '\\']) {
-            return Err(format!("the LIKE floor takes plain terms, not {term:?}"));
-        }
-        let pattern = format!("%{term}%");
-        let limit = i64::try_from(limit).map_err(|e| e.to_string())?;
+        let (pattern, limit) = bench::like_floor_args(term, limit)?;
         let rows: Vec<MessageTuple> = match session {
             Some(session) => self
                 .session

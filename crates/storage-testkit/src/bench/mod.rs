@@ -49,7 +49,7 @@ pub use run::{
 pub use scale::{FILL_BATCH, SCALE_SIZES, SCALE_SMOKE_SIZES, fill, scale_sizes};
 pub use search::{
     SearchFloor, SearchOp, SearchScope, SearchTerm, TermCounts, W5_LIMIT, W5_SLICE, W5Options,
-    median_ratio, run_w5, w5_table,
+    like_floor_args, median_ratio, print_w5_table, run_w5, w5_table,
 };
 pub use workload::{
     GREETING, GREETING_EVERY, NEEDLE, NEEDLE_MESSAGES, PLATFORM, RARE_WORD, RARE_WORD_EVERY,

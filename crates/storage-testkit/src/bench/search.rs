@@ -131,6 +131,30 @@ pub trait SearchFloor {
     ) -> std::result::Result<Vec<String>, String>;
 }
 
+/// A floor's bound values for `term` and `limit`: the pattern `%term%` and the limit as
+/// `i64`. Floors take plain terms only (no `%`, `_` or `\`), which `LIKE` matches literally.
+///
+/// # Errors
+/// A term with a `LIKE` metacharacter, or a limit beyond `i64`.
+pub fn like_floor_args(term: &str, limit: usize) -> std::result::Result<(String, i64), String> {
+    if term.contains(['%', '_', '\\']) {
+        return Err(format!("the LIKE floor takes plain terms, not {term:?}"));
+    }
+    let limit = i64::try_from(limit).map_err(|e| e.to_string())?;
+    Ok((format!("%{term}%"), limit))
+}
+
+/// Prints W5's header and [`w5_table`] for `sizes`; nothing when no size has searches.
+pub fn print_w5_table(sizes: &[(usize, &[BenchResult])]) {
+    if sizes.iter().all(|(_, searches)| searches.is_empty()) {
+        return;
+    }
+    println!("W5 search, limit {W5_LIMIT} (p50 / p99 µs):");
+    println!();
+    print!("{}", w5_table(sizes));
+    println!();
+}
+
 /// How many of a workload's messages contain each [`SearchTerm`] (counted from the generator,
 /// with `search`'s folding), grown with the database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
