@@ -1,7 +1,7 @@
 //! SQL functions this crate registers on every connection it opens.
 //!
-//! `hotplex_fold(text)` is [`hotplex_storage_core::fold`]: the search index triggers of
-//! migration 2 store the folded content, and the short-term scan of `search` compares with it.
+//! `hotplex_fold(text)` is [`hotplex_storage_core::fold`]: the search index triggers (migrations
+//! 2 and 3) queue the folded content, and the short-term scan of `search` compares with it.
 //! It is deterministic and innocuous, so SQLite may use it in triggers and indexes. A
 //! connection without it (a plain `sqlite3` shell) can read the database but cannot insert,
 //! soft-delete or update messages: the triggers fail instead of leaving the index behind.

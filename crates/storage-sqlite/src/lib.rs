@@ -14,8 +14,9 @@
 //! - `max_size_mb` enforced with `max_page_count`: the write that would exceed it fails with
 //!   `StorageError::StorageFull` and the database stays intact. The WAL is scaled to it too
 //!   (`wal_autocheckpoint`, `journal_size_limit`; see `docs/configuration.md`).
-//! - `search`: an FTS5 `trigram` index over the folded content of live messages, kept by
-//!   triggers in the transaction of every write; common terms are found by a short scan of the
+//! - `search`: an FTS5 `trigram` index over the folded content of live messages, kept in the
+//!   transaction of every write (triggers queue rows, the writer indexes the queue once per
+//!   commit); common terms are found by a short scan of the
 //!   newest rows, rare ones through the index (`docs/schema.md`, "`message_search`").
 //! - `backup_to` (of [`ChatAppMessageStore`](hotplex_storage_core::ChatAppMessageStore)): SQLite's
 //!   online backup API, consistent while writers write.

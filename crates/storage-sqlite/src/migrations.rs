@@ -31,10 +31,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "search_index",
         sql: include_str!("migrations/0002_search_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "search_queue",
+        sql: include_str!("migrations/0003_search_queue.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands (the last migration's version).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Messages indexed per batch by the search index backfill.
 pub(crate) const BACKFILL_BATCH: i64 = 10_000;
@@ -234,7 +239,7 @@ mod tests {
     fn migrate_is_idempotent_and_incremental() {
         let mut conn = Connection::open_in_memory().unwrap();
         let first = migrate(&mut conn).unwrap();
-        assert_eq!(first.applied, vec![1, 2]);
+        assert_eq!(first.applied, vec![1, 2, 3]);
         assert_eq!(first.version, SCHEMA_VERSION);
         let again = migrate(&mut conn).unwrap();
         assert!(again.applied.is_empty());
@@ -243,20 +248,21 @@ mod tests {
         let next = [
             MIGRATIONS[0],
             MIGRATIONS[1],
+            MIGRATIONS[2],
             Migration {
-                version: 3,
+                version: 4,
                 name: "extra",
                 sql: "CREATE TABLE extra (x INTEGER) STRICT;",
             },
         ];
         let report = migrate_with(&mut conn, &next, &mut |_| {}).unwrap();
-        assert_eq!(report.applied, vec![3]);
+        assert_eq!(report.applied, vec![4]);
         // The old build now refuses the newer database, naming both versions.
         let err = migrate(&mut conn).unwrap_err();
         assert!(matches!(err, StorageError::Migration { .. }));
         assert!(
             err.to_string()
-                .contains("database schema version 3 is newer than this build (2)"),
+                .contains("database schema version 4 is newer than this build (3)"),
             "{err}"
         );
     }
@@ -271,7 +277,8 @@ mod tests {
             fresh.pending,
             vec![
                 (1, "initial_schema".to_owned()),
-                (2, "search_index".to_owned())
+                (2, "search_index".to_owned()),
+                (3, "search_queue".to_owned())
             ]
         );
         let tables: i64 = conn
@@ -295,6 +302,7 @@ mod tests {
                 ..MIGRATIONS[0]
             },
             MIGRATIONS[1],
+            MIGRATIONS[2],
         ];
         let err = migrate_with(&mut conn, &edited, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
@@ -335,7 +343,7 @@ mod tests {
         let mut conn = schema_one_with_messages();
         let mut seen = Vec::new();
         let report = migrate_with(&mut conn, MIGRATIONS, &mut |p| seen.push(p)).unwrap();
-        assert_eq!(report.applied, vec![2]);
+        assert_eq!(report.applied, vec![2, 3]);
         let progress = |done| MigrationProgress {
             version: 2,
             done,
@@ -354,6 +362,56 @@ mod tests {
             .unwrap();
         // "message 1": 1 and 10 ..= 19; 10 and 15 were stored deleted.
         assert_eq!(hits, 9);
+    }
+
+    #[test]
+    fn migration_three_keeps_the_index_and_queues_what_it_lacks() {
+        let mut conn = schema_one_with_messages();
+        migrate_with(&mut conn, &MIGRATIONS[..2], &mut |_| {}).unwrap();
+        let before = indexed(&conn);
+        let report = migrate_with(&mut conn, MIGRATIONS, &mut |_| {}).unwrap();
+        assert_eq!(report.applied, vec![3]);
+        assert_eq!(indexed(&conn), before, "the index is kept, not rebuilt");
+        let queued = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM message_search_queue", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO messages (id, chat_session_id, message_type, content, created_at, \
+             updated_at) VALUES ('new', 's', 'user_input', 'Queued', 99, 99)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(queued(&tx), 1);
+        assert_eq!(
+            indexed(&tx),
+            before,
+            "not in the index before the transaction ends"
+        );
+        crate::ops::index_queued(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(queued(&conn), 0);
+        assert_eq!(indexed(&conn).last(), Some(&26));
+        // A queued row soft-deleted before its transaction ends never reaches the index.
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO messages (id, chat_session_id, message_type, content, created_at, \
+             updated_at) VALUES ('gone', 's', 'user_input', 'Gone', 100, 100)",
+            [],
+        )
+        .unwrap();
+        tx.execute(
+            "UPDATE messages SET deleted = 1, deleted_at = 1 WHERE id = 'gone'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(queued(&tx), 0);
+        crate::ops::index_queued(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(indexed(&conn).last(), Some(&26));
     }
 
     #[test]

@@ -131,6 +131,28 @@ pub(crate) fn apply(conn: &Connection, op: &WriteOp) -> Result<WriteOutput> {
     }
 }
 
+/// Whether the search index queue holds messages (migration 3, `docs/schema.md`).
+pub(crate) fn has_queued(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM message_search_queue)")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Moves every queued message into the search index and empties the queue: what the writer
+/// runs at the end of every transaction that queued some. One `INSERT … SELECT` per
+/// transaction, so FTS5 writes one segment per commit rather than one per message.
+pub(crate) fn index_queued(conn: &Connection) -> rusqlite::Result<()> {
+    for sql in INDEX_QUEUED {
+        conn.prepare_cached(sql)?.execute([])?;
+    }
+    Ok(())
+}
+
+/// The statements of [`index_queued`].
+const INDEX_QUEUED: [&str; 2] = [
+    "INSERT INTO message_search (rowid, body) SELECT seq, body FROM message_search_queue",
+    "DELETE FROM message_search_queue",
+];
+
 /// Messages removed by one `PurgeMessagesBefore` request (one transaction); the store repeats
 /// the request until fewer are removed, so other writers get in between chunks.
 pub(crate) const PURGE_CHUNK: usize = 10_000;

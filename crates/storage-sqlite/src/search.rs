@@ -334,7 +334,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::ops::{WriteOp, apply};
+    use crate::ops::{WriteOp, apply, index_queued};
 
     #[test]
     fn scan_pages_grow_fourfold_to_the_maximum() {
@@ -451,7 +451,15 @@ mod tests {
 
     fn store(conn: &Connection, msgs: &[ChatAppMessage]) {
         let rows = prepare_batch(msgs, &ValidationLimits::default(), Utc::now()).unwrap();
-        apply(conn, &WriteOp::Store(rows)).unwrap();
+        write(conn, &WriteOp::Store(rows));
+    }
+
+    /// `op` in a transaction that ends as the writer's do: the queued rows into the index.
+    fn write(conn: &Connection, op: &WriteOp) {
+        let tx = conn.unchecked_transaction().unwrap();
+        apply(&tx, op).unwrap();
+        index_queued(&tx).unwrap();
+        tx.commit().unwrap();
     }
 
     /// Every hit of `query`, all pages followed with the cursor, `limit` per page.
@@ -512,6 +520,12 @@ mod tests {
             .and_then(Iterator::collect)
             .unwrap();
         assert_eq!(indexed, live);
+        let queued: i64 = conn
+            .query_row("SELECT count(*) FROM message_search_queue", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(queued, 0, "the queue is empty after every commit");
         conn.execute(
             "INSERT INTO message_search (message_search, rank) VALUES ('integrity-check', 0)",
             [],
@@ -545,14 +559,26 @@ mod tests {
         ]
     }
 
-    fn run(conn: &Connection, op: &Op) {
-        let write = match op {
+    /// Runs `ops` in one transaction that ends as the writer's do.
+    fn run(conn: &Connection, ops: &[Op]) {
+        let tx = conn.unchecked_transaction().unwrap();
+        for op in ops {
+            apply(&tx, &write_op(op)).unwrap();
+        }
+        index_queued(&tx).unwrap();
+        tx.commit().unwrap();
+    }
+
+    fn write_op(op: &Op) -> WriteOp {
+        match op {
             Op::Store(msgs) => {
                 let msgs: Vec<_> = msgs
                     .iter()
                     .map(|(s, w, g, t, d)| message(*s, w, *g, *t, *d))
                     .collect();
-                return store(conn, &msgs);
+                WriteOp::Store(
+                    prepare_batch(&msgs, &ValidationLimits::default(), Utc::now()).unwrap(),
+                )
             }
             Op::Delete(s) => WriteOp::DeleteSession(format!("s{s}")),
             Op::Purge(s) => WriteOp::PurgeSession(format!("s{s}")),
@@ -560,26 +586,28 @@ mod tests {
             Op::PurgeBefore(t) => WriteOp::PurgeMessagesBefore(time::to_micros(
                 Utc.timestamp_opt(1_700_000_000 + t, 0).unwrap(),
             )),
-        };
-        apply(conn, &write).unwrap();
+        }
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
-        /// After every write path the index holds exactly the live rows, and every paging of
-        /// the search (scan only, index at once, mixed) returns what the unindexed reference does.
+        /// After every transaction of write paths (one to three in each, so a row may be
+        /// stored and deleted before it reaches the index) the index holds exactly the live
+        /// rows, and every paging of the search (scan only, index at once, mixed) returns what
+        /// the unindexed reference does.
         #[test]
         fn index_driven_results_equal_the_scan(
             ops in prop::collection::vec(op(), 1..14),
+            per_transaction in 1..4_usize,
             queries in prop::collection::vec(
                 (prop::collection::vec(0..TERMS.len(), 1..3), prop::option::of(0..3_u8), 1..4_usize),
                 4,
             ),
         ) {
             let conn = database();
-            for op in &ops {
-                run(&conn, op);
+            for transaction in ops.chunks(per_transaction) {
+                run(&conn, transaction);
                 assert_index_consistent(&conn);
             }
             for (terms, session, limit) in &queries {

@@ -3,7 +3,9 @@
 //! Callers queue requests on a bounded channel (awaiting a free slot, never blocking the
 //! executor). The thread takes everything queued (up to [`MAX_GROUP`] requests), runs the
 //! writes in one `BEGIN IMMEDIATE` transaction with a savepoint per request — so a request
-//! that fails rolls back alone — commits once, and only then acknowledges each caller. While
+//! that fails rolls back alone — writes the search index of the whole group last (one FTS5
+//! segment per commit, see [`ops::index_queued`]), commits once, and only then acknowledges
+//! each caller. While
 //! it commits, new requests queue up and form the next group: throughput grows with
 //! concurrency instead of being capped by the fsync rate.
 //!
@@ -329,7 +331,10 @@ type Pending = (
     OwnedSemaphorePermit,
 );
 
-/// Runs `ops` in one transaction, a savepoint each; returns one result per op, in order.
+/// Runs `ops` in one transaction, a savepoint each, the search index written last; returns
+/// one result per op, in order. If the index does not fit (`StorageFull`) or SQLite undoes the
+/// transaction, the requests run again, one transaction each, so only the one that does not
+/// fit fails.
 fn execute_group(
     conn: &mut Connection,
     ops: &[&WriteOp],
@@ -338,10 +343,14 @@ fn execute_group(
 ) -> Vec<Result<WriteOutput>> {
     let mut results: Vec<Option<Result<WriteOutput>>> =
         std::iter::repeat_with(|| None).take(ops.len()).collect();
+    let mut one_at_a_time = false;
     loop {
-        let pending: Vec<usize> = (0..ops.len()).filter(|&i| results[i].is_none()).collect();
+        let mut pending: Vec<usize> = (0..ops.len()).filter(|&i| results[i].is_none()).collect();
         if pending.is_empty() {
             break;
+        }
+        if one_at_a_time {
+            pending.truncate(1);
         }
         rollback(conn);
         if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
@@ -368,7 +377,7 @@ fn execute_group(
                     results[i] = Some(Err(e));
                     if alone {
                         rollback(conn);
-                        return finish(results);
+                        break;
                     }
                     if conn.is_autocommit() {
                         transaction_lost = true;
@@ -380,6 +389,32 @@ fn execute_group(
         if transaction_lost {
             // SQLite undid the whole transaction: run the others again.
             stats.group_restarts.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if applied.is_empty() {
+            rollback(conn);
+            continue;
+        }
+        // The index of stored messages counts against the stores' share of the pages; a
+        // group that queued nothing (deletes, purges) keeps the room it ran with.
+        let indexed = ops::has_queued(conn).and_then(|queued| {
+            if !queued {
+                return Ok(());
+            }
+            if let Some(budget) = budget.as_mut() {
+                budget.admit(conn, false)?;
+            }
+            ops::index_queued(conn)
+        });
+        if let Err(e) = indexed {
+            rollback(conn);
+            if let [(i, _)] = applied[..] {
+                results[i] = Some(Err(from_sqlite(ops[i].name(), e)));
+            } else {
+                // The group's index does not fit: find the request that does not, alone.
+                stats.group_restarts.fetch_add(1, Ordering::Relaxed);
+                one_at_a_time = true;
+            }
             continue;
         }
         match exec(conn, "COMMIT") {
@@ -396,7 +431,6 @@ fn execute_group(
                 }
             }
         }
-        break;
     }
     finish(results)
 }
