@@ -658,6 +658,54 @@ mod tests {
         writer.shutdown().await.unwrap();
     }
 
+    /// When the index of a group cannot be written (here a temporary trigger refuses to empty a
+    /// queue holding a "too big" message; in production `StorageFull`), the group runs again
+    /// one request per transaction and only the request whose index fails is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_whose_index_fails_runs_again_one_request_at_a_time() {
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer::spawn(migrated(), Arc::clone(&stats), None).unwrap();
+        let handle = writer.handle();
+        handle
+            .run(|conn| {
+                conn.execute_batch(
+                    "CREATE TEMP TRIGGER refuse BEFORE DELETE ON main.message_search_queue \
+                     WHEN EXISTS (SELECT 1 FROM message_search_queue WHERE body LIKE '%too big%') \
+                     BEGIN SELECT RAISE(ABORT, 'the index does not fit'); END;",
+                )
+                .map_err(|e| from_sqlite("test", e))
+            })
+            .await
+            .unwrap();
+        let ops = ["first", "too big", "third"]
+            .iter()
+            .map(|text| WriteOp::Store(vec![row("s", text)]))
+            .collect();
+        let results = run_queued(&handle, ops).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(results[1].is_err(), "{:?}", results[1]);
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot["group_restarts"], 1);
+        assert_eq!(snapshot["commits"], 2);
+        let (rows, indexed, queued): (i64, i64, i64) = handle
+            .run(|conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT (SELECT count(*) FROM messages), \
+                         (SELECT count(*) FROM message_search), \
+                         (SELECT count(*) FROM message_search_queue)",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap())
+            })
+            .await
+            .unwrap();
+        assert_eq!((rows, indexed, queued), (2, 2, 0));
+        writer.shutdown().await.unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_undone_by_sqlite_runs_again_without_the_failed_request() {
         let stats = Arc::new(WriterStats::default());
