@@ -346,24 +346,6 @@ fn floor_read(
     )
 }
 
-/// The cost of the hop every store call makes: `spawn_blocking` of nothing, awaited.
-async fn hop(ops: usize) -> BenchResult {
-    let mut latencies = Vec::with_capacity(ops);
-    let mut total = Duration::ZERO;
-    for _ in 0..ops {
-        let t = Instant::now();
-        tokio::task::spawn_blocking(|| ())
-            .await
-            .expect("no-op task");
-        let elapsed = t.elapsed();
-        total += elapsed;
-        latencies.push(elapsed);
-    }
-    BenchResult::new("W3", "tokio", u64::try_from(ops).unwrap_or(u64::MAX), total)
-        .with_op("spawn_blocking_noop")
-        .with_latencies(&mut latencies)
-}
-
 /// Every workload, the store's and the floor's adjacent in time (the machine's load drifts):
 /// W1 seq (floor first), c16, W1b, then each W3 operation on the store and on the floor.
 fn run_all(
@@ -420,7 +402,7 @@ fn run_all(
                 .map_err(|e| format!("floor W3: {e}"))?,
         );
     }
-    results.push(runtime.block_on(hop(ops)));
+    results.push(runtime.block_on(bench::run_spawn_blocking_hop(ops)));
     let metrics = runtime.block_on(seq.metrics()).map_err(store_err)?;
     if metrics.total_messages != u64::try_from(w.message_count()).unwrap_or(u64::MAX) {
         return Err(format!(

@@ -43,8 +43,8 @@ pub use machine::{Machine, machine_summary, peak_rss_bytes};
 pub use report::{BenchResult, ScaleRatio, fmt_ratio, scale_ratios, table, to_json};
 pub use rng::SplitMix64;
 pub use run::{
-    DEFAULT_SEED, Mode, ReadDraws, ReadOp, reads_result, run_reads, run_w1, run_w1b, run_w3,
-    run_w4, store_each,
+    DEFAULT_SEED, Mode, ReadDraws, ReadOp, reads_result, run_reads, run_spawn_blocking_hop, run_w1,
+    run_w1b, run_w3, run_w4, store_each,
 };
 pub use scale::{FILL_BATCH, SCALE_SIZES, SCALE_SMOKE_SIZES, fill, scale_sizes};
 pub use search::{

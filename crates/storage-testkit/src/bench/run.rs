@@ -265,6 +265,23 @@ pub fn reads_result(
         .with_latencies(latencies)
 }
 
+/// The hand-off every pooled read makes (DESIGN: blocking calls run on `spawn_blocking`):
+/// `ops` awaited `spawn_blocking` of nothing, one at a time. Reported as `W3`, backend
+/// `tokio`, op `spawn_blocking_noop`, beside the reads whose floor it bounds.
+pub async fn run_spawn_blocking_hop(ops: usize) -> BenchResult {
+    let mut latencies = Vec::with_capacity(ops);
+    for _ in 0..ops {
+        let started = Instant::now();
+        // A no-op task cannot panic; a runtime shutting down would drop it (counted anyway).
+        let _ = tokio::task::spawn_blocking(|| ()).await;
+        latencies.push(started.elapsed());
+    }
+    let total: Duration = latencies.iter().sum();
+    BenchResult::new("W3", "tokio", ops_of(latencies.len()), total)
+        .with_op("spawn_blocking_noop")
+        .with_latencies(&mut latencies)
+}
+
 /// The calls of one [`ReadOp`], one at a time, on sessions drawn with [`ReadOp::rng`]: what
 /// [`run_reads`] does, exposed so that a bench can alternate a store's calls with a floor's in
 /// small slices (both then see the same load). `get`'s message is drawn among the session's
