@@ -36,10 +36,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "search_queue",
         sql: include_str!("migrations/0003_search_queue.sql"),
     },
+    Migration {
+        version: 4,
+        name: "search_index_compact",
+        sql: include_str!("migrations/0004_search_index_compact.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands (the last migration's version).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Messages indexed per batch by the search index backfill.
 pub(crate) const BACKFILL_BATCH: i64 = 10_000;
@@ -134,7 +139,7 @@ fn data_step(
     progress: &mut dyn FnMut(MigrationProgress),
 ) -> rusqlite::Result<()> {
     match (migration.version, migration.name) {
-        (2, "search_index") => {
+        (2, "search_index") | (4, "search_index_compact") => {
             backfill_search_index(conn, migration.version, BACKFILL_BATCH, progress)
         }
         _ => Ok(()),
@@ -239,7 +244,7 @@ mod tests {
     fn migrate_is_idempotent_and_incremental() {
         let mut conn = Connection::open_in_memory().unwrap();
         let first = migrate(&mut conn).unwrap();
-        assert_eq!(first.applied, vec![1, 2, 3]);
+        assert_eq!(first.applied, vec![1, 2, 3, 4]);
         assert_eq!(first.version, SCHEMA_VERSION);
         let again = migrate(&mut conn).unwrap();
         assert!(again.applied.is_empty());
@@ -249,20 +254,21 @@ mod tests {
             MIGRATIONS[0],
             MIGRATIONS[1],
             MIGRATIONS[2],
+            MIGRATIONS[3],
             Migration {
-                version: 4,
+                version: 5,
                 name: "extra",
                 sql: "CREATE TABLE extra (x INTEGER) STRICT;",
             },
         ];
         let report = migrate_with(&mut conn, &next, &mut |_| {}).unwrap();
-        assert_eq!(report.applied, vec![4]);
+        assert_eq!(report.applied, vec![5]);
         // The old build now refuses the newer database, naming both versions.
         let err = migrate(&mut conn).unwrap_err();
         assert!(matches!(err, StorageError::Migration { .. }));
         assert!(
             err.to_string()
-                .contains("database schema version 4 is newer than this build (3)"),
+                .contains("database schema version 5 is newer than this build (4)"),
             "{err}"
         );
     }
@@ -278,7 +284,8 @@ mod tests {
             vec![
                 (1, "initial_schema".to_owned()),
                 (2, "search_index".to_owned()),
-                (3, "search_queue".to_owned())
+                (3, "search_queue".to_owned()),
+                (4, "search_index_compact".to_owned())
             ]
         );
         let tables: i64 = conn
@@ -303,6 +310,7 @@ mod tests {
             },
             MIGRATIONS[1],
             MIGRATIONS[2],
+            MIGRATIONS[3],
         ];
         let err = migrate_with(&mut conn, &edited, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
@@ -342,8 +350,8 @@ mod tests {
     fn migration_two_indexes_the_live_messages_and_reports_progress() {
         let mut conn = schema_one_with_messages();
         let mut seen = Vec::new();
-        let report = migrate_with(&mut conn, MIGRATIONS, &mut |p| seen.push(p)).unwrap();
-        assert_eq!(report.applied, vec![2, 3]);
+        let report = migrate_with(&mut conn, &MIGRATIONS[..2], &mut |p| seen.push(p)).unwrap();
+        assert_eq!(report.applied, vec![2]);
         let progress = |done| MigrationProgress {
             version: 2,
             done,
@@ -369,7 +377,7 @@ mod tests {
         let mut conn = schema_one_with_messages();
         migrate_with(&mut conn, &MIGRATIONS[..2], &mut |_| {}).unwrap();
         let before = indexed(&conn);
-        let report = migrate_with(&mut conn, MIGRATIONS, &mut |_| {}).unwrap();
+        let report = migrate_with(&mut conn, &MIGRATIONS[..3], &mut |_| {}).unwrap();
         assert_eq!(report.applied, vec![3]);
         assert_eq!(indexed(&conn), before, "the index is kept, not rebuilt");
         let queued = |conn: &Connection| -> i64 {
@@ -412,6 +420,36 @@ mod tests {
         crate::ops::index_queued(&tx).unwrap();
         tx.commit().unwrap();
         assert_eq!(indexed(&conn).last(), Some(&26));
+    }
+
+    #[test]
+    fn migration_four_rebuilds_the_index_without_positions() {
+        let mut conn = schema_one_with_messages();
+        migrate_with(&mut conn, &MIGRATIONS[..3], &mut |_| {}).unwrap();
+        let before = indexed(&conn);
+        let mut seen = Vec::new();
+        let report = migrate_with(&mut conn, MIGRATIONS, &mut |p| seen.push(p)).unwrap();
+        assert_eq!(report.applied, vec![4]);
+        assert_eq!(seen.first().map(|p| (p.version, p.total)), Some((4, 20)));
+        assert_eq!(seen.last().map(|p| p.done), Some(20));
+        assert_eq!(indexed(&conn), before, "the same live rows");
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'message_search'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(sql.contains("detail = none"), "{sql}");
+        // Trigrams anywhere: "äöü" folded, in every live message.
+        let hits: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM message_search WHERE message_search MATCH '\"äöü\"'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hits, 20);
     }
 
     #[test]

@@ -161,14 +161,38 @@ fn index_is_selective(conn: &Connection, index_query: &str, bound: i64) -> Resul
     Ok(matches < bound)
 }
 
-/// The FTS5 query for the terms the index can look up: each a quoted phrase (`"` doubled),
-/// all of them required; `None` when every term is shorter than [`MIN_INDEXED_CHARS`].
+/// Most trigrams of one term the index is asked for (a longer term's are taken evenly
+/// spaced, its first and last included).
+pub(crate) const MAX_TRIGRAMS_PER_TERM: usize = 16;
+
+/// The FTS5 query for the terms the index can look up: every distinct trigram of each (at most
+/// [`MAX_TRIGRAMS_PER_TERM`]), each quoted (`"` doubled), all of them required. The index keeps
+/// no positions (migration 4), so this finds the messages holding those trigrams anywhere: a
+/// superset of the hits, which `SearchPlan::hit` narrows. `None` when every term is shorter
+/// than [`MIN_INDEXED_CHARS`].
 pub(crate) fn fts_query(plan: &SearchPlan) -> Option<String> {
-    let phrases: Vec<String> = plan
-        .terms_of_at_least(MIN_INDEXED_CHARS)
-        .map(|term| format!("\"{}\"", term.replace('"', "\"\"")))
-        .collect();
-    (!phrases.is_empty()).then(|| phrases.join(" AND "))
+    let mut trigrams: Vec<String> = Vec::new();
+    for term in plan.terms_of_at_least(MIN_INDEXED_CHARS) {
+        let starts: Vec<usize> = term.char_indices().map(|(i, _)| i).collect();
+        let windows = starts.len() + 1 - MIN_INDEXED_CHARS;
+        let picks = windows.min(MAX_TRIGRAMS_PER_TERM);
+        for k in 0..picks {
+            let first = if picks == 1 {
+                0
+            } else {
+                k * (windows - 1) / (picks - 1)
+            };
+            let end = starts
+                .get(first + MIN_INDEXED_CHARS)
+                .copied()
+                .unwrap_or(term.len());
+            let trigram = format!("\"{}\"", term[starts[first]..end].replace('"', "\"\""));
+            if !trigrams.contains(&trigram) {
+                trigrams.push(trigram);
+            }
+        }
+    }
+    (!trigrams.is_empty()).then(|| trigrams.join(" AND "))
 }
 
 /// One page of the scan.
@@ -633,7 +657,10 @@ mod tests {
             .plan()
             .unwrap();
         let index_query = fts_query(&plan).unwrap();
-        assert_eq!(index_query, "\"alpha\" AND \"数据库\"");
+        assert_eq!(
+            index_query,
+            "\"alp\" AND \"lph\" AND \"pha\" AND \"数据库\""
+        );
         let sql = index_sql(&plan, &index_query, None, 20).unwrap();
         let details: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
@@ -652,6 +679,47 @@ mod tests {
         );
         let hits = search_with(&conn, &plan, INDEX_AT_ONCE).unwrap();
         assert_eq!(hits.len(), 1);
+    }
+
+    #[test]
+    fn a_long_term_asks_for_sixteen_trigrams_first_and_last_included() {
+        let term: String = ('a'..='z').collect();
+        let plan = SearchQuery::new(term.as_str()).plan().unwrap();
+        let query = fts_query(&plan).unwrap();
+        let trigrams: Vec<&str> = query.split(" AND ").collect();
+        assert_eq!(trigrams.len(), MAX_TRIGRAMS_PER_TERM);
+        assert_eq!(trigrams.first(), Some(&"\"abc\""));
+        assert_eq!(trigrams.last(), Some(&"\"xyz\""));
+        // Repeated trigrams are asked for once.
+        let plan = SearchQuery::new("aaaaaa").plan().unwrap();
+        assert_eq!(fts_query(&plan).unwrap(), "\"aaa\"");
+    }
+
+    /// The index returns every message holding the term's trigrams anywhere; only those that
+    /// hold the term itself are hits.
+    #[test]
+    fn a_message_with_the_trigrams_but_not_the_term_is_not_a_hit() {
+        let conn = database();
+        let msgs: Vec<ChatAppMessage> = [(1, "abc xbcd"), (2, "abcd"), (3, "bcd abc")]
+            .iter()
+            .map(|(second, text)| {
+                ChatAppMessage::user("s0", *text)
+                    .with_created_at(Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap())
+            })
+            .collect();
+        store(&conn, &msgs);
+        let plan = SearchQuery::new("abcd").plan().unwrap();
+        let candidates: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM message_search WHERE message_search MATCH ?1",
+                [fts_query(&plan).unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(candidates, 3);
+        let hits = search_with(&conn, &plan, INDEX_AT_ONCE).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].message.content, "abcd");
     }
 
     #[test]
@@ -678,7 +746,10 @@ mod tests {
             assert_eq!(got, expected, "{text}");
         }
         let plan = SearchQuery::new("\"quoted\"").plan().unwrap();
-        assert_eq!(fts_query(&plan).unwrap(), "\"\"\"quoted\"\"\"");
+        assert_eq!(
+            fts_query(&plan).unwrap(),
+            "\"\"\"qu\" AND \"quo\" AND \"uot\" AND \"ote\" AND \"ted\" AND \"ed\"\"\""
+        );
         assert_eq!(search_with(&conn, &plan, INDEX_AT_ONCE).unwrap().len(), 1);
     }
 }

@@ -17,11 +17,12 @@ use hotplex_storage_testkit::bench::{self, BenchResult, ReadOp, SplitMix64, Work
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Statement, params};
 
-/// The schema the store creates (migrations 1 to 3).
-const SCHEMA: [&str; 3] = [
+/// The schema the store creates (migrations 1 to 4).
+const SCHEMA: [&str; 4] = [
     include_str!("../../src/migrations/0001_initial_schema.sql"),
     include_str!("../../src/migrations/0002_search_index.sql"),
     include_str!("../../src/migrations/0003_search_queue.sql"),
+    include_str!("../../src/migrations/0004_search_index_compact.sql"),
 ];
 
 /// What the store runs last in each transaction: the queued messages into the search index.
