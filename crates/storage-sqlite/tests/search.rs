@@ -365,7 +365,10 @@ async fn search_timing() {
         previous_release_database_of(&old, rows, |i| generated_content(i.unsigned_abs()));
         let t = std::time::Instant::now();
         open(SqliteConfig::new(&old)).await.close().await.unwrap();
-        println!("  migration 1 -> 2 of {rows} rows: {:?}", t.elapsed());
+        println!(
+            "  migration 1 -> {SCHEMA_VERSION} of {rows} rows: {:?}",
+            t.elapsed()
+        );
         print_sizes(&Connection::open(&old).unwrap());
     }
 }
