@@ -332,9 +332,9 @@ type Pending = (
 );
 
 /// Runs `ops` in one transaction, a savepoint each, the search index written last; returns
-/// one result per op, in order. If the index does not fit (`StorageFull`) or SQLite undoes the
-/// transaction, the requests run again, one transaction each, so only the one that does not
-/// fit fails.
+/// one result per op, in order. If SQLite undoes the transaction, the other requests run again
+/// together; if the group's index cannot be written (`StorageFull`), they run again one
+/// transaction each, so only a request whose own index does not fit fails.
 fn execute_group(
     conn: &mut Connection,
     ops: &[&WriteOp],
