@@ -520,10 +520,6 @@ fn w4_json(points: &[W4Point]) -> serde_json::Value {
     let sizes: Vec<serde_json::Value> = points
         .iter()
         .map(|p| {
-            let terms: serde_json::Map<String, serde_json::Value> = bench::SearchTerm::ALL
-                .iter()
-                .map(|t| (t.text().to_owned(), p.terms.of(*t).into()))
-                .collect();
             serde_json::json!({
                 "messages": p.messages,
                 "sessions": p.sessions,
@@ -531,7 +527,7 @@ fn w4_json(points: &[W4Point]) -> serde_json::Value {
                 "fill": p.fill.to_json(),
                 "reads": bench::to_json(&p.reads),
                 "searches": bench::to_json(&p.searches),
-                "messages_containing": terms,
+                "messages_containing": p.terms.to_json(),
             })
         })
         .collect();

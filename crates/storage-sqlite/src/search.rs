@@ -475,13 +475,15 @@ mod tests {
 
     fn store(conn: &Connection, msgs: &[ChatAppMessage]) {
         let rows = prepare_batch(msgs, &ValidationLimits::default(), Utc::now()).unwrap();
-        write(conn, &WriteOp::Store(rows));
+        write(conn, &[WriteOp::Store(rows)]);
     }
 
-    /// `op` in a transaction that ends as the writer's do: the queued rows into the index.
-    fn write(conn: &Connection, op: &WriteOp) {
+    /// `ops` in one transaction that ends as the writer's do: the queued rows into the index.
+    fn write(conn: &Connection, ops: &[WriteOp]) {
         let tx = conn.unchecked_transaction().unwrap();
-        apply(&tx, op).unwrap();
+        for op in ops {
+            apply(&tx, op).unwrap();
+        }
         index_queued(&tx).unwrap();
         tx.commit().unwrap();
     }
@@ -583,16 +585,6 @@ mod tests {
         ]
     }
 
-    /// Runs `ops` in one transaction that ends as the writer's do.
-    fn run(conn: &Connection, ops: &[Op]) {
-        let tx = conn.unchecked_transaction().unwrap();
-        for op in ops {
-            apply(&tx, &write_op(op)).unwrap();
-        }
-        index_queued(&tx).unwrap();
-        tx.commit().unwrap();
-    }
-
     fn write_op(op: &Op) -> WriteOp {
         match op {
             Op::Store(msgs) => {
@@ -631,7 +623,7 @@ mod tests {
         ) {
             let conn = database();
             for transaction in ops.chunks(per_transaction) {
-                run(&conn, transaction);
+                write(&conn, &transaction.iter().map(write_op).collect::<Vec<_>>());
                 assert_index_consistent(&conn);
             }
             for (terms, session, limit) in &queries {

@@ -196,15 +196,11 @@ pub(crate) fn to_json(points: &[W5Point]) -> serde_json::Value {
     let sizes: Vec<serde_json::Value> = points
         .iter()
         .map(|p| {
-            let terms: serde_json::Map<String, serde_json::Value> = bench::SearchTerm::ALL
-                .iter()
-                .map(|t| (t.text().to_owned(), p.terms.of(*t).into()))
-                .collect();
             serde_json::json!({
                 "messages": p.messages,
                 "fill": p.fill.to_json(),
                 "searches": bench::to_json(&p.searches),
-                "messages_containing": terms,
+                "messages_containing": p.terms.to_json(),
             })
         })
         .collect();

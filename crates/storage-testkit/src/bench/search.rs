@@ -183,6 +183,15 @@ impl TermCounts {
         self.matching[k]
     }
 
+    /// `{"storage": 9950, "vacuum": 10, …}`: the messages containing each term.
+    pub fn to_json(&self) -> serde_json::Value {
+        SearchTerm::ALL
+            .iter()
+            .map(|t| (t.text().to_owned(), self.of(*t).into()))
+            .collect::<serde_json::Map<String, serde_json::Value>>()
+            .into()
+    }
+
     /// `W5 terms at 10000 messages: storage in 9950, vacuum in 10, 你好 in 200`.
     pub fn summary(&self) -> String {
         let each: Vec<String> = SearchTerm::ALL
