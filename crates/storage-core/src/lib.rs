@@ -21,6 +21,7 @@
 //! ```
 
 mod backup;
+pub mod config;
 mod delegate;
 mod error;
 mod export;

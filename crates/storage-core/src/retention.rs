@@ -23,14 +23,17 @@ use crate::{Result, SessionStore, StorageError};
 /// assert!(policy.validate().is_ok());
 /// assert!(RetentionPolicy::new().with_max_age(Duration::ZERO).validate().is_err());
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct RetentionPolicy {
     /// Messages created longer ago than this are hard-deleted, live or not. `None`: kept.
     /// Must be > 0 and at most [`MAX_DURATION`](Self::MAX_DURATION).
+    #[serde(with = "crate::config::serde_opt_duration")]
     pub max_age: Option<Duration>,
     /// Soft-deleted messages deleted longer ago than this are hard-deleted. `None`: kept.
     /// `0` purges every soft-deleted message. At most [`MAX_DURATION`](Self::MAX_DURATION).
+    #[serde(with = "crate::config::serde_opt_duration")]
     pub deleted_grace: Option<Duration>,
 }
 

@@ -41,9 +41,13 @@
 //! # }
 //! ```
 
+#[cfg(feature = "serde")]
+mod factory;
 mod state;
 mod store;
 
+#[cfg(feature = "serde")]
+pub use factory::{MemoryConfig, factory};
 pub use store::{MemoryStore, NAME};
 
 /// This crate's version, reported by [`MemoryStore`]'s `version()`.

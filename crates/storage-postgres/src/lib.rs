@@ -34,6 +34,8 @@ mod config;
 mod connection;
 mod error;
 mod extension;
+#[cfg(feature = "serde")]
+mod factory;
 mod migrations;
 mod ops;
 mod partitions;
@@ -47,6 +49,8 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, MAX_CONNECT_TIMEOUT,
     MAX_MAX_CONNECTIONS, PostgresConfig,
 };
+#[cfg(feature = "serde")]
+pub use factory::{PostgresSection, factory};
 pub use migrations::SCHEMA_VERSION;
 pub use store::{PARTITIONS_AHEAD, PostgresStore};
 

@@ -1,12 +1,14 @@
 //! Registry and configuration of hotplex-storage: pick a backend by name, configure it from
 //! YAML and `HOTPLEX_MESSAGE_STORE_*` variables, and [`open`] the assembled stack.
 //!
-//! - [`PluginRegistry`]: an immutable name → [`PluginFactory`] map built from the cargo
-//!   features `memory`, `sqlite` (both default) and `postgres`; an unknown name is
-//!   `UnsupportedType` listing the compiled-in names, never a fallback.
+//! - [`PluginRegistry`]: an immutable name → [`BackendFactory`] map built from the cargo
+//!   features `memory`, `sqlite` (both default) and `postgres`, each factory brought by its
+//!   backend crate; an unknown name is `UnsupportedType` listing the compiled-in names, never
+//!   a fallback.
 //! - [`StorageConfig`]: the Go plugin's `message_store:` block (plus `retention:`), from
 //!   [`StorageConfig::from_yaml_str`] / [`from_yaml_file`](StorageConfig::from_yaml_file),
-//!   then [`with_env`](StorageConfig::with_env). Every key: `docs/configuration.md`.
+//!   then [`with_env`](StorageConfig::with_env). The registry defines only the generic keys;
+//!   each backend's section is that backend's config struct. Every key: `docs/configuration.md`.
 //! - [`open`]: backend → initialize → strategy → retry, plus the retention task when
 //!   `retention.interval` is set; [`build`] assembles the same stack without initializing.
 //!
@@ -23,19 +25,16 @@
 //! ```
 
 mod config;
-mod duration;
-mod expand;
 mod factories;
 mod open;
 mod registry;
 mod retention_task;
 
-pub use config::keys::{ConfigValue, ENV_PREFIX, Key};
-pub use config::{
-    PostgresOptions, ROOT, RetentionOptions, SqliteOptions, StorageConfig, StreamingOptions,
+pub use config::{ENV_PREFIX, ROOT, RetentionOptions, StorageConfig, StreamingOptions, env_name};
+pub use hotplex_storage_core::config::{
+    BackendConfig, BackendContext, BackendFactory, ConfigFactory, ConfigNode, ConfigValue,
+    SearchOptions, expand_path, format_duration, parse_duration,
 };
-pub use duration::{format_duration, parse_duration};
-pub use expand::expand_path;
 pub use open::{build, build_with, open, open_with};
-pub use registry::{PluginConfig, PluginFactory, PluginRegistry};
+pub use registry::PluginRegistry;
 pub use retention_task::RetainingStore;

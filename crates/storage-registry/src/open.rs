@@ -9,7 +9,7 @@ use hotplex_storage_core::{
 use hotplex_storage_stream::RetryStore;
 
 use crate::retention_task::RetainingStore;
-use crate::{PluginConfig, PluginRegistry, StorageConfig};
+use crate::{PluginRegistry, StorageConfig};
 
 /// [`open_with`] the [global](PluginRegistry::global) registry.
 pub async fn open(cfg: &StorageConfig) -> Result<Arc<dyn ChatAppMessageStore>> {
@@ -58,11 +58,17 @@ pub fn build_with(
     cfg.validate()?;
     if !cfg.enabled {
         return Err(StorageError::invalid_config(
-            crate::Key::Enabled.path(),
+            format!("{}.enabled", crate::ROOT),
             "message storage is disabled (enabled: false); set it to true to open a store",
         ));
     }
-    let backend = registry.create(&cfg.store_type, &PluginConfig::of(cfg))?;
+    let factory = registry.factory(&cfg.store_type)?;
+    let backend = factory
+        .create(
+            &cfg.section_for(&**factory),
+            &cfg.backend_context(factory.name()),
+        )
+        .map_err(crate::config::rooted)?;
     let strategy = strategy_by_name(&cfg.strategy)?;
     let stack = RetryStore::new(
         StrategyStore::with_shared(backend, strategy),

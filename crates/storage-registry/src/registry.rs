@@ -1,68 +1,50 @@
-//! [`PluginRegistry`]: backend name → [`PluginFactory`], immutable once built.
+//! [`PluginRegistry`]: backend name → [`BackendFactory`], immutable once built. Each backend
+//! brings its factory (and with it the keys of its configuration section); the registry only
+//! finds it by name.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+use hotplex_storage_core::config::{BackendContext, BackendFactory, ConfigNode};
 use hotplex_storage_core::{ChatAppMessageStore, Result, StorageError};
 
-use crate::{PostgresOptions, SqliteOptions, StorageConfig};
-
-/// What a factory receives: the backend sections of a [`StorageConfig`].
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct PluginConfig {
-    /// The `sqlite:` section.
-    pub sqlite: SqliteOptions,
-    /// The `postgres:` section.
-    pub postgres: PostgresOptions,
-}
-
-impl PluginConfig {
-    /// The backend sections of `cfg`.
-    pub fn of(cfg: &StorageConfig) -> Self {
-        Self {
-            sqlite: cfg.sqlite.clone(),
-            postgres: cfg.postgres.clone(),
-        }
-    }
-}
-
-/// Builds a store (validated, not initialized: constructors do no I/O).
-pub trait PluginFactory: Send + Sync {
-    /// A new, uninitialized store for `config`.
-    fn create(&self, config: &PluginConfig) -> Result<Arc<dyn ChatAppMessageStore>>;
-}
-
-impl<F> PluginFactory for F
-where
-    F: Fn(&PluginConfig) -> Result<Arc<dyn ChatAppMessageStore>> + Send + Sync,
-{
-    fn create(&self, config: &PluginConfig) -> Result<Arc<dyn ChatAppMessageStore>> {
-        self(config)
-    }
-}
+use crate::StorageConfig;
 
 /// Backend name → factory. [`PluginRegistry::new`] holds the backends compiled in (cargo
 /// features `memory`, `sqlite`, `postgres`); [`global`](Self::global) is a shared, immutable
 /// instance of it. Names are matched case-insensitively; an unknown name is
-/// `UnsupportedType` listing the registered ones, never a fallback.
+/// `UnsupportedType` listing the registered ones, never a fallback. A backend's name is also
+/// the key of its section in the configuration (`message_store.<name>:`).
 ///
 /// ```
 /// use std::sync::Arc;
-/// use hotplex_storage_core::ChatAppMessageStore;
-/// use hotplex_storage_registry::{PluginConfig, PluginRegistry};
+/// use hotplex_storage_core::config::{BackendConfig, ConfigFactory};
+/// use hotplex_storage_core::{ChatAppMessageStore, Result, StorageError};
+/// use hotplex_storage_registry::PluginRegistry;
+///
+/// #[derive(serde::Deserialize, serde::Serialize, Default)]
+/// #[serde(deny_unknown_fields, default)]
+/// struct NullConfig { endpoint: String }
+/// impl BackendConfig for NullConfig {
+///     fn validate(&self) -> Result<()> { Ok(()) }
+/// }
+/// fn create(_: NullConfig) -> Result<Arc<dyn ChatAppMessageStore>> {
+///     Err(StorageError::connection("not a real backend"))
+/// }
 /// let mut registry = PluginRegistry::empty();
-/// registry.register("null", Arc::new(|_: &PluginConfig| -> hotplex_storage_core::Result<Arc<dyn ChatAppMessageStore>> {
-///     Err(hotplex_storage_core::StorageError::connection("not a real backend"))
-/// }))?;
-/// assert_eq!(registry.names(), ["null"]);
-/// let err = registry.create("nope", &PluginConfig::default()).err().unwrap();
-/// assert!(err.to_string().contains("available: null"));
+/// registry.register(Arc::new(ConfigFactory::new("blackhole", create)))?;
+/// assert_eq!(registry.names(), ["blackhole"]);
+/// // The backend's section is part of the configuration this registry reads.
+/// let cfg = registry.config_from_yaml_str("message_store:\n  type: blackhole\n  blackhole:\n    endpoint: x\n")?;
+/// assert!(registry.config_from_yaml_str("message_store:\n  blackhole:\n    endpont: x\n").is_err());
+/// let err = hotplex_storage_registry::build_with(&registry, &cfg.with_type("nope")).err().unwrap();
+/// assert!(err.to_string().contains("available: blackhole"));
 /// # Ok::<(), hotplex_storage_core::StorageError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
-    factories: BTreeMap<String, Arc<dyn PluginFactory>>,
+    /// Every name and alias → its factory.
+    factories: BTreeMap<String, Arc<dyn BackendFactory>>,
 }
 
 impl std::fmt::Debug for PluginRegistry {
@@ -77,8 +59,10 @@ impl PluginRegistry {
     /// A registry of every backend compiled into this build.
     pub fn new() -> Self {
         let mut registry = Self::empty();
-        for (name, factory) in crate::factories::builtin() {
-            registry.factories.insert(name.to_owned(), factory);
+        for factory in crate::factories::builtin() {
+            if let Err(e) = registry.register(factory) {
+                unreachable!("the built-in backends have distinct names: {e}");
+            }
         }
         registry
     }
@@ -94,46 +78,79 @@ impl PluginRegistry {
         GLOBAL.get_or_init(Self::new)
     }
 
-    /// Adds a backend. The name is lower-cased; an empty or taken name is `InvalidConfig`.
-    pub fn register(&mut self, name: &str, factory: Arc<dyn PluginFactory>) -> Result<()> {
-        let name = normalize(name);
-        if name.is_empty() {
-            return Err(StorageError::invalid_config(
-                "type",
-                "a backend name must not be empty",
-            ));
+    /// Adds a backend under its name and aliases (lower-cased). An empty name, a name or alias
+    /// already taken, or a name that is a generic configuration key (`retry`, …) is
+    /// `InvalidConfig`, and nothing is added.
+    pub fn register(&mut self, factory: Arc<dyn BackendFactory>) -> Result<()> {
+        let names: Vec<String> = std::iter::once(factory.name())
+            .chain(factory.aliases().iter().copied())
+            .map(normalize)
+            .collect();
+        for name in &names {
+            if name.is_empty() {
+                return Err(StorageError::invalid_config(
+                    "type",
+                    "a backend name must not be empty",
+                ));
+            }
+            if self.factories.contains_key(name) || crate::config::is_generic_key(name) {
+                return Err(StorageError::invalid_config(
+                    "type",
+                    format!("a backend named {name:?} is already registered"),
+                ));
+            }
         }
-        if self.factories.contains_key(&name) {
-            return Err(StorageError::invalid_config(
-                "type",
-                format!("a backend named {name:?} is already registered"),
-            ));
+        let count = names.len();
+        for (name, factory) in names.into_iter().zip(std::iter::repeat_n(factory, count)) {
+            self.factories.insert(name, factory);
         }
-        self.factories.insert(name, factory);
         Ok(())
     }
 
-    /// A new, uninitialized store of backend `name`.
+    /// The factory registered under `name` (or an alias), matched case-insensitively.
+    pub fn factory(&self, name: &str) -> Result<&Arc<dyn BackendFactory>> {
+        self.factories
+            .get(&normalize(name))
+            .ok_or_else(|| StorageError::unsupported_type(name, self.names()))
+    }
+
+    /// A new, uninitialized store of backend `name` configured by `section`.
     pub fn create(
         &self,
         name: &str,
-        config: &PluginConfig,
+        section: &ConfigNode,
+        context: &BackendContext,
     ) -> Result<Arc<dyn ChatAppMessageStore>> {
-        let factory = self
-            .factories
-            .get(&normalize(name))
-            .ok_or_else(|| StorageError::unsupported_type(name, self.names()))?;
-        factory.create(config).map_err(crate::config::rooted)
+        self.factory(name)?.create(section, context)
     }
 
-    /// Whether `name` is registered.
+    /// Whether `name` (or an alias) is registered.
     pub fn contains(&self, name: &str) -> bool {
         self.factories.contains_key(&normalize(name))
     }
 
-    /// The registered names, sorted.
-    pub fn names(&self) -> Vec<String> {
-        self.factories.keys().cloned().collect()
+    /// Every registered name and alias, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.factories.keys().map(String::as_str).collect()
+    }
+
+    /// One factory per backend (aliases left out), by name.
+    pub fn backends(&self) -> impl Iterator<Item = &Arc<dyn BackendFactory>> {
+        self.factories
+            .iter()
+            .filter(|(name, factory)| **name == normalize(factory.name()))
+            .map(|(_, factory)| factory)
+    }
+
+    /// The default configuration of this registry's backends (SQLite at
+    /// `~/.hotplex/messages.db` when it is compiled in, as [`StorageConfig::new`]).
+    pub fn config(&self) -> StorageConfig {
+        StorageConfig::for_registry(self)
+    }
+
+    /// [`StorageConfig::from_yaml_str`] with this registry's sections.
+    pub fn config_from_yaml_str(&self, text: &str) -> Result<StorageConfig> {
+        StorageConfig::from_yaml_str_for(self, text)
     }
 }
 
@@ -143,60 +160,90 @@ fn normalize(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use hotplex_storage_core::config::{BackendConfig, ConfigFactory};
+
     use super::*;
 
-    #[test]
-    fn compiled_in_names_and_unknown_types() {
-        let registry = PluginRegistry::new();
-        let compiled: Vec<&str> = [
-            (cfg!(feature = "memory"), "memory"),
-            (cfg!(feature = "postgres"), "postgres"),
-            (cfg!(feature = "postgres"), "postgresql"),
-            (cfg!(feature = "sqlite"), "sqlite"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
-        assert_eq!(registry.names(), compiled);
-        assert_eq!(registry.contains("postgres"), cfg!(feature = "postgres"));
-        let unknown: &[&str] = if cfg!(feature = "postgres") {
-            &["mysql", ""]
-        } else {
-            &["postgres", "postgresql", "mysql", ""]
-        };
-        for &name in unknown {
-            let err = registry
-                .create(name, &PluginConfig::default())
-                .err()
-                .unwrap();
-            match err {
-                StorageError::UnsupportedType { available, .. } => {
-                    assert_eq!(available, registry.names());
-                }
-                other => panic!("{name}: {other:?}"),
-            }
+    #[derive(serde::Deserialize, serde::Serialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Empty {}
+
+    impl BackendConfig for Empty {
+        fn validate(&self) -> Result<()> {
+            Ok(())
         }
-        #[cfg(feature = "memory")]
-        assert_eq!(
-            registry
-                .create(" Memory ", &PluginConfig::default())
-                .unwrap()
-                .name(),
-            "memory"
-        );
-        assert_eq!(PluginRegistry::global().names(), registry.names());
+    }
+
+    fn fail(_: Empty) -> Result<Arc<dyn ChatAppMessageStore>> {
+        Err(StorageError::connection("no"))
     }
 
     #[test]
-    fn register_refuses_duplicates_and_empty_names() {
-        let mut registry = PluginRegistry::new();
-        let factory: Arc<dyn PluginFactory> = Arc::new(|_: &PluginConfig| {
-            Err::<Arc<dyn ChatAppMessageStore>, _>(StorageError::connection("x"))
-        });
-        registry.register("Custom", Arc::clone(&factory)).unwrap();
-        assert!(registry.contains("custom"));
-        assert!(registry.register("custom", Arc::clone(&factory)).is_err());
-        assert!(registry.register(" ", factory).is_err());
-        assert!(registry.create("custom", &PluginConfig::default()).is_err());
+    fn builtin_names_and_unknown_types() {
+        let registry = PluginRegistry::new();
+        let names = registry.names();
+        #[cfg(feature = "memory")]
+        assert!(names.contains(&"memory"));
+        #[cfg(feature = "sqlite")]
+        assert!(names.contains(&"sqlite"));
+        #[cfg(feature = "postgres")]
+        assert!(names.contains(&"postgres") && names.contains(&"postgresql"));
+        let section = ConfigNode::default();
+        for name in ["redis", "", "mysql"] {
+            let err = registry
+                .create(name, &section, &BackendContext::default())
+                .err()
+                .expect("an unknown name is refused");
+            assert!(
+                matches!(err, StorageError::UnsupportedType { .. }),
+                "{name}: {err:?}"
+            );
+        }
+    }
+
+    #[cfg(feature = "memory")]
+    #[test]
+    fn names_match_case_insensitively() {
+        let store = PluginRegistry::new()
+            .create(
+                " Memory ",
+                &ConfigNode::default(),
+                &BackendContext::default(),
+            )
+            .unwrap();
+        assert_eq!(store.name(), "memory");
+    }
+
+    #[test]
+    fn registering_checks_names() {
+        let mut registry = PluginRegistry::empty();
+        registry
+            .register(Arc::new(
+                ConfigFactory::new("custom", fail).with_aliases(&["alt"]),
+            ))
+            .unwrap();
+        assert_eq!(registry.names(), ["alt", "custom"]);
+        assert_eq!(registry.backends().count(), 1);
+        for taken in ["Custom", "alt", "retry", ""] {
+            let err = registry
+                .register(Arc::new(ConfigFactory::new(taken, fail)))
+                .unwrap_err();
+            assert!(err.is_config_error(), "{taken}: {err}");
+        }
+        let err = registry
+            .register(Arc::new(
+                ConfigFactory::new("other", fail).with_aliases(&["custom"]),
+            ))
+            .unwrap_err();
+        assert!(err.is_config_error());
+        assert!(
+            registry.factory("other").is_err(),
+            "nothing half-registered"
+        );
+        assert!(
+            registry
+                .create("custom", &ConfigNode::default(), &BackendContext::default())
+                .is_err()
+        );
     }
 }

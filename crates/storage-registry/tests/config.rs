@@ -1,12 +1,23 @@
 //! `StorageConfig`: the Go README block, every parsing rule, precedence and errors.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use hotplex_storage_core::StorageError;
-use hotplex_storage_registry::{Key, StorageConfig};
+use hotplex_storage_registry::{ConfigValue, StorageConfig, env_name};
 use hotplex_storage_stream::StoragePolicy;
+
+/// The raw value at `path` (`sqlite.path`) of a backend section.
+fn raw(cfg: &StorageConfig, path: &str) -> ConfigValue {
+    let (section, key) = path.split_once('.').expect("section.key");
+    cfg.section(section)
+        .and_then(|s| s.at(key))
+        .map_or_else(|| panic!("{path} is not set"), |n| n.value.clone())
+}
+
+fn text(value: &str) -> ConfigValue {
+    ConfigValue::Text(value.to_owned())
+}
 
 /// The `message_store:` block of the Go plugin's README, exactly as published.
 const GO_README_BLOCK: &str = "message_store:
@@ -55,14 +66,17 @@ fn the_go_readme_block_parses_as_written() {
         .unwrap();
     assert!(cfg.enabled);
     assert_eq!(cfg.store_type, "sqlite");
-    assert_eq!(cfg.sqlite.path, "/home/ada/.hotplex/chatapp_messages.db");
-    assert_eq!(cfg.sqlite.max_size_mb, 512);
     assert_eq!(
-        cfg.postgres.dsn.as_deref(),
-        Some("postgres://user:pass@localhost:5432/hotplex")
+        raw(&cfg, "sqlite.path"),
+        text("/home/ada/.hotplex/chatapp_messages.db")
     );
-    assert_eq!(cfg.postgres.max_connections, 10);
-    assert_eq!(cfg.postgres.level, 1);
+    assert_eq!(raw(&cfg, "sqlite.max_size_mb"), ConfigValue::Int(512));
+    assert_eq!(
+        raw(&cfg, "postgres.dsn"),
+        text("postgres://user:pass@localhost:5432/hotplex")
+    );
+    assert_eq!(raw(&cfg, "postgres.max_connections"), ConfigValue::Int(10));
+    assert_eq!(raw(&cfg, "postgres.level"), ConfigValue::Int(1));
     assert_eq!(cfg.strategy, "default");
     assert!(cfg.streaming.enabled);
     assert_eq!(cfg.streaming.config.timeout, Duration::from_mins(5));
@@ -84,8 +98,11 @@ fn defaults_are_sqlite_in_the_home_directory() {
         .with_env(env(&[("HOME", "/home/ada")]))
         .unwrap();
     assert_eq!(cfg.store_type, "sqlite");
-    assert_eq!(cfg.sqlite.path, "/home/ada/.hotplex/messages.db");
-    assert_eq!(cfg.sqlite.home_dir, Some(PathBuf::from("/home/ada")));
+    // The default path of the sqlite section, with `~` expanded from the lookup's HOME.
+    assert_eq!(
+        raw(&cfg, "sqlite.path"),
+        text("/home/ada/.hotplex/messages.db")
+    );
     assert!(cfg.enabled);
     assert_eq!(cfg.retention.interval, None);
     let (key, reason) = config_error(StorageConfig::new().with_env(env(&[])));
@@ -97,7 +114,8 @@ fn defaults_are_sqlite_in_the_home_directory() {
         .with_env(env(&[]))
         .unwrap();
     assert_eq!(
-        memory.sqlite.path, "~/.hotplex/messages.db",
+        raw(&memory, "sqlite.path"),
+        text("~/.hotplex/messages.db"),
         "left as written"
     );
     // The application's other sections are ignored; an empty block keeps the defaults.
@@ -133,7 +151,7 @@ fn env_beats_yaml_beats_defaults() {
         Duration::from_millis(100),
         "default"
     );
-    assert_eq!(cfg.sqlite.path, "/srv/m.db");
+    assert_eq!(raw(&cfg, "sqlite.path"), text("/srv/m.db"));
     assert!(cfg.stream_config().is_none());
     assert_eq!(
         cfg.retention.policy.max_age,
@@ -145,9 +163,9 @@ fn env_beats_yaml_beats_defaults() {
 #[test]
 fn every_key_has_a_variable_that_is_applied() {
     // One value per key that differs from its default and passes validation.
-    let value = |key: Key| -> &str {
-        match key.relative_path() {
-            "enabled" | "streaming.enabled" | "retry.jitter" => "false",
+    let value = |key: &str| -> &str {
+        match key {
+            "enabled" | "streaming.enabled" | "retry.jitter" | "search.index" => "false",
             "type" => "memory",
             "sqlite.path" => "/tmp/x.db",
             "sqlite.synchronous" => "normal",
@@ -165,15 +183,20 @@ fn every_key_has_a_variable_that_is_applied() {
             "retention.deleted_grace" => "7d",
             "retention.max_age" => "90d",
             "retention.interval" => "6h",
-            "sqlite.busy_timeout" | "streaming.timeout" | "streaming.flush_interval" => "7s",
+            "sqlite.busy_timeout"
+            | "streaming.timeout"
+            | "streaming.flush_interval"
+            | "postgres.connect_timeout" => "7s",
             _ => "5",
         }
     };
-    for key in Key::ALL {
+    let keys = StorageConfig::new().keys();
+    assert!(keys.contains(&"retry.max_attempts".to_owned()), "{keys:?}");
+    for key in &keys {
         let mut pairs = vec![("HOME", "/h")];
-        let name = key.env_name();
-        pairs.push((name.as_str(), value(*key)));
-        if *key == Key::RetentionInterval {
+        let name = env_name(key);
+        pairs.push((name.as_str(), value(key)));
+        if key == "retention.interval" {
             pairs.push(("HOTPLEX_MESSAGE_STORE_RETENTION_MAX_AGE", "1d"));
         }
         let cfg = StorageConfig::new()
@@ -260,14 +283,16 @@ fn impossible_values_at_their_edges() {
         "  retry:\n    initial_delay: 2001ms\n    max_delay: 2s\n",
     ));
     assert_eq!(key, "message_store.retry.initial_delay");
-    // postgres.level: 1 or 2; max_connections >= 1.
+    // postgres.level: 1 or 2; max_connections >= 1 (checked by the backend, when compiled in).
     assert!(parse("  postgres:\n    level: 2\n").is_ok());
-    for bad in ["0", "3"] {
-        let (key, _) = config_error(parse(&format!("  postgres:\n    level: {bad}\n")));
-        assert_eq!(key, "message_store.postgres.level");
+    if cfg!(feature = "postgres") {
+        for bad in ["0", "3"] {
+            let (key, _) = config_error(parse(&format!("  postgres:\n    level: {bad}\n")));
+            assert_eq!(key, "message_store.postgres.level");
+        }
+        let (key, _) = config_error(parse("  postgres:\n    max_connections: 0\n"));
+        assert_eq!(key, "message_store.postgres.max_connections");
     }
-    let (key, _) = config_error(parse("  postgres:\n    max_connections: 0\n"));
-    assert_eq!(key, "message_store.postgres.max_connections");
     // streaming.max_buffers >= 1; timeout > 0.
     assert!(parse("  streaming:\n    max_buffers: 1\n").is_ok());
     let (key, _) = config_error(parse("  streaming:\n    max_buffers: 0\n"));
@@ -316,37 +341,30 @@ fn undefined_variables_in_paths_are_errors() {
 
 #[test]
 fn docs_list_every_key_and_variable() {
+    // The keys come from the sections' own definitions (the backends' config structs).
     let docs = include_str!("../../../docs/configuration.md");
-    for key in Key::ALL {
+    for key in StorageConfig::new().keys() {
         assert!(
-            docs.contains(&format!(
-                "| `{}` | `{}` |",
-                key.relative_path(),
-                key.env_name()
-            )),
-            "docs/configuration.md lacks the row of {}",
-            key.relative_path()
+            docs.contains(&format!("| `{key}` | `{}` |", env_name(&key))),
+            "docs/configuration.md lacks the row of {key}"
         );
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn builders_set_what_yaml_sets() {
-    use hotplex_storage_registry::{PostgresOptions, SqliteOptions, StreamingOptions};
+    use hotplex_storage_registry::StreamingOptions;
+    use hotplex_storage_sqlite::{SqliteConfig, Synchronous};
     use hotplex_storage_stream::{RetryConfig, StreamConfig};
     let yaml = "message_store:
-  type: postgres
+  type: sqlite
   sqlite:
     path: /srv/m.db
     max_size_mb: 64
     synchronous: normal
     pool_size: 2
     busy_timeout: 1s
-  postgres:
-    dsn: postgres://app@db/chat
-    max_connections: 4
-    level: 2
-    schema: chat
   strategy: minimal
   streaming:
     enabled: false
@@ -355,26 +373,38 @@ fn builders_set_what_yaml_sets() {
 ";
     let parsed = StorageConfig::from_yaml_str(yaml).unwrap();
     let built = StorageConfig::new()
-        .with_type("Postgres")
-        .with_sqlite(
-            SqliteOptions::new("/srv/m.db")
+        .with_type("SQLite")
+        .with_backend_config(
+            "sqlite",
+            &SqliteConfig::new("/srv/m.db")
                 .with_max_size_mb(64)
-                .with_synchronous("normal")
+                .with_synchronous(Synchronous::Normal)
                 .with_pool_size(2)
                 .with_busy_timeout(Duration::from_secs(1)),
         )
-        .with_postgres(
-            PostgresOptions::new("postgres://app@db/chat")
-                .with_max_connections(4)
-                .with_level(2)
-                .with_schema("chat"),
-        )
+        .unwrap()
         .with_strategy("minimal")
         .with_streaming(StreamingOptions::new(StreamConfig::default()).with_enabled(false))
         .with_retry(RetryConfig {
             max_attempts: 5,
             ..RetryConfig::default()
         });
-    assert_eq!(parsed, built);
     built.validate().unwrap();
+    // The same settings, whichever way they were written.
+    let sqlite = |cfg: &StorageConfig| cfg.backend_config::<SqliteConfig>("sqlite").unwrap();
+    assert_eq!(sqlite(&parsed), sqlite(&built));
+    assert_eq!(
+        (
+            &parsed.store_type,
+            &parsed.strategy,
+            &parsed.streaming,
+            &parsed.retry
+        ),
+        (
+            &built.store_type,
+            &built.strategy,
+            &built.streaming,
+            &built.retry
+        )
+    );
 }

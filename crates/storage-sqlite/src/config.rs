@@ -85,6 +85,11 @@ impl FromStr for Synchronous {
 /// assert_eq!(config.max_size_bytes(), Some(512 * 1024 * 1024));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields, default)
+)]
 #[non_exhaustive]
 pub struct SqliteConfig {
     /// Database file. `~` and `~/…` expand to `$HOME`; missing parent directories are
@@ -95,17 +100,27 @@ pub struct SqliteConfig {
     /// A write that would grow the database past it fails with `StorageFull`. Default `0`.
     pub max_size_mb: u64,
     /// Durability of a commit. Default [`Synchronous::Full`].
+    #[cfg_attr(
+        feature = "serde",
+        serde(with = "hotplex_storage_core::config::serde_from_str")
+    )]
     pub synchronous: Synchronous,
     /// Number of pooled reader connections (1 to 64). Default 4.
     pub pool_size: u32,
     /// How long a statement waits for a lock held by another connection before failing with
     /// a transient error; also how long a read waits for a free pooled connection.
     /// Default 5 s; at most `i32::MAX` milliseconds.
+    #[cfg_attr(
+        feature = "serde",
+        serde(with = "hotplex_storage_core::config::serde_duration")
+    )]
     pub busy_timeout: Duration,
-    /// Message validation limits. Default [`ValidationLimits::default`].
+    /// Message validation limits. Default [`ValidationLimits::default`]. Not a configuration key.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub limits: ValidationLimits,
     /// The directory `~` expands to; `None` (the default) reads the `HOME` environment
-    /// variable when the store initializes.
+    /// variable when the store initializes. Not a configuration key.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub home_dir: Option<PathBuf>,
 }
 

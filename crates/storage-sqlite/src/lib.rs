@@ -44,6 +44,8 @@ mod backup;
 mod config;
 mod connection;
 mod error;
+#[cfg(feature = "serde")]
+mod factory;
 mod functions;
 mod migrations;
 mod ops;
@@ -56,6 +58,8 @@ mod store;
 mod writer;
 
 pub use config::{MEMORY_PATH, SqliteConfig, Synchronous};
+#[cfg(feature = "serde")]
+pub use factory::factory;
 pub use migrations::SCHEMA_VERSION;
 pub use path::{expand_home, home_dir};
 pub use store::SqliteStore;

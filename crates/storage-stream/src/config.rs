@@ -97,11 +97,13 @@ policy_names!(
 /// };
 /// assert!(cfg.validate().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct StreamConfig {
     /// A stream whose last chunk is older than this is expired: the flusher stores it as
     /// interrupted (reason `expired`). Default 5 minutes. Must be > 0 and at most
     /// [`MAX_TIMEOUT`](Self::MAX_TIMEOUT) (1 day).
+    #[serde(with = "hotplex_storage_core::config::serde_duration")]
     pub timeout: Duration,
     /// At most this many streams are buffered at once; checked when a stream starts.
     /// Default 1000. Must be ≥ 1.
@@ -116,12 +118,15 @@ pub struct StreamConfig {
     /// within this; checked when a stream starts. Default 256 MiB. Must be ≥ `max_buffer_bytes`.
     pub max_total_bytes: usize,
     /// Which rows a stream produces. Default [`StoragePolicy::CompleteOnly`].
+    #[serde(with = "hotplex_storage_core::config::serde_from_str")]
     pub storage_policy: StoragePolicy,
     /// What to do with a new stream when the buffers are full. Default
     /// [`OverflowPolicy::DirectStore`].
+    #[serde(with = "hotplex_storage_core::config::serde_from_str")]
     pub overflow: OverflowPolicy,
     /// How often the background flusher looks for expired streams. Default 30 s. Must be > 0
     /// and at most [`MAX_FLUSH_INTERVAL`](Self::MAX_FLUSH_INTERVAL) (1 day).
+    #[serde(with = "hotplex_storage_core::config::serde_duration")]
     pub flush_interval: Duration,
     /// The validation limits every row of a stream is built to pass. A template is accepted
     /// only if the largest row a stream could build from it (every `stream_*` key present with
@@ -129,6 +134,7 @@ pub struct StreamConfig {
     /// chunk accepted with `Ok` can always be stored. Default
     /// [`ValidationLimits::default()`], the limits of every backend. **Must not exceed the
     /// inner store's limits**: the stream store cannot see them.
+    #[serde(skip)]
     pub limits: ValidationLimits,
 }
 

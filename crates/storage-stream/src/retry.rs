@@ -29,13 +29,16 @@ use hotplex_storage_core::{
 /// assert_eq!(cfg.initial_delay, Duration::from_millis(100));
 /// assert!(cfg.validate().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Total attempts, the first included (1 = never retry). Default 3; 1 to 100.
     pub max_attempts: u32,
     /// Delay before the second attempt. Default 100 ms; at most `max_delay`.
+    #[serde(with = "hotplex_storage_core::config::serde_duration")]
     pub initial_delay: Duration,
     /// Upper bound of one delay. Default 2 s.
+    #[serde(with = "hotplex_storage_core::config::serde_duration")]
     pub max_delay: Duration,
     /// Growth factor of the delay between attempts. Default 2.0; finite, from 1.0 to 100.
     pub multiplier: f64,

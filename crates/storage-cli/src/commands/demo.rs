@@ -146,10 +146,12 @@ pub(crate) async fn run(
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let location = if store.name() == "sqlite" {
-        format!(" at {}", cfg.sqlite.path)
-    } else {
-        String::new()
+    let location = match cfg.section("sqlite").and_then(|s| s.at("path")) {
+        Some(path) if store.name() == "sqlite" => match &path.value {
+            hotplex_storage_registry::ConfigValue::Text(path) => format!(" at {path}"),
+            _ => String::new(),
+        },
+        _ => String::new(),
     };
     println!("hotplex-storage demo: {} store{location}", store.name());
     for (session, messages) in &threads {

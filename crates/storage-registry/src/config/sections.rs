@@ -1,137 +1,16 @@
-//! The sections of [`StorageConfig`](super::StorageConfig): `sqlite:`, `postgres:`,
-//! `streaming:` and `retention:`, each with its defaults and `new`/`with_*` builders.
+//! The generic sections of [`StorageConfig`](super::StorageConfig) that are not one type of
+//! another crate: `streaming:` ([`StreamConfig`] plus `enabled`) and `retention:`
+//! ([`RetentionPolicy`] plus `interval`), and [`GenericSection`], how each generic section is
+//! read from and written to a [`ConfigNode`] (its keys come from the serde definitions).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use hotplex_storage_core::config::{
+    ConfigError, ConfigNode, ConfigValue, SearchOptions, field_names, format_duration,
+    serde_opt_duration,
+};
 use hotplex_storage_core::{Result, RetentionPolicy, StorageError};
-use hotplex_storage_stream::StreamConfig;
-
-/// The `sqlite:` section. Applied to `SqliteConfig` by the sqlite factory.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct SqliteOptions {
-    /// Database file as written (`~` and `${VAR}` expand in [`StorageConfig::with_env`](crate::StorageConfig::with_env)).
-    /// Default `~/.hotplex/messages.db`.
-    pub path: String,
-    /// Size limit in MiB; 0 = unlimited. Default 0.
-    pub max_size_mb: u64,
-    /// `full` or `normal`. Default `full`.
-    pub synchronous: String,
-    /// Reader connections. Default 4.
-    pub pool_size: u32,
-    /// Lock wait. Default 5 s.
-    pub busy_timeout: Duration,
-    /// The directory `~` expands to, from `HOME` of the lookup given to `with_env`.
-    pub home_dir: Option<PathBuf>,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        Self {
-            path: "~/.hotplex/messages.db".to_owned(),
-            max_size_mb: 0,
-            synchronous: "full".to_owned(),
-            pool_size: 4,
-            busy_timeout: Duration::from_secs(5),
-            home_dir: None,
-        }
-    }
-}
-
-impl SqliteOptions {
-    /// The defaults with the database file at `path`.
-    pub fn new(path: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            ..Self::default()
-        }
-    }
-
-    /// Sets [`max_size_mb`](Self::max_size_mb).
-    #[must_use]
-    pub fn with_max_size_mb(mut self, max_size_mb: u64) -> Self {
-        self.max_size_mb = max_size_mb;
-        self
-    }
-
-    /// Sets [`synchronous`](Self::synchronous) (`full` or `normal`).
-    #[must_use]
-    pub fn with_synchronous(mut self, synchronous: impl Into<String>) -> Self {
-        self.synchronous = synchronous.into();
-        self
-    }
-
-    /// Sets [`pool_size`](Self::pool_size).
-    #[must_use]
-    pub fn with_pool_size(mut self, pool_size: u32) -> Self {
-        self.pool_size = pool_size;
-        self
-    }
-
-    /// Sets [`busy_timeout`](Self::busy_timeout).
-    #[must_use]
-    pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
-        self.busy_timeout = busy_timeout;
-        self
-    }
-}
-
-/// The `postgres:` section. Applied to `PostgresConfig` by the postgres factory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PostgresOptions {
-    /// Connection string (URL or key=value). Required when `type` is postgres.
-    pub dsn: Option<String>,
-    /// Pool size. Default 10.
-    pub max_connections: u32,
-    /// 1 = one table, 2 = monthly partitions. Default 1.
-    pub level: u8,
-    /// Schema of the tables; `None` = the backend's default.
-    pub schema: Option<String>,
-}
-
-impl Default for PostgresOptions {
-    fn default() -> Self {
-        Self {
-            dsn: None,
-            max_connections: 10,
-            level: 1,
-            schema: None,
-        }
-    }
-}
-
-impl PostgresOptions {
-    /// The defaults with connection string `dsn`.
-    pub fn new(dsn: impl Into<String>) -> Self {
-        Self {
-            dsn: Some(dsn.into()),
-            ..Self::default()
-        }
-    }
-
-    /// Sets [`max_connections`](Self::max_connections).
-    #[must_use]
-    pub fn with_max_connections(mut self, max_connections: u32) -> Self {
-        self.max_connections = max_connections;
-        self
-    }
-
-    /// Sets [`level`](Self::level).
-    #[must_use]
-    pub fn with_level(mut self, level: u8) -> Self {
-        self.level = level;
-        self
-    }
-
-    /// Sets [`schema`](Self::schema).
-    #[must_use]
-    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = Some(schema.into());
-        self
-    }
-}
+use hotplex_storage_stream::{RetryConfig, StreamConfig};
 
 /// The `streaming:` section: whether the application buffers token streams, and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,5 +98,136 @@ impl RetentionOptions {
             }
         }
         Ok(())
+    }
+}
+
+/// A generic section: its key under `message_store`, its keys, and its node form.
+pub(crate) trait GenericSection: Sized {
+    /// The section's key (`retry`).
+    const KEY: &'static str;
+
+    /// The keys of the section.
+    fn keys() -> Vec<&'static str>;
+
+    /// The section as a node (to put file or environment values over it).
+    fn to_node(&self) -> Result<ConfigNode>;
+
+    /// The section read from a node.
+    fn from_node(node: &ConfigNode) -> std::result::Result<Self, ConfigError>;
+}
+
+/// A section that is exactly one serde type.
+macro_rules! serde_section {
+    ($ty:ty, $key:literal) => {
+        impl GenericSection for $ty {
+            const KEY: &'static str = $key;
+
+            fn keys() -> Vec<&'static str> {
+                field_names::<$ty>().to_vec()
+            }
+
+            fn to_node(&self) -> Result<ConfigNode> {
+                ConfigNode::from_serialize($key, self)
+            }
+
+            fn from_node(node: &ConfigNode) -> std::result::Result<Self, ConfigError> {
+                node.deserialize()
+            }
+        }
+    };
+}
+
+serde_section!(RetryConfig, "retry");
+serde_section!(SearchOptions, "search");
+
+/// The part of a mapping other than `key`, and `key`'s value.
+fn split(node: &ConfigNode, key: &str) -> (ConfigNode, Option<ConfigNode>) {
+    let mut rest = node.clone();
+    let taken = rest.remove(key);
+    (rest, taken)
+}
+
+/// A mapping read as `T` (an error for anything else, before `key` is taken out).
+fn mapping<T: serde::de::DeserializeOwned>(
+    node: &ConfigNode,
+    key: &str,
+) -> std::result::Result<(T, Option<ConfigNode>), ConfigError> {
+    if node.entries().is_none() {
+        // Let serde report the wrong type.
+        node.deserialize::<T>()?;
+    }
+    let (rest, taken) = split(node, key);
+    Ok((rest.deserialize()?, taken))
+}
+
+/// `value` of `key` read as `T`, with `key` in the error path.
+fn entry<T: serde::de::DeserializeOwned>(
+    key: &str,
+    value: &ConfigNode,
+) -> std::result::Result<T, ConfigError> {
+    let mut one = ConfigNode::map(value.origin.clone());
+    one.set(key, value.clone());
+    let mut map: std::collections::BTreeMap<String, T> = one.deserialize()?;
+    map.remove(key)
+        .ok_or_else(|| <ConfigError as serde::de::Error>::custom("missing"))
+}
+
+impl GenericSection for StreamingOptions {
+    const KEY: &'static str = "streaming";
+
+    fn keys() -> Vec<&'static str> {
+        let mut keys = vec!["enabled"];
+        keys.extend(field_names::<StreamConfig>());
+        keys
+    }
+
+    fn to_node(&self) -> Result<ConfigNode> {
+        let mut node = ConfigNode::from_serialize(Self::KEY, &self.config)?;
+        node.set(
+            "enabled",
+            ConfigNode::new(ConfigValue::Bool(self.enabled), node.origin.clone()),
+        );
+        Ok(node)
+    }
+
+    fn from_node(node: &ConfigNode) -> std::result::Result<Self, ConfigError> {
+        let (config, enabled) = mapping::<StreamConfig>(node, "enabled")?;
+        let enabled = match enabled {
+            Some(value) => entry::<bool>("enabled", &value)?,
+            None => true,
+        };
+        Ok(Self { enabled, config })
+    }
+}
+
+impl GenericSection for RetentionOptions {
+    const KEY: &'static str = "retention";
+
+    fn keys() -> Vec<&'static str> {
+        let mut keys = field_names::<RetentionPolicy>().to_vec();
+        keys.push("interval");
+        keys
+    }
+
+    fn to_node(&self) -> Result<ConfigNode> {
+        let mut node = ConfigNode::from_serialize(Self::KEY, &self.policy)?;
+        if let Some(interval) = self.interval {
+            node.set(
+                "interval",
+                ConfigNode::text(format_duration(interval), node.origin.clone()),
+            );
+        }
+        Ok(node)
+    }
+
+    fn from_node(node: &ConfigNode) -> std::result::Result<Self, ConfigError> {
+        #[derive(serde::Deserialize)]
+        struct Interval(#[serde(with = "serde_opt_duration")] Option<Duration>);
+        let (policy, interval) = mapping::<RetentionPolicy>(node, "interval")?;
+        let interval = match interval {
+            Some(value) => entry::<Interval>("interval", &value)?.0,
+            None => None,
+        };
+        Ok(Self { policy, interval })
     }
 }

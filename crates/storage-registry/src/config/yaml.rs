@@ -1,149 +1,74 @@
-//! The YAML form of the configuration: serde DTOs with `deny_unknown_fields`. This is the
-//! only module that knows `serde_yaml`; swapping it (for `serde_norway`, say) is one line here.
+//! The YAML form of the configuration: the `message_store:` block read into a [`ConfigNode`]
+//! tree. This is the only module that knows `serde_yaml`; swapping it (for `serde_norway`, say)
+//! is a change here only. What the keys mean is decided by the sections' serde definitions.
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
 
+use hotplex_storage_core::config::{ConfigNode, ConfigValue, Origin};
 use hotplex_storage_core::{Result, StorageError};
 
-use super::keys::{ConfigValue, Key};
-use super::{ROOT, StorageConfig};
+use super::ROOT;
 
-/// A configuration file: `message_store:` and the application's own sections (ignored).
-#[derive(Deserialize)]
-struct Document {
-    message_store: Option<StoreDto>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoreDto {
-    enabled: Option<bool>,
-    #[serde(rename = "type")]
-    store_type: Option<String>,
-    sqlite: Option<SqliteDto>,
-    postgres: Option<PostgresDto>,
-    strategy: Option<String>,
-    streaming: Option<StreamingDto>,
-    retry: Option<RetryDto>,
-    retention: Option<RetentionDto>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SqliteDto {
-    path: Option<String>,
-    max_size_mb: Option<u64>,
-    synchronous: Option<String>,
-    pool_size: Option<u64>,
-    busy_timeout: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PostgresDto {
-    dsn: Option<String>,
-    max_connections: Option<u64>,
-    level: Option<u64>,
-    schema: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StreamingDto {
-    enabled: Option<bool>,
-    timeout: Option<String>,
-    max_buffers: Option<u64>,
-    max_buffer_bytes: Option<u64>,
-    max_total_bytes: Option<u64>,
-    storage_policy: Option<String>,
-    overflow: Option<String>,
-    flush_interval: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetryDto {
-    max_attempts: Option<u64>,
-    initial_delay: Option<String>,
-    max_delay: Option<String>,
-    multiplier: Option<f64>,
-    jitter: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetentionDto {
-    max_age: Option<String>,
-    deleted_grace: Option<String>,
-    interval: Option<String>,
-}
-
-/// Parses `text` and applies every key it sets to `cfg` (through [`Key::apply`]).
-pub(super) fn apply(cfg: &mut StorageConfig, text: &str) -> Result<()> {
-    // First as plain YAML, to tell a missing block from an empty one; then typed, from the
-    // text, so that serde_yaml reports the path of a bad key.
-    let plain: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(&e))?;
-    let has_block = plain.as_mapping().is_some_and(|m| m.contains_key(ROOT));
-    if !has_block {
+/// The `message_store:` block of `text` (`None` when it is empty). A document without the
+/// block, bad YAML, or a block that is not a mapping is `InvalidConfig` on `message_store`.
+pub(super) fn message_store(text: &str) -> Result<Option<ConfigNode>> {
+    let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(&e))?;
+    let Some(block) = document.as_mapping().and_then(|m| m.get(ROOT)) else {
         return Err(StorageError::invalid_config(
             ROOT,
             "missing: the file has no `message_store:` mapping",
         ));
-    }
-    let document: Document = serde_yaml::from_str(text).map_err(|e| yaml_error(&e))?;
-    let Some(dto) = document.message_store else {
-        return Ok(());
     };
-    let mut set: Vec<(Key, ConfigValue)> = Vec::new();
-    let text = |v: Option<String>| v.map(ConfigValue::Text);
-    let int = |v: Option<u64>| v.map(ConfigValue::Int);
-    let mut push = |key: Key, value: Option<ConfigValue>| {
-        if let Some(value) = value {
-            set.push((key, value));
+    let node = to_node(block, ROOT)?;
+    match node.value {
+        ConfigValue::Null => Ok(None),
+        ConfigValue::Map(_) => Ok(Some(node)),
+        _ => Err(StorageError::invalid_config(
+            ROOT,
+            "invalid type: expected a mapping of settings",
+        )),
+    }
+}
+
+/// `value` as a node from the file; `path` names it in errors.
+fn to_node(value: &serde_yaml::Value, path: &str) -> Result<ConfigNode> {
+    use serde_yaml::Value;
+    let value = match value {
+        Value::Null => ConfigValue::Null,
+        Value::Bool(b) => ConfigValue::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => ConfigValue::Int(i128::from(i)),
+            (None, Some(u), _) => ConfigValue::Int(i128::from(u)),
+            (None, None, Some(f)) => ConfigValue::Float(f),
+            (None, None, None) => {
+                return Err(StorageError::invalid_config(path, "not a number"));
+            }
+        },
+        Value::String(s) => ConfigValue::Text(s.clone()),
+        Value::Sequence(items) => ConfigValue::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| to_node(item, &format!("{path}[{i}]")))
+                .collect::<Result<_>>()?,
+        ),
+        Value::Mapping(map) => {
+            let mut entries = BTreeMap::new();
+            for (key, item) in map {
+                let Some(key) = key.as_str() else {
+                    return Err(StorageError::invalid_config(
+                        path,
+                        format!("a key must be text, not {key:?}"),
+                    ));
+                };
+                let child = to_node(item, &format!("{path}.{key}"))?;
+                entries.insert(key.to_owned(), child);
+            }
+            ConfigValue::Map(entries)
         }
+        Value::Tagged(tagged) => return to_node(&tagged.value, path),
     };
-    push(Key::Enabled, dto.enabled.map(ConfigValue::Bool));
-    push(Key::Type, text(dto.store_type));
-    push(Key::Strategy, text(dto.strategy));
-    if let Some(s) = dto.sqlite {
-        push(Key::SqlitePath, text(s.path));
-        push(Key::SqliteMaxSizeMb, int(s.max_size_mb));
-        push(Key::SqliteSynchronous, text(s.synchronous));
-        push(Key::SqlitePoolSize, int(s.pool_size));
-        push(Key::SqliteBusyTimeout, text(s.busy_timeout));
-    }
-    if let Some(p) = dto.postgres {
-        push(Key::PostgresDsn, text(p.dsn));
-        push(Key::PostgresMaxConnections, int(p.max_connections));
-        push(Key::PostgresLevel, int(p.level));
-        push(Key::PostgresSchema, text(p.schema));
-    }
-    if let Some(s) = dto.streaming {
-        push(Key::StreamingEnabled, s.enabled.map(ConfigValue::Bool));
-        push(Key::StreamingTimeout, text(s.timeout));
-        push(Key::StreamingMaxBuffers, int(s.max_buffers));
-        push(Key::StreamingMaxBufferBytes, int(s.max_buffer_bytes));
-        push(Key::StreamingMaxTotalBytes, int(s.max_total_bytes));
-        push(Key::StreamingStoragePolicy, text(s.storage_policy));
-        push(Key::StreamingOverflow, text(s.overflow));
-        push(Key::StreamingFlushInterval, text(s.flush_interval));
-    }
-    if let Some(r) = dto.retry {
-        push(Key::RetryMaxAttempts, int(r.max_attempts));
-        push(Key::RetryInitialDelay, text(r.initial_delay));
-        push(Key::RetryMaxDelay, text(r.max_delay));
-        push(Key::RetryMultiplier, r.multiplier.map(ConfigValue::Float));
-        push(Key::RetryJitter, r.jitter.map(ConfigValue::Bool));
-    }
-    if let Some(r) = dto.retention {
-        push(Key::RetentionMaxAge, text(r.max_age));
-        push(Key::RetentionDeletedGrace, text(r.deleted_grace));
-        push(Key::RetentionInterval, text(r.interval));
-    }
-    for (key, value) in set {
-        key.apply(cfg, value)?;
-    }
-    Ok(())
+    Ok(ConfigNode::new(value, Origin::File))
 }
 
 /// `InvalidConfig` for a `serde_yaml` error: the key is the path `serde_yaml` reports, plus the

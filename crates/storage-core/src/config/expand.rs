@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use hotplex_storage_core::{Result, StorageError};
+use crate::{Result, StorageError};
 
 /// Expands `${VAR}` (looked up with `lookup`; an undefined variable is an error) and then a
 /// leading `~` or `~/` (with `lookup("HOME")`). `~user` is refused; `$VAR` without braces
 /// and a `~` elsewhere are kept literally. Errors name `key`.
 ///
 /// ```
-/// use hotplex_storage_registry::expand_path;
+/// use hotplex_storage_core::config::expand_path;
 /// let lookup = |k: &str| match k {
 ///     "HOME" => Some("/home/ada".to_owned()),
 ///     "DATA" => Some("/srv/data".to_owned()),
@@ -40,8 +40,13 @@ pub fn expand_path(
     Ok(PathBuf::from(vars))
 }
 
-/// Replaces every `${NAME}` of `raw` with `lookup(NAME)`.
-fn expand_vars(key: &str, raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+/// Replaces every `${NAME}` of `raw` with `lookup(NAME)` (an undefined variable is an error
+/// naming `key`); `$NAME` without braces is kept.
+pub fn expand_vars(
+    key: &str,
+    raw: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(start) = rest.find("${") {

@@ -1,8 +1,12 @@
-//! [`parse_duration`]: the one parser of durations in configuration (`100ms`, `5m`, `90d`).
+//! [`parse_duration`]: the one parser of durations in configuration (`100ms`, `5m`, `90d`),
+//! and its serde form ([`serde_duration`], [`serde_opt_duration`]) for config structs.
 
+use std::fmt;
 use std::time::Duration;
 
-use hotplex_storage_core::{Result, StorageError};
+use serde::de::{self, Visitor};
+
+use crate::{Result, StorageError};
 
 /// Parses a duration written as one or more `<integer><unit>` parts, units `ms`, `s`, `m`,
 /// `h` and `d` (24 h): `100ms`, `5m`, `1h30m`, `90d`. Spaces around the value are ignored.
@@ -10,17 +14,19 @@ use hotplex_storage_core::{Result, StorageError};
 ///
 /// ```
 /// use std::time::Duration;
-/// use hotplex_storage_registry::parse_duration;
+/// use hotplex_storage_core::config::parse_duration;
 /// assert_eq!(parse_duration("retry.initial_delay", "100ms").unwrap(), Duration::from_millis(100));
 /// assert_eq!(parse_duration("k", "1h30m").unwrap(), Duration::from_secs(5_400));
 /// assert!(parse_duration("streaming.timeout", "5").is_err());
 /// ```
 pub fn parse_duration(key: &str, text: &str) -> Result<Duration> {
+    parse(text).map_err(|reason| StorageError::invalid_config(key, reason))
+}
+
+/// [`parse_duration`] without a key: the reason of a failure.
+fn parse(text: &str) -> std::result::Result<Duration, String> {
     let error = |why: &str| {
-        StorageError::invalid_config(
-            key,
-            format!("{text:?} is not a duration ({why}; write e.g. 100ms, 30s, 5m, 1h, 90d)"),
-        )
+        format!("{text:?} is not a duration ({why}; write e.g. 100ms, 30s, 5m, 1h, 90d)")
     };
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -78,6 +84,69 @@ pub fn format_duration(d: Duration) -> String {
         }
     }
     format!("{ms}ms")
+}
+
+/// Reads a duration written for [`parse_duration`].
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as 100ms, 30s, 5m, 1h or 90d")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Duration, E> {
+        parse(text).map_err(E::custom)
+    }
+}
+
+/// `#[serde(with = "hotplex_storage_core::config::serde_duration")]` for a `Duration` field
+/// written as [`parse_duration`] reads it (`5m`); serialised by [`format_duration`].
+pub mod serde_duration {
+    use std::time::Duration;
+
+    /// Deserializes a duration (`"100ms"`, `"5m"`).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        d.deserialize_str(super::DurationVisitor)
+    }
+
+    /// Serializes a duration as [`format_duration`](super::format_duration) writes it.
+    #[allow(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "the signature serde's `with` calls"
+    )]
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+}
+
+/// [`serde_duration`] for an `Option<Duration>` field (absent or `null` is `None`).
+pub mod serde_opt_duration {
+    use std::time::Duration;
+
+    /// Deserializes an optional duration.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        struct Wrapper(Duration);
+        impl<'de> serde::Deserialize<'de> for Wrapper {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                super::serde_duration::deserialize(d).map(Wrapper)
+            }
+        }
+        let wrapped: Option<Wrapper> = serde::Deserialize::deserialize(d)?;
+        Ok(wrapped.map(|w| w.0))
+    }
+
+    /// Serializes an optional duration.
+    #[allow(clippy::ref_option, reason = "the signature serde's `with` calls")]
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&super::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 #[cfg(test)]
