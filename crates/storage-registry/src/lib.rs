@@ -39,3 +39,8 @@ pub use expand::expand_path;
 pub use open::{build, build_with, open, open_with};
 pub use registry::{PluginConfig, PluginFactory, PluginRegistry};
 pub use retention_task::RetainingStore;
+
+/// The Go plugin's SQLite database, read-only, for `hotplex_storage_core::import_go_rows`
+/// (feature `sqlite`): re-exported so that the CLI needs no backend dependency.
+#[cfg(feature = "sqlite")]
+pub use hotplex_storage_sqlite::{GoDatabase, GoDatabaseSummary};
