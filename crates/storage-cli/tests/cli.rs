@@ -358,17 +358,8 @@ fn go_database(path: &Path) {
     go.close().unwrap();
 }
 
-#[test]
-fn a_go_database_imports_losslessly_and_a_second_run_imports_nothing() {
-    let home = Home::new();
-    let go_path = home.file("chatapp_messages.db");
-    go_database(&go_path);
-    let before = std::fs::read(&go_path).unwrap();
-    let go = go_path.to_str().unwrap();
-
-    let run = home.run(&["import", "--json", go]);
-    assert_eq!(run.code(), 1, "a row was skipped: {}", run.stderr());
-    let report = run.json();
+/// The report of the first import of [`go_database`].
+fn assert_go_report(report: &Value) {
     assert_eq!(report["source"], "go-sqlite");
     assert_eq!(report["database"]["rows"], 7);
     assert_eq!(report["database"]["deleted_rows"], 1);
@@ -398,18 +389,10 @@ fn a_go_database_imports_losslessly_and_a_second_run_imports_nothing() {
         .map(|n| n["id"].as_str().unwrap())
         .collect();
     assert_eq!(noted, ["g3", "g4"]);
+}
 
-    let all = home
-        .run(&[
-            "list",
-            "--json",
-            "--include-deleted",
-            "--ascending",
-            "--limit",
-            "0",
-        ])
-        .ok()
-        .json();
+/// Every imported row of [`go_database`], field by field for one of them.
+fn assert_go_rows_imported(all: &Value) {
     let by_id = |id: &str| {
         all.as_array()
             .unwrap()
@@ -471,6 +454,33 @@ fn a_go_database_imports_losslessly_and_a_second_run_imports_nothing() {
         by_id("g4")["metadata"],
         serde_json::json!({"go_metadata_raw": "{broken"})
     );
+}
+
+#[test]
+fn a_go_database_imports_losslessly_and_a_second_run_imports_nothing() {
+    let home = Home::new();
+    let go_path = home.file("chatapp_messages.db");
+    go_database(&go_path);
+    let before = std::fs::read(&go_path).unwrap();
+    let go = go_path.to_str().unwrap();
+
+    let run = home.run(&["import", "--json", go]);
+    assert_eq!(run.code(), 1, "a row was skipped: {}", run.stderr());
+    let report = run.json();
+    assert_go_report(&report);
+
+    let all = home
+        .run(&[
+            "list",
+            "--json",
+            "--include-deleted",
+            "--ascending",
+            "--limit",
+            "0",
+        ])
+        .ok()
+        .json();
+    assert_go_rows_imported(&all);
     // Metas from the imported messages: s-c has one live message (Go counted three).
     let sessions = home
         .run(&["sessions", "--json", "--user", "U3"])
