@@ -201,6 +201,12 @@ fn write_go_database(path: &Path) -> Scenario {
     keep(&mut messages, &m9, "+10000-01-01T00:00:00Z");
     go.close().unwrap();
 
+    insert_rows_go_cannot_write(path);
+    Scenario { messages }
+}
+
+/// Session `s-e`: a NULL id and an integer `created_at`, which only hand-written SQL can store.
+fn insert_rows_go_cannot_write(path: &Path) {
     let raw = rusqlite::Connection::open(path).unwrap();
     raw.execute_batch(
         "INSERT INTO messages (id, chat_session_id, chat_platform, chat_user_id, engine_session_id,
@@ -214,14 +220,13 @@ fn write_go_database(path: &Path) -> Scenario {
     )
     .unwrap();
     raw.close().unwrap();
-    Scenario { messages }
 }
 
 async fn import(store: &(impl WriteOnlyStore + ?Sized), path: &Path) -> GoImportReport {
     let mut db = GoDatabase::open(path).unwrap();
     let mut calls = 0;
     let report = import_go_rows(store, &mut db, &ValidationLimits::default(), &mut |_| {
-        calls += 1
+        calls += 1;
     })
     .await
     .unwrap();
