@@ -48,8 +48,8 @@ pub struct GoDatabase {
     path: PathBuf,
     summary: GoDatabaseSummary,
     max_value_bytes: u64,
-    /// The rowid of the last row handed out.
-    after: i64,
+    /// The smallest rowid not handed out yet.
+    from: i64,
     finished: bool,
 }
 
@@ -58,7 +58,7 @@ impl std::fmt::Debug for GoDatabase {
         f.debug_struct("GoDatabase")
             .field("path", &self.path)
             .field("summary", &self.summary)
-            .field("after", &self.after)
+            .field("from", &self.from)
             .finish_non_exhaustive()
     }
 }
@@ -103,7 +103,7 @@ impl GoDatabase {
             path,
             summary,
             max_value_bytes: ValidationLimits::DEFAULT_MAX_CONTENT_BYTES as u64,
-            after: i64::MIN,
+            from: i64::MIN,
             finished: false,
         })
     }
@@ -215,7 +215,7 @@ fn read_summary(conn: &Connection, ignored_columns: Vec<String>) -> Result<GoDat
 }
 
 /// The page query: per column its value when at most `?1` bytes (else NULL) and its size;
-/// rows after rowid `?2`, at most `?3`. Column names are the fixed Go schema's, never input.
+/// rows from rowid `?2` on, at most `?3`. Column names are the fixed Go schema's, never input.
 fn page_sql() -> String {
     let mut sql = String::from("SELECT rowid");
     for column in GoRow::COLUMNS {
@@ -225,7 +225,7 @@ fn page_sql() -> String {
              octet_length(\"{column}\")"
         );
     }
-    sql.push_str(" FROM messages WHERE rowid > ?2 ORDER BY rowid LIMIT ?3");
+    sql.push_str(" FROM messages WHERE rowid >= ?2 ORDER BY rowid LIMIT ?3");
     sql
 }
 
@@ -261,7 +261,7 @@ impl GoRowSource for GoDatabase {
         let page_rows = i64::try_from(IMPORT_BATCH_SIZE).unwrap_or(i64::MAX);
         let bound = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt
-            .query(params![bound, self.after, page_rows])
+            .query(params![bound, self.from, page_rows])
             .map_err(|e| from_sqlite(READ, e))?;
         let mut page = Vec::new();
         let mut bytes: u64 = 0;
@@ -279,7 +279,12 @@ impl GoRowSource for GoDatabase {
                 *slot = value(raw, size, limit);
             }
             page.push(GoRow::new(rowid, values));
-            self.after = rowid;
+            let Some(next) = rowid.checked_add(1) else {
+                // The largest rowid there is: nothing can follow it.
+                self.finished = true;
+                break;
+            };
+            self.from = next;
             if bytes >= IMPORT_BATCH_BYTES {
                 complete = false;
                 break;

@@ -494,3 +494,28 @@ async fn files_that_are_not_a_go_database_are_refused_with_a_reason() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_smallest_and_largest_rowids_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let go_path = dir.path().join("chatapp_messages.db");
+    GoPluginWriter::create(&go_path).unwrap().close().unwrap();
+    let raw = rusqlite::Connection::open(&go_path).unwrap();
+    for (rowid, id) in [(i64::MIN, "first"), (0, "middle"), (i64::MAX, "last")] {
+        raw.execute(
+            "INSERT INTO messages (rowid, id, chat_session_id, chat_platform, chat_user_id,
+                 engine_session_id, provider_session_id, provider_type, message_type, content,
+                 metadata, created_at, updated_at, deleted)
+             VALUES (?1, ?2, 's1', '', '', '', '', '', 'user_input', 'x', 'null',
+                 '2026-03-23 10:00:00 +0000 UTC', '2026-03-23 10:00:00 +0000 UTC', 0)",
+            rusqlite::params![rowid, id],
+        )
+        .unwrap();
+    }
+    drop(raw);
+    let mut db = GoDatabase::open(&go_path).unwrap();
+    let page = db.next_rows().unwrap();
+    let rowids: Vec<i64> = page.iter().map(|r| r.rowid).collect();
+    assert_eq!(rowids, [i64::MIN, 0, i64::MAX]);
+    assert!(db.next_rows().unwrap().is_empty());
+}
