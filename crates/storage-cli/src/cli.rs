@@ -62,9 +62,10 @@ pub(crate) enum Command {
     Health,
     /// Export messages as JSON Lines (deleted ones included unless --live-only).
     Export(ExportArgs),
-    /// Import JSON Lines or the Go plugin's JSON array export; idempotent.
+    /// Import JSON Lines, the Go plugin's JSON array export, or the Go plugin's SQLite
+    /// database (opened read-only); idempotent and resumable.
     Import {
-        /// The file to read (`-` for standard input).
+        /// The file to read (`-` for standard input; a SQLite database needs a path).
         file: PathBuf,
     },
     /// Write a backup (SQLite: a database copy; other backends: JSON Lines), mode 0600.

@@ -43,3 +43,21 @@ pub(crate) fn progress(what: &'static str) -> ProgressBar {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
+
+/// A progress bar of `total` items on stderr labelled `what`, hidden unless stderr is a
+/// terminal.
+#[cfg(feature = "sqlite")]
+pub(crate) fn progress_of(what: &'static str, total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg}: [{bar:40}] {pos}/{len} {elapsed} (eta {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

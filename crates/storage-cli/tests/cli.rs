@@ -273,6 +273,363 @@ fn a_go_export_imports() {
     assert_eq!(all.as_array().map(Vec::len), Some(2));
 }
 
+/// A Go plugin database written with the Go plugin's DDL and statements: three sessions in
+/// mixed zones with monotonic readings, a session deleted and one of its ids re-stored
+/// (undeleted), metadata `""` and invalid JSON, and one unparsable `created_at`.
+fn go_database(path: &Path) {
+    use hotplex_storage_sqlite::{GoPluginRow, GoPluginWriter};
+    let row = |id: &str, session: &str, user: &str, at: &str| GoPluginRow {
+        id: id.into(),
+        chat_session_id: session.into(),
+        chat_platform: "slack".into(),
+        chat_user_id: user.into(),
+        chat_bot_user_id: "B1".into(),
+        chat_channel_id: "C1".into(),
+        chat_thread_id: "1711.1".into(),
+        engine_session_id: "5c3e7d2a-4b1f-4c8e-9a6d-2f0b1e3c4d5a".into(),
+        engine_namespace: "hotplex".into(),
+        provider_session_id: "prov-1".into(),
+        provider_type: "claude-code".into(),
+        message_type: if user.is_empty() {
+            "final_response"
+        } else {
+            "user_input"
+        }
+        .into(),
+        from_user_id: "F1".into(),
+        from_user_name: "Ann".into(),
+        to_user_id: "T1".into(),
+        content: format!("content {id}"),
+        metadata: r#"{"k":"v"}"#.into(),
+        created_at: at.into(),
+        updated_at: at.into(),
+    };
+    let go = GoPluginWriter::create(path).unwrap();
+    go.store(&row(
+        "g1",
+        "s-a",
+        "U1",
+        "2026-03-23 18:14:31.123456789 +0800 CST m=+12.345678901",
+    ))
+    .unwrap();
+    go.store(&row("g2", "s-a", "", "2026-03-23 10:15:00 +0000 UTC"))
+        .unwrap();
+    let mut g3 = row(
+        "g3",
+        "s-b",
+        "U2",
+        "2026-03-23 15:46:00.5 +0530 +0530 m=+3.000000000",
+    );
+    g3.metadata = String::new();
+    go.store(&g3).unwrap();
+    let mut g4 = row(
+        "g4",
+        "s-b",
+        "",
+        "2026-03-22 20:00:00.000001 -0700 MST m=+4.000000000",
+    );
+    g4.metadata = "{broken".into();
+    go.store(&g4).unwrap();
+    go.store(&row(
+        "g5",
+        "s-c",
+        "U3",
+        "2026-03-20 09:00:00 +0900 JST m=+5.000000000",
+    ))
+    .unwrap();
+    go.store(&row(
+        "g6",
+        "s-c",
+        "",
+        "2026-03-20 09:00:05 +0900 JST m=+6.000000000",
+    ))
+    .unwrap();
+    go.delete_session("s-c", "2026-03-21 12:00:00.25 +0100 CET m=+7.000000000")
+        .unwrap();
+    go.store(&row(
+        "g5",
+        "s-c",
+        "U3",
+        "2026-03-22 09:00:00 +0900 JST m=+8.000000000",
+    ))
+    .unwrap();
+    go.store(&row("g7", "s-a", "U1", "2026-03-23 18:14:31"))
+        .unwrap();
+    go.close().unwrap();
+}
+
+/// The report of the first import of [`go_database`].
+fn assert_go_report(report: &Value) {
+    assert_eq!(report["source"], "go-sqlite");
+    assert_eq!(report["database"]["rows"], 7);
+    assert_eq!(report["database"]["deleted_rows"], 1);
+    assert_eq!(report["database"]["session_metas"], 3);
+    assert_eq!(
+        report["database"]["session_metas_disagreeing"], 1,
+        "s-c: Go counted three stores for one live row"
+    );
+    assert_eq!(
+        (report["rows"].as_u64(), report["imported"].as_u64()),
+        (Some(7), Some(6))
+    );
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["id"], "g7");
+    assert_eq!(skipped[0]["rowid"], 8);
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("created_at \"2026-03-23 18:14:31\"")
+    );
+    let noted: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(noted, ["g3", "g4"]);
+}
+
+/// Every imported row of [`go_database`], field by field for one of them.
+fn assert_go_rows_imported(all: &Value) {
+    let by_id = |id: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let g1 = by_id("g1");
+    for (field, value) in [
+        ("chat_session_id", "s-a"),
+        ("chat_platform", "slack"),
+        ("chat_user_id", "U1"),
+        ("chat_bot_user_id", "B1"),
+        ("chat_channel_id", "C1"),
+        ("chat_thread_id", "1711.1"),
+        ("engine_session_id", "5c3e7d2a-4b1f-4c8e-9a6d-2f0b1e3c4d5a"),
+        ("engine_namespace", "hotplex"),
+        ("provider_session_id", "prov-1"),
+        ("provider_type", "claude-code"),
+        ("message_type", "user_input"),
+        ("from_user_id", "F1"),
+        ("from_user_name", "Ann"),
+        ("to_user_id", "T1"),
+        ("content", "content g1"),
+        ("created_at", "2026-03-23T10:14:31.123456Z"),
+        ("updated_at", "2026-03-23T10:14:31.123456Z"),
+    ] {
+        assert_eq!(g1[field], value, "{field}");
+    }
+    assert_eq!(g1["metadata"], serde_json::json!({"k": "v"}));
+    assert_eq!(g1["deleted"], false);
+    let times: Vec<(&str, &str, bool)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap(),
+                m["created_at"].as_str().unwrap(),
+                m["deleted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        times,
+        [
+            ("g6", "2026-03-20T00:00:05Z", true),
+            ("g5", "2026-03-22T00:00:00Z", false),
+            ("g4", "2026-03-23T03:00:00.000001Z", false),
+            ("g1", "2026-03-23T10:14:31.123456Z", false),
+            ("g2", "2026-03-23T10:15:00Z", false),
+            ("g3", "2026-03-23T10:16:00.500Z", false),
+        ]
+    );
+    assert_eq!(by_id("g6")["deleted_at"], "2026-03-21T11:00:00.250Z");
+    assert_eq!(by_id("g3")["metadata"], serde_json::json!({}));
+    assert_eq!(
+        by_id("g4")["metadata"],
+        serde_json::json!({"go_metadata_raw": "{broken"})
+    );
+}
+
+#[test]
+fn a_go_database_imports_losslessly_and_a_second_run_imports_nothing() {
+    let home = Home::new();
+    let go_path = home.file("chatapp_messages.db");
+    go_database(&go_path);
+    let before = std::fs::read(&go_path).unwrap();
+    let go = go_path.to_str().unwrap();
+
+    let run = home.run(&["import", "--json", go]);
+    assert_eq!(run.code(), 1, "a row was skipped: {}", run.stderr());
+    let report = run.json();
+    assert_go_report(&report);
+
+    let all = home
+        .run(&[
+            "list",
+            "--json",
+            "--include-deleted",
+            "--ascending",
+            "--limit",
+            "0",
+        ])
+        .ok()
+        .json();
+    assert_go_rows_imported(&all);
+    // Metas from the imported messages: s-c has one live message (Go counted three).
+    let sessions = home
+        .run(&["sessions", "--json", "--user", "U3"])
+        .ok()
+        .json();
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1));
+    assert_eq!(sessions[0]["chat_session_id"], "s-c");
+    assert_eq!(sessions[0]["message_count"], 1);
+    assert_eq!(sessions[0]["last_message_id"], "g5");
+    let stats = home.run(&["stats", "--json"]).ok().json();
+    assert_eq!(stats["total_messages"], 5);
+    assert_eq!(stats["total_sessions"], 3);
+
+    let again = home.run(&["import", "--json", go]);
+    assert_eq!(again.code(), 1);
+    let again = again.json();
+    assert_eq!(
+        (
+            again["imported"].as_u64(),
+            again["already_present"].as_u64()
+        ),
+        (Some(0), Some(6))
+    );
+    let text = home.run(&["import", go]);
+    assert!(
+        text.stdout()
+            .contains("imported 0, already present 6, filtered 0, skipped 1"),
+        "{}",
+        text.stdout()
+    );
+    assert!(
+        text.stderr()
+            .contains("row 8 (id \"g7\"): skipped: created_at"),
+        "{}",
+        text.stderr()
+    );
+    assert!(
+        text.stderr()
+            .contains("row 4 (id \"g4\"): note: metadata is not valid JSON"),
+        "{}",
+        text.stderr()
+    );
+    assert_eq!(
+        home.run(&[
+            "list",
+            "--json",
+            "--include-deleted",
+            "--ascending",
+            "--limit",
+            "0"
+        ])
+        .ok()
+        .json(),
+        all
+    );
+    assert_eq!(
+        std::fs::read(&go_path).unwrap(),
+        before,
+        "the Go file is never modified"
+    );
+}
+
+#[test]
+fn a_go_database_imports_into_the_memory_store() {
+    let home = Home::new();
+    let go_path = home.file("chatapp_messages.db");
+    go_database(&go_path);
+    let run = home.run(&[
+        "--type",
+        "memory",
+        "import",
+        "--json",
+        go_path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 1);
+    let report = run.json();
+    assert_eq!(
+        (
+            report["imported"].as_u64(),
+            report["already_present"].as_u64()
+        ),
+        (Some(6), Some(0))
+    );
+    assert!(!home.file(".hotplex/messages.db").exists());
+}
+
+#[test]
+fn an_interrupted_go_import_continues_on_the_next_run() {
+    use hotplex_storage_sqlite::{GoPluginRow, GoPluginWriter};
+    let home = Home::new();
+    let go_path = home.file("chatapp_messages.db");
+    let go = GoPluginWriter::create(&go_path).unwrap();
+    for n in 0..3_000 {
+        go.store(&GoPluginRow {
+            id: format!("m{n}"),
+            chat_session_id: format!("s{}", n % 10),
+            message_type: "user_input".into(),
+            content: format!("{n} {}", "x".repeat(1_000)),
+            metadata: "null".into(),
+            created_at: format!("2026-03-23 10:{:02}:{:02} +0000 UTC", n / 60 % 60, n % 60),
+            updated_at: "2026-03-23 10:00:00 +0000 UTC".into(),
+            ..GoPluginRow::default()
+        })
+        .unwrap();
+    }
+    go.close().unwrap();
+    let go = go_path.to_str().unwrap();
+    let home = home.with_env("HOTPLEX_MESSAGE_STORE_SQLITE_MAX_SIZE_MB", "2");
+    let full = home.run(&["import", go]);
+    assert_eq!(full.code(), 1, "{}", full.stderr());
+    assert!(full.stderr().contains("storage full"), "{}", full.stderr());
+    assert!(
+        full.stderr().contains("run it again to continue"),
+        "{}",
+        full.stderr()
+    );
+    let home = Home {
+        env: Vec::new(),
+        ..home
+    };
+    let stored = home.run(&["stats", "--json"]).ok().json()["total_messages"]
+        .as_u64()
+        .unwrap();
+    assert!(stored > 0 && stored < 3_000, "{stored}");
+    let rest = home.run(&["import", "--json", go]).ok().json();
+    assert_eq!(rest["already_present"].as_u64(), Some(stored));
+    assert_eq!(rest["imported"].as_u64(), Some(3_000 - stored));
+}
+
+#[test]
+fn a_go_database_is_never_its_own_target_nor_read_from_stdin() {
+    let home = Home::new();
+    let go_path = home.file("chatapp_messages.db");
+    go_database(&go_path);
+    let before = std::fs::read(&go_path).unwrap();
+    let go = go_path.to_str().unwrap();
+    home.run(&["--sqlite-path", go, "import", go])
+        .fails_with(1, "is the Go database being imported");
+    assert_eq!(std::fs::read(&go_path).unwrap(), before);
+    let bytes = String::from_utf8_lossy(&before[..64]).into_owned();
+    home.run_with_stdin(&["import", "-"], &bytes)
+        .fails_with(1, "standard input is a SQLite database");
+    // Our own database is not a Go database.
+    home.run(&["demo"]).ok();
+    let ours = home.file(".hotplex/messages.db");
+    home.run(&["--type", "memory", "import", ours.to_str().unwrap()])
+        .fails_with(1, "is a hotplex-storage database, not the Go plugin's");
+}
+
 #[test]
 fn purge_deleted_before_takes_a_time_or_an_age() {
     let home = Home::new();

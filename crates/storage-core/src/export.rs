@@ -290,8 +290,9 @@ fn after_partial_import(error: StorageError, report: &ImportReport) -> StorageEr
     }
 }
 
-/// Accumulates valid messages and writes them with one `store_batch` call.
-struct Batch<'a, S: ?Sized> {
+/// Accumulates valid messages and writes them with one `store_batch` call (JSON Lines, Go
+/// exports and Go databases alike).
+pub(crate) struct Batch<'a, S: ?Sized> {
     store: &'a S,
     limits: &'a ValidationLimits,
     messages: Vec<ChatAppMessage>,
@@ -302,7 +303,7 @@ struct Batch<'a, S: ?Sized> {
 }
 
 impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
-    fn new(store: &'a S, limits: &'a ValidationLimits) -> Self {
+    pub(crate) fn new(store: &'a S, limits: &'a ValidationLimits) -> Self {
         Self {
             store,
             limits,
@@ -312,11 +313,11 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
         }
     }
 
-    fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.messages.len() >= IMPORT_BATCH_SIZE || self.bytes >= IMPORT_BATCH_BYTES
     }
 
-    fn push(
+    pub(crate) fn push(
         &mut self,
         line: u64,
         parsed: std::result::Result<ChatAppMessage, String>,
@@ -347,7 +348,7 @@ impl<'a, S: WriteOnlyStore + ?Sized> Batch<'a, S> {
     /// own limits may be stricter than the ones checked here), the messages are written one
     /// by one so that only the offending lines are rejected, with their line numbers. Other
     /// storage errors (full, closed, connection) abort the import.
-    async fn flush(&mut self, report: &mut ImportReport) -> Result<()> {
+    pub(crate) async fn flush(&mut self, report: &mut ImportReport) -> Result<()> {
         if self.messages.is_empty() {
             return Ok(());
         }
@@ -420,7 +421,7 @@ struct GoMessage {
 }
 
 /// Go writes the zero `time.Time` as year 1; treat it as absent.
-fn non_zero(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+pub(crate) fn non_zero(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     t.filter(|t| t.timestamp() > -62_135_596_800)
 }
 

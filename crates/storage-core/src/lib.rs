@@ -10,6 +10,8 @@
 //! - [`validate_message`] and [`prepare_message`]: the input rules, in one place.
 //! - [`StorageStrategy`] and [`StrategyStore`]: which messages are kept.
 //! - [`export_jsonl`] and [`import_jsonl`]: JSON Lines export and idempotent import;
+//!   [`import_go_rows`] the same for the Go plugin's SQLite database (its timestamps:
+//!   [`parse_go_time`]);
 //!   [`ChatAppMessageStore::backup_to`] and [`RetentionPolicy`] for operations.
 //!
 //! ```
@@ -25,6 +27,8 @@ pub mod config;
 mod delegate;
 mod error;
 mod export;
+mod go_import;
+mod go_time;
 mod health;
 mod import_input;
 mod message;
@@ -60,6 +64,12 @@ pub use export::{
     IMPORT_BATCH_SIZE, ImportReport, RejectedLine, backup_jsonl, export_jsonl,
     export_jsonl_with_progress, export_page_limit, import_jsonl, import_jsonl_with_progress,
 };
+pub use go_import::{
+    GO_DELETED_AT_KEY, GO_ENGINE_SESSION_ID_KEY, GO_METADATA_RAW_KEY, GoImportReport, GoRow,
+    GoRowIssue, GoRowMessage, GoRowSource, GoValue, SQLITE_HEADER, go_row_to_message,
+    import_go_rows, is_sqlite_header,
+};
+pub use go_time::parse_go_time;
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
 pub use message::{ChatAppMessage, Metadata};
 pub use message_type::MessageType;

@@ -38,3 +38,8 @@ pub use hotplex_storage_core::config::{
 pub use open::{build, build_with, open, open_with};
 pub use registry::PluginRegistry;
 pub use retention_task::RetainingStore;
+
+/// The Go plugin's SQLite database, read-only, for `hotplex_storage_core::import_go_rows`
+/// (feature `sqlite`): re-exported so that the CLI needs no backend dependency.
+#[cfg(feature = "sqlite")]
+pub use hotplex_storage_sqlite::{GoDatabase, GoDatabaseSummary};

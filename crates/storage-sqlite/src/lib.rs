@@ -20,6 +20,9 @@
 //!   newest rows, rare ones through the index (`docs/schema.md`, "`message_search`").
 //! - `backup_to` (of [`ChatAppMessageStore`](hotplex_storage_core::ChatAppMessageStore)): SQLite's
 //!   online backup API, consistent while writers write.
+//! - [`GoDatabase`]: the Go plugin's SQLite database, read-only and paged by rowid, for
+//!   `hotplex_storage_core::import_go_rows`; [`GoPluginWriter`] writes one the way the Go
+//!   plugin did (test support).
 //! - Files are created with mode 0600, directories with 0700; `~` expands to `$HOME`
 //!   ([`expand_home`]).
 //!
@@ -47,6 +50,8 @@ mod error;
 #[cfg(feature = "serde")]
 mod factory;
 mod functions;
+mod go_fixture;
+mod go_source;
 mod migrations;
 mod ops;
 mod path;
@@ -60,6 +65,8 @@ mod writer;
 pub use config::{MEMORY_PATH, SqliteConfig, Synchronous};
 #[cfg(feature = "serde")]
 pub use factory::factory;
+pub use go_fixture::{GO_PLUGIN_DDL, GoPluginRow, GoPluginWriter};
+pub use go_source::{GoDatabase, GoDatabaseSummary};
 pub use migrations::SCHEMA_VERSION;
 pub use path::{expand_home, home_dir};
 pub use store::SqliteStore;

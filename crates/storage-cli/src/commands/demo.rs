@@ -146,11 +146,8 @@ pub(crate) async fn run(
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let location = match cfg.section("sqlite").and_then(|s| s.at("path")) {
-        Some(path) if store.name() == "sqlite" => match &path.value {
-            hotplex_storage_registry::ConfigValue::Text(path) => format!(" at {path}"),
-            _ => String::new(),
-        },
+    let location = match cfg.sqlite_path() {
+        Some(path) if store.name() == "sqlite" => format!(" at {path}"),
         _ => String::new(),
     };
     println!("hotplex-storage demo: {} store{location}", store.name());

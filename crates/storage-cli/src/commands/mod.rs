@@ -29,7 +29,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Stats => with_store(&cfg, |s| inspect::stats(s, json)).await,
         Command::Health => inspect::health(&cfg, json).await,
         Command::Export(args) => with_store(&cfg, |s| transfer::export(s, args, json)).await,
-        Command::Import { file } => with_store(&cfg, |s| transfer::import(s, file, json)).await,
+        Command::Import { file } => transfer::import(&cfg, file, json).await,
         Command::Backup { path } => with_store(&cfg, |s| transfer::backup(s, path, json)).await,
         Command::Migrate { status } => maintain::migrate(&cfg, *status, json).await,
         Command::Purge(args) => with_store(&cfg, |s| maintain::purge(s, &cfg, args, json)).await,

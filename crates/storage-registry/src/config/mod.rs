@@ -367,6 +367,15 @@ impl StorageConfig {
         self.with_backend_value("sqlite", "path", ConfigValue::Text(path.into()))
     }
 
+    /// `sqlite.path` as set (after expansion, if it ran), or `None` where it is not set or is
+    /// not text.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        match &self.section("sqlite")?.at("path")?.value {
+            ConfigValue::Text(path) => Some(path),
+            _ => None,
+        }
+    }
+
     /// Sets `postgres.dsn`.
     #[must_use]
     pub fn with_postgres_dsn(self, dsn: impl Into<String>) -> Self {
