@@ -16,9 +16,12 @@ use hotplex_storage_chat::{
     DEFAULT_NAMESPACE, MessageContext, MessageStorePlugin, PluginConfig, chat_session_id,
     format_history, new_engine_session_id, provider_session_id,
 };
-use hotplex_storage_core::{ChatAppMessageStore, MessageQuery, MessageType, ReadOnlyStore};
+use hotplex_storage_core::{
+    ChatAppMessageStore, DefaultStrategy, MessageQuery, MessageType, ReadOnlyStore, StoreStack,
+    StrategyLayer,
+};
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
-use hotplex_storage_stream::StreamConfig;
+use hotplex_storage_stream::{RetryConfig, RetryLayer, StreamConfig};
 
 type AppResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -94,8 +97,14 @@ async fn main() -> AppResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("slack.db");
     let store = Arc::new(SqliteStore::new(SqliteConfig::new(&path))?);
+    // The Go plugin's layers: strategy `default` (drops thinking, tool calls), then retries.
+    // (`hotplex_storage_registry::open` builds the same from a configuration file.)
+    let stack = StoreStack::new()
+        .layer(StrategyLayer::new(Arc::new(DefaultStrategy)))
+        .layer(RetryLayer::new(RetryConfig::default())?)
+        .build(store)?;
     let plugin = MessageStorePlugin::new(
-        store,
+        stack,
         PluginConfig::new().with_streaming(StreamConfig::default()),
     )?;
     plugin.initialize().await?;

@@ -7,15 +7,13 @@ use crate::{MessageStorePlugin, PluginConfig};
 
 impl MessageStorePlugin {
     /// Opens the store `config` describes (`hotplex_storage_registry::open`: backend,
-    /// initialize, strategy, retry, retention) and wraps it in a plugin that streams bot
-    /// responses when `streaming.enabled`. The plugin adds no strategy or retry of its own:
-    /// the opened stack already applies the configured ones (two retry layers would multiply
-    /// the attempts).
+    /// initialize, the layers of `hotplex_storage_registry::stack`, retention) and wraps it in
+    /// a plugin that streams bot responses when `streaming.enabled`.
     pub async fn from_config(config: &StorageConfig) -> Result<Self> {
         let store = hotplex_storage_registry::open(config).await?;
-        Self::new(
-            store,
-            PluginConfig::from_parts(None, config.stream_config(), None)?,
-        )
+        let plugin = PluginConfig {
+            streaming: config.stream_config(),
+        };
+        Self::new(store, plugin)
     }
 }

@@ -7,7 +7,8 @@
 //! - [`MessageTransformer`]: a context turned into the stored
 //!   [`ChatAppMessage`](hotplex_storage_core::ChatAppMessage).
 //! - [`MessageStorePlugin`] and [`PluginConfig`]: user messages, bot responses and token
-//!   streams stored through strategy, retry and the stream buffer; thread history, session
+//!   streams stored through the store stack the plugin is given (strategy and retry are its
+//!   layers, built once: `hotplex_storage_registry::stack`) plus the stream buffer; thread history, session
 //!   meta, close. A streamed reply that never completes is still stored, marked interrupted.
 //! - [`chat_session_id`] and [`provider_session_id`]: the Go session manager's UUID v5 ids.
 //! - [`format_history`]: a thread in the Go adapter's `[time] User: …` format.

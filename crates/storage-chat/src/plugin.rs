@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use hotplex_storage_core::{
     ChatAppMessage, ChatAppMessageStore, MessageQuery, MessageType, Result, SessionMeta,
-    StorageError, StoreReceipt, StrategyStore, WriteOnlyStore,
+    StorageError, StoreReceipt, WriteOnlyStore,
 };
-use hotplex_storage_stream::{RetryStore, StreamMessageStore, StreamMetrics};
+use hotplex_storage_stream::{StreamMessageStore, StreamMetrics};
 use tokio::sync::{RwLock, RwLockReadGuard};
 use uuid::Uuid;
 
@@ -18,8 +18,10 @@ pub const MAX_HISTORY_LIMIT: usize = 10_000;
 
 /// The chat-app layer over a [`ChatAppMessageStore`]: chat adapters call it with
 /// [`MessageContext`]s; it validates them, turns them into messages
-/// ([`MessageTransformer`]) and stores them through `strategy → retry → store`, bot responses
-/// through a [`StreamMessageStore`] when streaming is on.
+/// ([`MessageTransformer`]) and stores them through the store stack it is given (strategy and
+/// retry are layers of that stack: `hotplex_storage_registry::open`, or a
+/// [`StoreStack`](hotplex_storage_core::StoreStack)), bot responses through a
+/// [`StreamMessageStore`] when streaming is on. The plugin adds only that stream buffer.
 ///
 /// Guarantees (a table in `docs/chat.md`): nothing is filtered or refused silently (a
 /// `Filtered` receipt or a typed error); with streaming on, every accepted chunk is stored —
@@ -31,13 +33,15 @@ pub const MAX_HISTORY_LIMIT: usize = 10_000;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
 /// use hotplex_storage_chat::{MessageContext, MessageStorePlugin, PluginConfig};
-/// use hotplex_storage_core::MessageType;
+/// use hotplex_storage_core::{DefaultStrategy, MessageType, StoreStack, StrategyLayer};
 /// use hotplex_storage_memory::MemoryStore;
-/// use hotplex_storage_stream::StreamConfig;
-/// let plugin = MessageStorePlugin::new(
-///     Arc::new(MemoryStore::new()),
-///     PluginConfig::new().with_streaming(StreamConfig::default()),
-/// )?;
+/// use hotplex_storage_stream::{RetryConfig, RetryLayer, StreamConfig};
+/// let stack = StoreStack::new()
+///     .layer(StrategyLayer::new(Arc::new(DefaultStrategy)))
+///     .layer(RetryLayer::new(RetryConfig::default())?)
+///     .build(Arc::new(MemoryStore::new()))?;
+/// let plugin =
+///     MessageStorePlugin::new(stack, PluginConfig::new().with_streaming(StreamConfig::default()))?;
 /// let thread = MessageContext::final_response("")
 ///     .with_session("thread-1").with_platform("slack").with_user("U1").with_bot_user("B1")
 ///     .with_engine_session(uuid::Uuid::new_v4()).with_provider("claude-code", "p-1");
@@ -54,8 +58,6 @@ pub const MAX_HISTORY_LIMIT: usize = 10_000;
 /// ```
 pub struct MessageStorePlugin {
     store: Arc<dyn ChatAppMessageStore>,
-    /// `strategy → retry → store`, as configured: every write of the plugin goes through it.
-    writer: Arc<dyn WriteOnlyStore>,
     streams: Option<StreamMessageStore>,
     config: PluginConfig,
     /// `true` once closed. Every write call holds a read guard while it runs, so `close`
@@ -79,21 +81,16 @@ impl MessageStorePlugin {
     /// background from the start (otherwise the flusher starts with the first chunk).
     pub fn new(store: Arc<dyn ChatAppMessageStore>, config: PluginConfig) -> Result<Self> {
         config.validate()?;
-        let mut writer: Arc<dyn WriteOnlyStore> = store.clone();
-        if let Some(strategy) = &config.strategy {
-            writer = Arc::new(StrategyStore::with_shared(writer, strategy.clone()));
-        }
-        if let Some(retry) = &config.retry {
-            writer = Arc::new(RetryStore::new(writer, retry.clone())?);
-        }
         let streams = config
             .streaming
             .clone()
-            .map(|streaming| StreamMessageStore::new(writer.clone(), streaming))
+            .map(|streaming| {
+                let writer: Arc<dyn WriteOnlyStore> = store.clone();
+                StreamMessageStore::new(writer, streaming)
+            })
             .transpose()?;
         Ok(Self {
             store,
-            writer,
             streams,
             config,
             closed: RwLock::new(false),
@@ -120,7 +117,7 @@ impl MessageStorePlugin {
         self.streams.is_some()
     }
 
-    /// Stores a `user_input` message, from the user, through `strategy → retry`.
+    /// Stores a `user_input` message, from the user, through the store stack.
     ///
     /// Errors: `Closed` after [`close`](Self::close); `InvalidMessage` naming the field when
     /// `ctx` is not a `user_input` ([`on_bot_response`](Self::on_bot_response) takes the
@@ -135,13 +132,13 @@ impl MessageStorePlugin {
         }
         ctx.validate()?;
         let msg = MessageTransformer::to_storage_message(ctx);
-        self.writer.store_user_message(&msg).await
+        self.store.store_user_message(&msg).await
     }
 
     /// Stores a whole bot response (any type but `user_input`), from the bot user. With
     /// streaming on it goes through the stream buffer as a one-shot completion (under a key of
     /// its own, so it never merges with a running stream), otherwise straight through
-    /// `strategy → retry`. A type the strategy declines yields a `Filtered` receipt.
+    /// the store stack. A type its strategy declines yields a `Filtered` receipt.
     ///
     /// Errors as for [`on_user_message`](Self::on_user_message).
     pub async fn on_bot_response(&self, ctx: &MessageContext) -> Result<StoreReceipt> {
@@ -159,7 +156,7 @@ impl MessageStorePlugin {
                 let key = format!("response:{}", Uuid::new_v4());
                 streams.on_stream_complete(&key, &msg).await
             }
-            None => self.writer.store_bot_response(&msg).await,
+            None => self.store.store_bot_response(&msg).await,
         }
     }
 

@@ -56,7 +56,7 @@ async fn converse(plugin: Arc<MessageStorePlugin>, user: usize) {
 async fn hundred_users(store: Arc<dyn ChatAppMessageStore>) {
     let plugin = Arc::new(
         MessageStorePlugin::new(
-            store.clone(),
+            support::go_stack(store.clone()),
             PluginConfig::new().with_streaming(quiet_streams()),
         )
         .unwrap(),

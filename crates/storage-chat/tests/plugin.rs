@@ -8,16 +8,25 @@ use std::time::Duration;
 
 use hotplex_storage_chat::{MAX_HISTORY_LIMIT, MessageStorePlugin, PluginConfig};
 use hotplex_storage_core::{
-    ChatAppMessageStore, MessageQuery, MessageType, ReadOnlyStore, StorageError, StoreOutcome,
-    VerboseStrategy,
+    ChatAppMessageStore, DefaultStrategy, MessageQuery, MessageType, ReadOnlyStore, StorageError,
+    StorageStrategy, StoreOutcome, VerboseStrategy, strategy_by_name,
 };
 use hotplex_storage_memory::MemoryStore;
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
-use hotplex_storage_stream::{RetryConfig, StreamConfig};
+use hotplex_storage_stream::{RetryConfig, RetryLayer, StreamConfig};
 use support::{
-    FlakyStore, bot_ctx, fast_retry, memory_plugin, meta, quiet_streams, rows, sqlite_plugin,
-    user_ctx,
+    FlakyStore, bot_ctx, fast_retry, layered, memory_plugin, meta, quiet_streams, rows,
+    sqlite_plugin, user_ctx,
 };
+
+/// `flaky` under the default strategy and `max_attempts` fast retries.
+fn retrying(flaky: &Arc<FlakyStore>, max_attempts: u32) -> Arc<dyn ChatAppMessageStore> {
+    layered(
+        flaky.clone(),
+        Some(Arc::new(DefaultStrategy)),
+        Some(fast_retry(max_attempts)),
+    )
+}
 
 fn streaming() -> PluginConfig {
     PluginConfig::new().with_streaming(quiet_streams())
@@ -339,21 +348,28 @@ async fn the_strategy_decides_and_says_so() {
         assert!(rows(store.as_ref(), "s1").await.is_empty());
         plugin.close().await.unwrap();
     }
-    // verbose, by name or by value, and no plugin-level strategy: stored.
-    let configs = [
-        PluginConfig::from_parts(Some("verbose"), None, Some(RetryConfig::default())).unwrap(),
-        PluginConfig::new().with_strategy(VerboseStrategy),
-        PluginConfig::new().without_strategy(),
+    // verbose, by name or by value, and no strategy layer: stored.
+    let strategies: [Option<Arc<dyn StorageStrategy>>; 3] = [
+        Some(strategy_by_name("verbose").unwrap()),
+        Some(Arc::new(VerboseStrategy)),
+        None,
     ];
-    for config in configs {
-        let (store, plugin) = memory_plugin(config);
+    for strategy in strategies {
+        let store = Arc::new(MemoryStore::new());
+        let stack = layered(store.clone(), strategy, Some(RetryConfig::default()));
+        let plugin = MessageStorePlugin::new(stack, PluginConfig::new()).unwrap();
         let receipt = plugin.on_bot_response(&thinking).await.unwrap();
         assert_eq!(receipt.outcome, StoreOutcome::Stored);
         assert_eq!(rows(store.as_ref(), "s1").await.len(), 1);
     }
     // minimal drops metadata.
-    let minimal = PluginConfig::from_parts(Some("minimal"), Some(quiet_streams()), None).unwrap();
-    let (store, plugin) = memory_plugin(minimal);
+    let store = Arc::new(MemoryStore::new());
+    let stack = layered(
+        store.clone(),
+        Some(strategy_by_name("minimal").unwrap()),
+        None,
+    );
+    let plugin = MessageStorePlugin::new(stack, streaming()).unwrap();
     plugin
         .on_user_message(&user_ctx("s1", "U1", "q"))
         .await
@@ -375,7 +391,7 @@ async fn the_strategy_decides_and_says_so() {
 #[test]
 fn configurations_are_validated_with_the_offending_key() {
     assert!(matches!(
-        PluginConfig::from_parts(Some("debug"), None, None),
+        strategy_by_name("debug"),
         Err(StorageError::UnsupportedType { .. })
     ));
     let no_attempts = RetryConfig {
@@ -383,53 +399,31 @@ fn configurations_are_validated_with_the_offending_key() {
         ..RetryConfig::default()
     };
     assert_eq!(
-        config_key(PluginConfig::from_parts(
-            None,
-            None,
-            Some(no_attempts.clone())
-        )),
+        config_key(RetryLayer::new(no_attempts)),
         "retry.max_attempts"
     );
     let no_buffers = StreamConfig {
         max_buffers: 0,
         ..StreamConfig::default()
     };
-    assert_eq!(
-        config_key(PluginConfig::from_parts(
-            None,
-            Some(no_buffers.clone()),
-            None
-        )),
-        "streaming.max_buffers"
-    );
+    let bad = PluginConfig::new().with_streaming(no_buffers);
+    assert_eq!(config_key(bad.validate()), "streaming.max_buffers");
     // new() validates a configuration built field by field too.
     let store: Arc<dyn ChatAppMessageStore> = Arc::new(MemoryStore::new());
-    let bad = PluginConfig::new().with_streaming(no_buffers);
-    assert_eq!(
-        config_key(MessageStorePlugin::new(store.clone(), bad)),
-        "streaming.max_buffers"
-    );
-    let bad = PluginConfig::new().with_retry(no_attempts);
     assert_eq!(
         config_key(MessageStorePlugin::new(store, bad)),
-        "retry.max_attempts"
+        "streaming.max_buffers"
     );
-
     let defaults = PluginConfig::default();
-    assert_eq!(defaults.strategy_name(), Some("default"));
     assert!(defaults.streaming.is_none());
-    assert_eq!(defaults.retry, Some(RetryConfig::default()));
-    let none = PluginConfig::from_parts(None, None, None).unwrap();
-    assert_eq!(none.strategy_name(), None);
+    assert_eq!(defaults, PluginConfig::new().without_streaming());
 }
 
 #[tokio::test]
 async fn transient_failures_are_retried_once_configured_and_reported_otherwise() {
     // Retries on: two transient failures, then success; stored once.
     let flaky = FlakyStore::failing(2);
-    let plugin =
-        MessageStorePlugin::new(flaky.clone(), PluginConfig::new().with_retry(fast_retry(3)))
-            .unwrap();
+    let plugin = MessageStorePlugin::new(retrying(&flaky, 3), PluginConfig::new()).unwrap();
     plugin
         .on_user_message(&user_ctx("s1", "U1", "q"))
         .await
@@ -442,9 +436,7 @@ async fn transient_failures_are_retried_once_configured_and_reported_otherwise()
 
     // Attempts used up: RetryExhausted, nothing stored.
     let flaky = FlakyStore::failing(5);
-    let plugin =
-        MessageStorePlugin::new(flaky.clone(), PluginConfig::new().with_retry(fast_retry(3)))
-            .unwrap();
+    let plugin = MessageStorePlugin::new(retrying(&flaky, 3), PluginConfig::new()).unwrap();
     match plugin.on_user_message(&user_ctx("s1", "U1", "q")).await {
         Err(StorageError::RetryExhausted { attempts, .. }) => assert_eq!(attempts, 3),
         other => panic!("expected RetryExhausted, got {other:?}"),
@@ -453,8 +445,7 @@ async fn transient_failures_are_retried_once_configured_and_reported_otherwise()
 
     // Retries off: the first transient error is the caller's.
     let flaky = FlakyStore::failing(1);
-    let plugin =
-        MessageStorePlugin::new(flaky.clone(), PluginConfig::new().without_retry()).unwrap();
+    let plugin = MessageStorePlugin::new(flaky.clone(), PluginConfig::new()).unwrap();
     let err = plugin
         .on_user_message(&user_ctx("s1", "U1", "q"))
         .await
@@ -468,8 +459,7 @@ async fn transient_failures_are_retried_once_configured_and_reported_otherwise()
 
     // Streaming on: a completion retried through the RetryStore is stored once.
     let flaky = FlakyStore::failing(0);
-    let config = streaming().with_retry(fast_retry(3));
-    let plugin = MessageStorePlugin::new(flaky.clone(), config).unwrap();
+    let plugin = MessageStorePlugin::new(retrying(&flaky, 3), streaming()).unwrap();
     plugin
         .on_stream_chunk("r", &bot_ctx("s1", "U1"), "streamed")
         .await
@@ -566,9 +556,7 @@ async fn thread_history_is_the_newest_messages_oldest_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_waits_for_calls_in_flight_and_then_refuses_new_ones() {
     let flaky = FlakyStore::failing(0);
-    let plugin = Arc::new(
-        MessageStorePlugin::new(flaky.clone(), PluginConfig::new().without_retry()).unwrap(),
-    );
+    let plugin = Arc::new(MessageStorePlugin::new(flaky.clone(), PluginConfig::new()).unwrap());
     let held = flaky.block.lock().await;
     let writing = tokio::spawn({
         let plugin = plugin.clone();
@@ -643,8 +631,7 @@ async fn calls_after_close_fail_with_closed_before_their_input_is_checked() {
 #[tokio::test]
 async fn a_close_that_cannot_store_the_unfinished_streams_keeps_the_store_open_for_another() {
     let flaky = FlakyStore::failing(0);
-    let config = streaming().without_retry();
-    let plugin = MessageStorePlugin::new(flaky.clone(), config).unwrap();
+    let plugin = MessageStorePlugin::new(flaky.clone(), streaming()).unwrap();
     plugin
         .on_stream_chunk("r1", &bot_ctx("s1", "U1"), "kept")
         .await
@@ -686,4 +673,57 @@ async fn a_close_that_cannot_store_the_unfinished_streams_keeps_the_store_open_f
             .unwrap_err()
             .is_closed()
     );
+}
+
+/// Counts the messages it lets through.
+#[derive(Default)]
+struct Counting {
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl StorageStrategy for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    fn should_store(&self, _msg: &hotplex_storage_core::ChatAppMessage) -> bool {
+        true
+    }
+    fn before_store(
+        &self,
+        _msg: &mut hotplex_storage_core::ChatAppMessage,
+    ) -> hotplex_storage_core::Result<()> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_plugin_adds_no_layer_of_its_own_so_each_applies_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for config in [PluginConfig::new(), streaming()] {
+        // A stack with one strategy and 3 attempts, over a store failing 5 times: the plugin
+        // adding its own retry layer would make it 9 attempts (and succeed), its own strategy
+        // would run a second set of hooks.
+        let flaky = FlakyStore::failing(5);
+        let counting = Arc::new(Counting::default());
+        let stack = layered(flaky.clone(), Some(counting.clone()), Some(fast_retry(3)));
+        let plugin = MessageStorePlugin::new(stack, config).unwrap();
+        match plugin.on_user_message(&user_ctx("s1", "U1", "q")).await {
+            Err(StorageError::RetryExhausted { attempts, .. }) => assert_eq!(attempts, 3),
+            other => panic!("expected RetryExhausted, got {other:?}"),
+        }
+        assert_eq!(flaky.entered.load(SeqCst), 3);
+        // The strategy is inside the retry layer: once per attempt, never twice.
+        assert_eq!(counting.calls.load(SeqCst), 3);
+        // A thinking message the default strategy would filter is stored: no default
+        // strategy was added by the plugin.
+        flaky.failures.store(0, SeqCst);
+        let thinking = bot_ctx("s1", "U1")
+            .with_message_type(MessageType::THINKING)
+            .with_content("hmm");
+        let receipt = plugin.on_bot_response(&thinking).await.unwrap();
+        assert_eq!(receipt.outcome, StoreOutcome::Stored);
+        assert_eq!(counting.calls.load(SeqCst), 4);
+        plugin.close().await.unwrap();
+    }
 }

@@ -5,8 +5,11 @@
 /// Implements one store trait for a type by forwarding every method to an inner store.
 ///
 /// `[generics] Trait for Type => field name` forwards to `self.name`; `=> deref` forwards to
-/// `**self` (smart pointers). For `ChatAppMessageStore`, `, close = method` makes `close()`
-/// call `self.method()` instead (a decorator that stops its own work first). A new trait method
+/// `**self` (smart pointers). For `ReadOnlyStore` and `SessionStore`, `, wrap = method` runs
+/// every forwarded call through `self.method(op, || call)` (`op` the method's name, the
+/// closure returning the inner call's future), e.g. to retry each. For `ChatAppMessageStore`,
+/// `, initialize = method` and `, close = method` make `initialize()` / `close()` call
+/// `self.method()` instead (a decorator that retries opening, or stops its own work first). A new trait method
 /// fails to compile here until it is forwarded, never silently falling back to a default.
 ///
 /// ```
@@ -26,27 +29,36 @@
 macro_rules! delegate_store {
     (@inner $s:ident, field $field:ident) => { $s.$field };
     (@inner $s:ident, deref) => { (**$s) };
+    (@call $s:ident, [$($to:ident)+], [], $method:ident($($arg:expr),*)) => {
+        $crate::delegate_store!(@inner $s, $($to)+).$method($($arg),*).await
+    };
+    (@call $s:ident, [$($to:ident)+], [$wrap:ident], $method:ident($($arg:expr),*)) => {
+        $s.$wrap(::core::stringify!($method), || {
+            $crate::delegate_store!(@inner $s, $($to)+).$method($($arg),*)
+        })
+        .await
+    };
 
-    ([$($gen:tt)*] ReadOnlyStore for $ty:ty => $($to:tt)+) => {
+    ([$($gen:tt)*] ReadOnlyStore for $ty:ty => $($to:ident)+ $(, wrap = $wrap:ident)?) => {
         #[$crate::__private::async_trait]
         impl $($gen)* $crate::ReadOnlyStore for $ty {
             async fn get(&self, message_id: &str) -> $crate::Result<$crate::ChatAppMessage> {
-                $crate::delegate_store!(@inner self, $($to)+).get(message_id).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], get(message_id))
             }
             async fn list(
                 &self,
                 query: &$crate::MessageQuery,
             ) -> $crate::Result<::std::vec::Vec<$crate::ChatAppMessage>> {
-                $crate::delegate_store!(@inner self, $($to)+).list(query).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], list(query))
             }
             async fn count(&self, query: &$crate::MessageQuery) -> $crate::Result<u64> {
-                $crate::delegate_store!(@inner self, $($to)+).count(query).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], count(query))
             }
             async fn search(
                 &self,
                 query: &$crate::SearchQuery,
             ) -> $crate::Result<::std::vec::Vec<$crate::SearchHit>> {
-                $crate::delegate_store!(@inner self, $($to)+).search(query).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], search(query))
             }
         }
     };
@@ -75,49 +87,53 @@ macro_rules! delegate_store {
         }
     };
 
-    ([$($gen:tt)*] SessionStore for $ty:ty => $($to:tt)+) => {
+    ([$($gen:tt)*] SessionStore for $ty:ty => $($to:ident)+ $(, wrap = $wrap:ident)?) => {
         #[$crate::__private::async_trait]
         impl $($gen)* $crate::SessionStore for $ty {
             async fn get_session_meta(
                 &self,
                 chat_session_id: &str,
             ) -> $crate::Result<$crate::SessionMeta> {
-                $crate::delegate_store!(@inner self, $($to)+).get_session_meta(chat_session_id).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], get_session_meta(chat_session_id))
             }
             async fn list_user_sessions(
                 &self,
                 platform: &str,
                 user_id: &str,
             ) -> $crate::Result<::std::vec::Vec<::std::string::String>> {
-                $crate::delegate_store!(@inner self, $($to)+)
-                    .list_user_sessions(platform, user_id)
-                    .await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], list_user_sessions(platform, user_id))
             }
             async fn delete_session(&self, chat_session_id: &str) -> $crate::Result<u64> {
-                $crate::delegate_store!(@inner self, $($to)+).delete_session(chat_session_id).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], delete_session(chat_session_id))
             }
             async fn purge_session(&self, chat_session_id: &str) -> $crate::Result<u64> {
-                $crate::delegate_store!(@inner self, $($to)+).purge_session(chat_session_id).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], purge_session(chat_session_id))
             }
             async fn purge_deleted_before(
                 &self,
                 cutoff: $crate::__private::DateTime<$crate::__private::Utc>,
             ) -> $crate::Result<u64> {
-                $crate::delegate_store!(@inner self, $($to)+).purge_deleted_before(cutoff).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], purge_deleted_before(cutoff))
             }
             async fn purge_messages_before(
                 &self,
                 cutoff: $crate::__private::DateTime<$crate::__private::Utc>,
             ) -> $crate::Result<u64> {
-                $crate::delegate_store!(@inner self, $($to)+).purge_messages_before(cutoff).await
+                $crate::delegate_store!(@call self, [$($to)+], [$($wrap)?], purge_messages_before(cutoff))
             }
         }
     };
 
-    ([$($gen:tt)*] ChatAppMessageStore for $ty:ty => $($to:ident)+ $(, close = $close:ident)?) => {
+    ([$($gen:tt)*] ChatAppMessageStore for $ty:ty => $($to:ident)+
+        $(, initialize = $initialize:ident)? $(, close = $close:ident)?) => {
         #[$crate::__private::async_trait]
         impl $($gen)* $crate::ChatAppMessageStore for $ty {
+            #[allow(
+                unreachable_code,
+                reason = "with `initialize = method` the forward is not reached"
+            )]
             async fn initialize(&self) -> $crate::Result<()> {
+                $(return self.$initialize().await;)?
                 $crate::delegate_store!(@inner self, $($to)+).initialize().await
             }
             #[allow(unreachable_code, reason = "with `close = method` the forward is not reached")]

@@ -31,6 +31,7 @@ mod go_import;
 mod go_time;
 mod health;
 mod import_input;
+mod layer;
 mod message;
 mod message_type;
 pub mod migration;
@@ -71,6 +72,7 @@ pub use go_import::{
 };
 pub use go_time::parse_go_time;
 pub use health::{Check, CheckStatus, HealthCheckResult, HealthStatus, StorageMetrics};
+pub use layer::{StoreLayer, StoreStack, StrategyLayer};
 pub use message::{ChatAppMessage, Metadata};
 pub use message_type::MessageType;
 pub use migration::{AppliedMigration, Migration, MigrationStatus};

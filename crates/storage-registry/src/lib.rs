@@ -35,7 +35,7 @@ pub use hotplex_storage_core::config::{
     BackendConfig, BackendContext, BackendFactory, ConfigFactory, ConfigNode, ConfigValue,
     SearchOptions, expand_path, format_duration, parse_duration,
 };
-pub use open::{build, build_with, open, open_with};
+pub use open::{build, build_with, open, open_with, stack};
 pub use registry::PluginRegistry;
 pub use retention_task::RetainingStore;
 

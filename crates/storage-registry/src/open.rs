@@ -1,12 +1,13 @@
-//! [`open`] and [`build`]: a [`StorageConfig`] turned into the store stack
-//! backend → initialize → strategy → retry (plus the retention task when configured).
+//! [`open`], [`build`] and [`stack`]: a [`StorageConfig`] turned into the store stack
+//! backend → strategy → retry ([`stack`], the one list of layers), initialized by [`open`]
+//! (plus the retention task when configured).
 
 use std::sync::Arc;
 
 use hotplex_storage_core::{
-    ChatAppMessageStore, Result, StorageError, StrategyStore, strategy_by_name,
+    ChatAppMessageStore, Result, StorageError, StoreStack, StrategyLayer, strategy_by_name,
 };
-use hotplex_storage_stream::RetryStore;
+use hotplex_storage_stream::RetryLayer;
 
 use crate::retention_task::RetainingStore;
 use crate::{PluginRegistry, StorageConfig};
@@ -69,11 +70,17 @@ pub fn build_with(
             &cfg.backend_context(factory.name()),
         )
         .map_err(crate::config::rooted)?;
+    stack(cfg)?.build(backend)
+}
+
+/// The layers `cfg` puts over its backend, innermost first: the strategy
+/// (`strategy:<name>`), then retries (`retry`). [`build_with`] applies them; this is the one
+/// place that lists them. A [`MessageStorePlugin`](https://docs.rs/hotplex-storage-chat) over
+/// the result adds only its stream buffer.
+pub fn stack(cfg: &StorageConfig) -> Result<StoreStack> {
     let strategy = strategy_by_name(&cfg.strategy)?;
-    let stack = RetryStore::new(
-        StrategyStore::with_shared(backend, strategy),
-        cfg.retry.clone(),
-    )
-    .map_err(crate::config::rooted)?;
-    Ok(Arc::new(stack))
+    let retry = RetryLayer::new(cfg.retry.clone()).map_err(crate::config::rooted)?;
+    Ok(StoreStack::new()
+        .layer(StrategyLayer::new(strategy))
+        .layer(retry))
 }

@@ -10,7 +10,7 @@ use hotplex_storage_core::{
 };
 use hotplex_storage_memory::MemoryStore;
 use hotplex_storage_registry::{
-    PluginRegistry, RetainingStore, RetentionOptions, StorageConfig, build, open,
+    PluginRegistry, RetainingStore, RetentionOptions, StorageConfig, build, open, stack,
 };
 
 fn memory() -> StorageConfig {
@@ -130,6 +130,21 @@ async fn the_strategy_is_configurable() {
     store.close().await.unwrap();
     let err = open(&memory().with_strategy("chatty")).await.err().unwrap();
     assert!(err.to_string().contains("message_store.strategy"), "{err}");
+}
+
+#[test]
+fn the_stack_is_listed_once_strategy_then_retry() {
+    let layers = stack(&memory().with_strategy("minimal")).unwrap();
+    assert_eq!(layers.names(), ["strategy:minimal", "retry"]);
+    let bad_retry = memory().with_retry(hotplex_storage_stream::RetryConfig {
+        max_attempts: 0,
+        ..hotplex_storage_stream::RetryConfig::default()
+    });
+    let err = stack(&bad_retry).err().unwrap();
+    assert!(
+        err.to_string().contains("message_store.retry.max_attempts"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -50,5 +50,5 @@ mod stream_store;
 pub use config::{OverflowPolicy, StoragePolicy, StreamConfig};
 pub use metrics::StreamMetrics;
 pub use record::{InterruptReason, StreamStatus, keys};
-pub use retry::{RetryConfig, RetryStore};
+pub use retry::{RetryConfig, RetryLayer, RetryStore};
 pub use stream_store::StreamMessageStore;

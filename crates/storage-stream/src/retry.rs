@@ -2,16 +2,15 @@
 //! [`StorageError::is_transient`] failures, idempotently.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
-use chrono::{DateTime, Utc};
 use hotplex_storage_core::{
-    ChatAppMessage, ChatAppMessageStore, HealthCheckResult, MessageQuery, ReadOnlyStore, Result,
-    SearchHit, SearchQuery, SessionMeta, SessionStore, StorageError, StorageMetrics, StoreReceipt,
-    WriteOnlyStore, assign_identity, time,
+    ChatAppMessage, ChatAppMessageStore, ReadOnlyStore, Result, SessionStore, StorageError,
+    StoreLayer, StoreReceipt, WriteOnlyStore, assign_identity, delegate_store, time,
 };
 
 /// How [`RetryStore`] repeats a failed call.
@@ -282,105 +281,42 @@ impl<S: WriteOnlyStore> WriteOnlyStore for RetryStore<S> {
     }
 }
 
-#[async_trait]
-impl<S: ReadOnlyStore> ReadOnlyStore for RetryStore<S> {
-    async fn get(&self, message_id: &str) -> Result<ChatAppMessage> {
-        self.run("get", || self.inner.get(message_id)).await
-    }
+delegate_store!([<S: ReadOnlyStore>] ReadOnlyStore for RetryStore<S> => field inner, wrap = run);
+delegate_store!([<S: SessionStore>] SessionStore for RetryStore<S> => field inner, wrap = run);
+delegate_store!(
+    [<S: ChatAppMessageStore>] ChatAppMessageStore for RetryStore<S> => field inner,
+    initialize = initialize_with_retry
+);
 
-    async fn list(&self, query: &MessageQuery) -> Result<Vec<ChatAppMessage>> {
-        self.run("list", || self.inner.list(query)).await
-    }
+/// The layer of a [`RetryStore`], for a
+/// [`StoreStack`](hotplex_storage_core::StoreStack): its configuration is checked when the
+/// layer is made.
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    config: RetryConfig,
+}
 
-    async fn count(&self, query: &MessageQuery) -> Result<u64> {
-        self.run("count", || self.inner.count(query)).await
-    }
-
-    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        self.run("search", || self.inner.search(query)).await
+impl RetryLayer {
+    /// A layer retrying with `config`; `InvalidConfig` naming the key when it is invalid.
+    pub fn new(config: RetryConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { config })
     }
 }
 
-#[async_trait]
-impl<S: SessionStore> SessionStore for RetryStore<S> {
-    async fn get_session_meta(&self, chat_session_id: &str) -> Result<SessionMeta> {
-        self.run("get_session_meta", || {
-            self.inner.get_session_meta(chat_session_id)
-        })
-        .await
+impl StoreLayer for RetryLayer {
+    fn name(&self) -> String {
+        "retry".to_owned()
     }
 
-    async fn list_user_sessions(&self, platform: &str, user_id: &str) -> Result<Vec<String>> {
-        self.run("list_user_sessions", || {
-            self.inner.list_user_sessions(platform, user_id)
-        })
-        .await
-    }
-
-    async fn delete_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.run("delete_session", || {
-            self.inner.delete_session(chat_session_id)
-        })
-        .await
-    }
-
-    async fn purge_session(&self, chat_session_id: &str) -> Result<u64> {
-        self.run("purge_session", || {
-            self.inner.purge_session(chat_session_id)
-        })
-        .await
-    }
-
-    async fn purge_deleted_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.run("purge_deleted_before", || {
-            self.inner.purge_deleted_before(cutoff)
-        })
-        .await
-    }
-
-    async fn purge_messages_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.run("purge_messages_before", || {
-            self.inner.purge_messages_before(cutoff)
-        })
-        .await
+    fn layer(&self, inner: Arc<dyn ChatAppMessageStore>) -> Result<Arc<dyn ChatAppMessageStore>> {
+        Ok(Arc::new(RetryStore::new(inner, self.config.clone())?))
     }
 }
 
-#[async_trait]
-impl<S: ChatAppMessageStore> ChatAppMessageStore for RetryStore<S> {
-    async fn initialize(&self) -> Result<()> {
+impl<S: ChatAppMessageStore> RetryStore<S> {
+    async fn initialize_with_retry(&self) -> Result<()> {
         self.run("initialize", || self.inner.initialize()).await
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
-
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn version(&self) -> &str {
-        self.inner.version()
-    }
-
-    async fn health_check(&self) -> HealthCheckResult {
-        self.inner.health_check().await
-    }
-
-    async fn metrics(&self) -> Result<StorageMetrics> {
-        self.inner.metrics().await
-    }
-
-    async fn migration_status(&self) -> Result<hotplex_storage_core::MigrationStatus> {
-        self.inner.migration_status().await
-    }
-
-    async fn backup_to(
-        &self,
-        path: &std::path::Path,
-    ) -> Result<hotplex_storage_core::BackupReport> {
-        self.inner.backup_to(path).await
     }
 }
 

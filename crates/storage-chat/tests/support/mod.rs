@@ -14,11 +14,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hotplex_storage_chat::{MessageContext, MessageStorePlugin, PluginConfig};
 use hotplex_storage_core::{
-    ChatAppMessage, MessageQuery, ReadOnlyStore, Result, StorageError, StoreReceipt, WriteOnlyStore,
+    ChatAppMessage, ChatAppMessageStore, DefaultStrategy, MessageQuery, ReadOnlyStore, Result,
+    StorageError, StorageStrategy, StoreReceipt, StoreStack, StrategyLayer, WriteOnlyStore,
 };
 use hotplex_storage_memory::MemoryStore;
 use hotplex_storage_sqlite::{SqliteConfig, SqliteStore};
-use hotplex_storage_stream::{RetryConfig, StreamConfig};
+use hotplex_storage_stream::{RetryConfig, RetryLayer, StreamConfig};
 use uuid::Uuid;
 
 /// A user message of the thread `session` from `user`, every required field set.
@@ -66,20 +67,46 @@ pub fn fast_retry(max_attempts: u32) -> RetryConfig {
     }
 }
 
-/// A plugin over a fresh memory store; returns the store too.
+/// `store` under a strategy layer and a retry layer, each when given.
+pub fn layered(
+    store: Arc<dyn ChatAppMessageStore>,
+    strategy: Option<Arc<dyn StorageStrategy>>,
+    retry: Option<RetryConfig>,
+) -> Arc<dyn ChatAppMessageStore> {
+    let mut stack = StoreStack::new();
+    if let Some(strategy) = strategy {
+        stack = stack.layer(StrategyLayer::new(strategy));
+    }
+    if let Some(retry) = retry {
+        stack = stack.layer(RetryLayer::new(retry).unwrap());
+    }
+    stack.build(store).unwrap()
+}
+
+/// The Go plugin's layers over `store` (strategy `default`, retries on), as
+/// `hotplex_storage_registry::stack` builds them from a default configuration.
+pub fn go_stack(store: Arc<dyn ChatAppMessageStore>) -> Arc<dyn ChatAppMessageStore> {
+    layered(
+        store,
+        Some(Arc::new(DefaultStrategy)),
+        Some(RetryConfig::default()),
+    )
+}
+
+/// A plugin over the Go plugin's layers over a fresh memory store; returns the store too.
 pub fn memory_plugin(config: PluginConfig) -> (Arc<MemoryStore>, MessageStorePlugin) {
     let store = Arc::new(MemoryStore::new());
-    let plugin = MessageStorePlugin::new(store.clone(), config).unwrap();
+    let plugin = MessageStorePlugin::new(go_stack(store.clone()), config).unwrap();
     (store, plugin)
 }
 
-/// A plugin over an initialized SQLite file in `dir`.
+/// A plugin over the Go plugin's layers over an initialized SQLite file in `dir`.
 pub async fn sqlite_plugin(
     dir: &tempfile::TempDir,
     config: PluginConfig,
 ) -> (Arc<SqliteStore>, MessageStorePlugin) {
     let store = Arc::new(SqliteStore::new(SqliteConfig::new(dir.path().join("chat.db"))).unwrap());
-    let plugin = MessageStorePlugin::new(store.clone(), config).unwrap();
+    let plugin = MessageStorePlugin::new(go_stack(store.clone()), config).unwrap();
     plugin.initialize().await.unwrap();
     (store, plugin)
 }
