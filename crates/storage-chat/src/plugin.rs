@@ -196,7 +196,7 @@ impl MessageStorePlugin {
         let _open = self.enter().await?;
         let streams = self.streams()?;
         let mut template = stream_template(ctx)?;
-        template.content.clone_from(&ctx.content);
+        template.content.clone_from(&ctx.message().content);
         streams.on_stream_complete(key, &template).await
     }
 
@@ -310,10 +310,10 @@ fn stream_template(ctx: &MessageContext) -> Result<ChatAppMessage> {
 }
 
 fn wrong_type(ctx: &MessageContext, reason: &str) -> StorageError {
-    let found = if ctx.message_type == MessageType::default() {
+    let found = if ctx.message().message_type == MessageType::default() {
         "empty".to_owned()
     } else {
-        format!("{:?}", ctx.message_type.as_str())
+        format!("{:?}", ctx.message().message_type.as_str())
     };
     StorageError::invalid_message("message_type", format!("{reason} (got {found})"))
 }

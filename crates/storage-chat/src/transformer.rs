@@ -10,8 +10,8 @@ use crate::MessageContext;
 pub struct MessageTransformer;
 
 impl MessageTransformer {
-    /// The message stored for `ctx`: every session field, the engine and provider ids, the
-    /// type, content and metadata copied; the sender and recipient set by direction — a
+    /// The message stored for `ctx`: the message the context wraps, with the sender and
+    /// recipient set by direction — a
     /// `user_input` message goes from the user (`from_user_id = chat_user_id`) to the bot
     /// (`to_user_id = chat_bot_user_id`), every other type from the bot to the user. `id`,
     /// timestamps and `seq` are left for the store to assign. Does not validate: see
@@ -24,28 +24,13 @@ impl MessageTransformer {
     /// assert_eq!((msg.from_user_id.as_str(), msg.to_user_id.as_str()), ("B1", "U1"));
     /// ```
     pub fn to_storage_message(ctx: &MessageContext) -> ChatAppMessage {
+        let mut msg = ctx.message().clone();
         let (from, to) = if ctx.is_from_user() {
-            (&ctx.chat_user_id, &ctx.chat_bot_user_id)
+            (&msg.chat_user_id, &msg.chat_bot_user_id)
         } else {
-            (&ctx.chat_bot_user_id, &ctx.chat_user_id)
+            (&msg.chat_bot_user_id, &msg.chat_user_id)
         };
-        ChatAppMessage {
-            chat_session_id: ctx.chat_session_id.clone(),
-            chat_platform: ctx.chat_platform.clone(),
-            chat_user_id: ctx.chat_user_id.clone(),
-            chat_bot_user_id: ctx.chat_bot_user_id.clone(),
-            chat_channel_id: ctx.chat_channel_id.clone(),
-            chat_thread_id: ctx.chat_thread_id.clone(),
-            engine_session_id: ctx.engine_session_id,
-            engine_namespace: ctx.engine_namespace.clone(),
-            provider_session_id: ctx.provider_session_id.clone(),
-            provider_type: ctx.provider_type.clone(),
-            message_type: ctx.message_type.clone(),
-            from_user_id: from.clone(),
-            to_user_id: to.clone(),
-            content: ctx.content.clone(),
-            metadata: ctx.metadata.clone(),
-            ..ChatAppMessage::default()
-        }
+        (msg.from_user_id, msg.to_user_id) = (from.clone(), to.clone());
+        msg
     }
 }

@@ -95,7 +95,10 @@ fn a_context_derives_the_session_id_of_its_thread() {
         .with_channel("C789")
         .with_thread("1712345678.000100")
         .with_thread_session(DEFAULT_NAMESPACE);
-    assert_eq!(ctx.chat_session_id, "51b568a9-b5c2-571b-ba89-c43c53623f51");
+    assert_eq!(
+        ctx.message().chat_session_id,
+        "51b568a9-b5c2-571b-ba89-c43c53623f51"
+    );
 }
 
 #[test]

@@ -184,6 +184,13 @@ impl ChatAppMessage {
         self
     }
 
+    /// Sets `chat_session_id`.
+    #[must_use]
+    pub fn with_session(mut self, chat_session_id: impl Into<String>) -> Self {
+        self.chat_session_id = chat_session_id.into();
+        self
+    }
+
     /// Sets `chat_platform`.
     #[must_use]
     pub fn with_platform(mut self, platform: impl Into<String>) -> Self {
@@ -223,6 +230,13 @@ impl ChatAppMessage {
     #[must_use]
     pub fn with_engine_session(mut self, engine_session_id: Uuid) -> Self {
         self.engine_session_id = engine_session_id;
+        self
+    }
+
+    /// Sets `engine_namespace`.
+    #[must_use]
+    pub fn with_engine_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.engine_namespace = namespace.into();
         self
     }
 
