@@ -28,6 +28,33 @@ fn pages_answer_over_a_socket_and_sigterm_stops_the_server() {
         "{}",
         search.body
     );
+    // Cursor paging over the socket: one hit per page, each page's link to the next.
+    let mut page = viewer.get("/search?q=the&limit=1", &[]);
+    let mut snippets = Vec::new();
+    loop {
+        assert_eq!(page.status, 200, "{}", page.body);
+        let Some(at) = page.body.find("<p class=\"snippet\">") else {
+            // A full last page links to one more, which says there is nothing left.
+            assert!(
+                page.body.contains("No more messages contain"),
+                "{}",
+                page.body
+            );
+            break;
+        };
+        snippets.push(page.body[at..at + page.body[at..].find("</p>").unwrap()].to_owned());
+        match page.link("next") {
+            Some(next) => page = viewer.get(&next, &[]),
+            None => break,
+        }
+        assert!(snippets.len() < 20, "paging ends");
+    }
+    let distinct: std::collections::HashSet<_> = snippets.iter().collect();
+    assert!(
+        snippets.len() >= 3,
+        "the demo answers and questions: {snippets:?}"
+    );
+    assert_eq!(distinct.len(), snippets.len(), "no hit twice: {snippets:?}");
     let health = viewer.get("/health", &[]);
     assert_eq!(health.status, 200);
     assert!(
