@@ -14,29 +14,94 @@ use crate::server::{
 const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 900;
 
-/// The Chromium binary: `HOTPLEX_TEST_CHROMIUM`, else `chromium` or `chromium-browser` on
-/// PATH or in /usr/bin. `None` (the test prints why and passes nothing) only outside CI.
+/// The Chromium binary of this process's environment; `None` (after printing why) when the
+/// test should skip, a panic when it must not (see [`find_chromium`]).
 fn chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("HOTPLEX_TEST_CHROMIUM") {
-        return Some(PathBuf::from(path));
+    match find_chromium(&|k| std::env::var(k).ok(), &[Path::new("/usr/bin")]) {
+        Ok(Some(binary)) => Some(binary),
+        Ok(None) => {
+            eprintln!(
+                "skipping: no chromium on PATH or in /usr/bin and HOTPLEX_TEST_CHROMIUM is \
+                 unset (with CI=true this is a failure)"
+            );
+            None
+        }
+        Err(why) => panic!("{why}"),
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]);
+}
+
+/// The Chromium binary: `HOTPLEX_TEST_CHROMIUM` (which must exist), else `chromium` or
+/// `chromium-browser` on `PATH` or in `fallback`; `Ok(None)` when there is none and `CI` is
+/// not set (`1`, `true`, `yes`, as the PostgreSQL fixture reads it), `Err` when `CI` is set.
+fn find_chromium(
+    env: &dyn Fn(&str) -> Option<String>,
+    fallback: &[&Path],
+) -> Result<Option<PathBuf>, String> {
+    if let Some(path) = env("HOTPLEX_TEST_CHROMIUM").filter(|p| !p.trim().is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(Some(path))
+        } else {
+            Err(format!(
+                "HOTPLEX_TEST_CHROMIUM={} is not a file",
+                path.display()
+            ))
+        };
+    }
+    let path = env("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(fallback.iter().map(|d| d.to_path_buf()));
     for dir in dirs {
         for name in ["chromium", "chromium-browser"] {
             let candidate = dir.join(name);
             if candidate.is_file() {
-                return Some(candidate);
+                return Ok(Some(candidate));
             }
         }
     }
-    let ci = std::env::var("CI").is_ok_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
-    assert!(
-        !ci,
-        "CI=true but no chromium was found (apt-get install chromium, or set HOTPLEX_TEST_CHROMIUM)"
+    let ci = env("CI").is_some_and(|v| {
+        let v = v.trim();
+        v == "1" || v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes")
+    });
+    if ci {
+        return Err(
+            "CI=true but no chromium was found on PATH or in /usr/bin: apt-get install \
+                    chromium (.ci/run does), or set HOTPLEX_TEST_CHROMIUM"
+                .to_owned(),
+        );
+    }
+    Ok(None)
+}
+
+/// The lookup: under `CI=true` a missing Chromium is an error, not a skip; outside CI it is
+/// a skip; a binary on `PATH` or named by `HOTPLEX_TEST_CHROMIUM` is found.
+#[test]
+fn a_missing_chromium_fails_under_ci_and_skips_only_outside_it() {
+    let empty = tempfile::tempdir().expect("an empty directory");
+    let empty_path = empty.path().display().to_string();
+    let env = |ci: Option<&'static str>| {
+        let empty_path = empty_path.clone();
+        move |k: &str| match k {
+            "PATH" => Some(empty_path.clone()),
+            "CI" => ci.map(str::to_owned),
+            _ => None,
+        }
+    };
+    for ci in ["true", "TRUE", "1", "yes"] {
+        let err = find_chromium(&env(Some(ci)), &[]).expect_err(ci);
+        assert!(err.contains("CI=true but no chromium"), "{err}");
+    }
+    for ci in [None, Some("false"), Some("0")] {
+        assert_eq!(find_chromium(&env(ci), &[]), Ok(None), "{ci:?}");
+    }
+    let bin = empty.path().join("chromium");
+    std::fs::write(&bin, "").expect("a stand-in binary");
+    assert_eq!(
+        find_chromium(&env(Some("true")), &[]),
+        Ok(Some(bin.clone()))
     );
-    eprintln!("chromium not found: the browser test is skipped (it is required with CI=true)");
-    None
+    let named =
+        |k: &str| (k == "HOTPLEX_TEST_CHROMIUM").then(|| "/nonexistent/chromium".to_owned());
+    assert!(find_chromium(&named, &[]).is_err());
 }
 
 /// Headless Chromium with a fresh profile and nothing reaching out on its own.

@@ -60,9 +60,9 @@ pub(crate) async fn guard(
         if !token.matches(&given) {
             return unauthorized();
         }
-        let path = request.uri().path();
+        let path = same_site_path(request.uri().path());
         let target = if rest.is_empty() {
-            path.to_owned()
+            path
         } else {
             format!("{path}?{rest}")
         };
@@ -136,6 +136,12 @@ fn split_token_param(query: Option<&str>) -> Option<(String, String)> {
     }
     let rest = serde_urlencoded::to_string(rest).unwrap_or_default();
     given.map(|g| (g, rest))
+}
+
+/// `path` as a redirect target that stays on this server: leading slashes and backslashes
+/// collapsed to one `/`, since a browser reads `//host/…` (and `/\host/…`) as another site.
+fn same_site_path(path: &str) -> String {
+    format!("/{}", path.trim_start_matches(['/', '\\']))
 }
 
 /// Whether the `Host` header names a loopback address (`127.0.0.0/8`, `[::1]`) or
@@ -229,6 +235,15 @@ mod tests {
             split_token_param(Some("q=%E4%BD%A0+x&token=abc&page=2")),
             Some(("abc".to_owned(), "q=%E4%BD%A0+x&page=2".to_owned()))
         );
+    }
+
+    #[test]
+    fn redirects_stay_on_this_server() {
+        assert_eq!(same_site_path("/"), "/");
+        assert_eq!(same_site_path("/search"), "/search");
+        assert_eq!(same_site_path("//evil.example/x"), "/evil.example/x");
+        assert_eq!(same_site_path("/\\evil.example"), "/evil.example");
+        assert_eq!(same_site_path("///\\/a//b"), "/a//b");
     }
 
     #[test]
