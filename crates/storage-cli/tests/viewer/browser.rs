@@ -136,6 +136,8 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--hide-scrollbars",
+                // Containers often give /dev/shm 64 MiB; Chromium then uses /tmp instead.
+                "--disable-dev-shm-usage",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(format!("--window-size={WIDTH},{HEIGHT}"))
