@@ -83,6 +83,9 @@ pub(crate) enum Command {
     Purge(PurgeArgs),
     /// Run the chat-bench workload (BENCHMARK.md) on fresh stores of the configured type.
     Bench(BenchArgs),
+    /// Serve a read-only web viewer of the store (sessions, threads, search, health) until
+    /// Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
 }
 
 /// `list` options.
@@ -186,4 +189,17 @@ pub(crate) struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long = "json-out", value_name = "FILE")]
     pub(crate) json_out: Option<PathBuf>,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (an IP literal and a port; port 0 picks a free one). Any address
+    /// other than loopback requires a token.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Token every request must carry (16 to 256 characters of `A-Z a-z 0-9 - . _ ~`);
+    /// prefer the `HOTPLEX_STORAGE_SERVE_TOKEN` variable, which `ps` does not show.
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
 }

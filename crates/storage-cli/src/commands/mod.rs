@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod inspect;
 mod maintain;
+mod serve;
 mod transfer;
 
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Migrate { status } => maintain::migrate(&cfg, *status, json).await,
         Command::Purge(args) => with_store(&cfg, |s| maintain::purge(s, &cfg, args, json)).await,
         Command::Bench(args) => bench::run(&cfg, args, json).await,
+        Command::Serve(args) => serve::run(&cfg, args, &env).await,
     }
 }
 
